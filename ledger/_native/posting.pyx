@@ -1,0 +1,738 @@
+# cython: language_level=3
+"""Batch posting kernel: validates and applies a columnar batch of entries in order.
+
+Every entry gets exactly one result code (ledger.Code); an accepted entry's lines change the
+account balances, its key enters the entry-key table, and a pending entry's lines enter the
+pending store. A rejected entry changes nothing; a failed linked chain is rolled back whole.
+The loop holds no Python object and runs without the GIL. ``ledger/_reference.py`` is the
+pure-Python twin of this module: same arguments, same codes, same state afterwards.
+
+Invariants kept on every account row (``dp`` debits posted, ``dq`` debits pending, likewise
+``cp``/``cq``): ``dp + dq <= INT64_MAX`` and ``cp + cq <= INT64_MAX`` (so posting a pending
+entry can never overflow), and the account's constraint flag holds on posted + pending.
+"""
+
+from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint16_t, uint32_t, uint64_t, uint8_t
+from libc.stdlib cimport free, malloc
+
+from ledger._native._types cimport (
+    ACCOUNT_CLOSED,
+    ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
+    ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
+    AccountRow,
+    CODE_ACCOUNT_CLOSED,
+    CODE_ACCOUNT_NOT_FOUND,
+    CODE_AMOUNT_INVALID,
+    CODE_BOOK_NOT_FOUND,
+    CODE_CROSS_BOOK,
+    CODE_EXCEEDS_CREDITS,
+    CODE_EXCEEDS_DEBITS,
+    CODE_EXISTS,
+    CODE_EXISTS_WITH_DIFFERENT_FIELDS,
+    CODE_FLAGS_INVALID,
+    CODE_KEY_INVALID,
+    CODE_LINKED_CHAIN_OPEN,
+    CODE_LINKED_EVENT_FAILED,
+    CODE_NO_LINES,
+    CODE_OK,
+    CODE_OVERFLOW,
+    CODE_PENDING_ALREADY_RESOLVED,
+    CODE_PENDING_LINES_DIFFER,
+    CODE_PENDING_NOT_FOUND,
+    CODE_PERIOD_CLOSED,
+    CODE_TOO_MANY_LINES,
+    CODE_UNBALANCED,
+    COUNTER_ENTRIES,
+    COUNTER_ENTRY_TOMBSTONES,
+    COUNTER_PENDING_LINES,
+    COUNTER_PENDING_TOMBSTONES,
+    COUNTER_PENDINGS,
+    ENTRY_FLAGS_ALL,
+    ENTRY_LINKED,
+    ENTRY_PENDING,
+    ENTRY_POST_PENDING,
+    ENTRY_VOID_PENDING,
+    EntrySlot,
+    PENDING_OPEN,
+    PENDING_POSTED,
+    PENDING_VOIDED,
+    PendingSlot,
+    ledger_int128,
+)
+
+cdef extern from *:
+    """
+    /* A volatile asm, not __builtin_prefetch: GCC marks a helper that only prefetches as
+       pure and deletes its calls. */
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    #define LEDGER_PREFETCH(p) __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)(p)))
+    #elif defined(__GNUC__)
+    #define LEDGER_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+    #else
+    #define LEDGER_PREFETCH(p) ((void)(p))
+    #endif
+    """
+    void LEDGER_PREFETCH(const void* p) nogil
+    bint __builtin_add_overflow(int64_t a, int64_t b, int64_t* r) nogil
+
+cdef enum:
+    # How many entries ahead the loop prefetches account rows and key slots.
+    PREFETCH_ENTRIES = 12
+
+cdef uint64_t FP_SEED = 0x9E3779B97F4A7C15ULL
+cdef uint64_t FP_K1 = 0xC2B2AE3D27D4EB4FULL
+cdef uint64_t FP_K2 = 0x165667B19E3779F9ULL
+cdef uint64_t FP_K3 = 0x27D4EB2F165667C5ULL
+cdef uint64_t FP_K4 = 0x85EBCA77C2B2AE63ULL
+cdef uint64_t FP_STEP = 0x9FB21C651E98DF25ULL
+
+
+cdef inline uint64_t mix64(uint64_t z) noexcept nogil:
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef inline uint64_t home_slot(int64_t key, uint64_t mask) noexcept nogil:
+    """Where a key's probe starts: runs of 8 consecutive keys share a random 8-slot block.
+
+    Callers usually take keys from a sequence; keeping 8 of them in two cache lines saves
+    most of the table's cache misses, and the block's base is still a full hash.
+    """
+    return ((mix64(<uint64_t>key >> 3) << 3) | (<uint64_t>key & 7)) & mask
+
+
+cdef struct Batch:
+    const int64_t* keys
+    const int64_t* offsets
+    const int32_t* accounts
+    const int64_t* amounts
+    const int32_t* dims          # n_lines x 4, or NULL
+    const uint16_t* flags        # or NULL: all 0
+    const int32_t* dates
+    const int64_t* pending_keys  # or NULL: all 0 (resolving nothing)
+    const int32_t* books         # the entry's book, -1 for the first line's, -2 unknown; NULL: all -1
+    const uint64_t* extra        # hash of fields the kernel does not see (kind, reference); NULL: 0
+    const uint8_t* period_closed # per entry, 1 when its date falls in a closed period, or NULL
+    int64_t entries_count
+
+
+cdef inline uint16_t entry_flags(const Batch* b, int64_t e) noexcept nogil:
+    return b.flags[e] if b.flags != NULL else 0
+
+
+cdef inline int64_t pending_key(const Batch* b, int64_t e) noexcept nogil:
+    return b.pending_keys[e] if b.pending_keys != NULL else 0
+
+
+cdef inline int32_t given_book(const Batch* b, int64_t e) noexcept nogil:
+    return b.books[e] if b.books != NULL else -1
+
+
+cdef inline uint64_t extra_hash(const Batch* b, int64_t e) noexcept nogil:
+    return b.extra[e] if b.extra != NULL else 0
+
+
+cdef struct State:
+    AccountRow* accounts
+    int64_t accounts_count
+    EntrySlot* entry_table
+    uint64_t entry_mask
+    PendingSlot* pending_table
+    uint64_t pending_mask
+    int32_t* pending_accounts
+    int64_t* pending_amounts
+    int64_t* counters
+    ledger_int128* group_sums
+    int32_t groups_count
+    int64_t lines_max
+
+
+cdef inline int32_t entry_book(const Batch* b, const AccountRow* rows, int64_t rows_count,
+                               int64_t e) noexcept nogil:
+    """The entry's book: its own, else its first line's account's, else -1."""
+    cdef int64_t a
+    if given_book(b, e) >= 0 or b.offsets[e + 1] == b.offsets[e]:
+        return given_book(b, e)
+    a = b.accounts[b.offsets[e]]
+    if 0 <= a < rows_count:
+        return rows[a].book
+    return -1
+
+
+cdef inline uint64_t fingerprint(const Batch* b, const AccountRow* rows, int64_t rows_count,
+                                 int64_t e) noexcept nogil:
+    """A 64-bit hash of everything that makes up entry e except its key.
+
+    The book is the resolved one, so an entry posted through the record path (which names
+    its book) and the same entry through the bulk path (book of the first line) agree.
+    Each line is hashed on its own (independent multiplies) and chained by one multiply, so
+    the cost per line is a few cycles; the header and the result go through mix64.
+    """
+    cdef int64_t i
+    cdef uint64_t line_hash
+    cdef uint64_t h = mix64(
+        FP_SEED
+        ^ (<uint64_t>entry_flags(b, e) * FP_K1)
+        ^ (<uint64_t><uint32_t>b.dates[e] * FP_K2)
+        ^ (<uint64_t><uint32_t>entry_book(b, rows, rows_count, e) * FP_K3)
+        ^ (<uint64_t>pending_key(b, e) * FP_K4)
+        ^ extra_hash(b, e)
+    )
+    for i in range(b.offsets[e], b.offsets[e + 1]):
+        line_hash = (<uint64_t><uint32_t>b.accounts[i] * FP_K1) ^ (<uint64_t>b.amounts[i] * FP_K2)
+        if b.dims != NULL:
+            line_hash ^= (<uint64_t><uint32_t>b.dims[4 * i] | (<uint64_t><uint32_t>b.dims[4 * i + 1] << 32)) * FP_K3
+            line_hash ^= (<uint64_t><uint32_t>b.dims[4 * i + 2] | (<uint64_t><uint32_t>b.dims[4 * i + 3] << 32)) * FP_K4
+        line_hash ^= line_hash >> 29
+        h = (h ^ line_hash) * FP_STEP
+    return mix64(h ^ <uint64_t>(b.offsets[e + 1] - b.offsets[e]))
+
+
+# --- open-addressing tables (key 0 empty, -1 tombstone, linear probing) ---------------------
+
+cdef inline int64_t entry_find(const State* s, int64_t key) noexcept nogil:
+    cdef uint64_t i = home_slot(key, s.entry_mask)
+    while True:
+        if s.entry_table[i].key == key:
+            return <int64_t>i
+        if s.entry_table[i].key == 0:
+            return -1
+        i = (i + 1) & s.entry_mask
+
+
+cdef inline void put_key(State* s, int64_t i, int64_t key, uint64_t fp) noexcept nogil:
+    """Stores a new key at slot i (the first free slot of its probe sequence)."""
+    if s.entry_table[i].key == -1:
+        s.counters[COUNTER_ENTRY_TOMBSTONES] -= 1
+    s.entry_table[i].key = key
+    s.entry_table[i].fingerprint = fp
+    s.counters[COUNTER_ENTRIES] += 1
+
+
+cdef inline void entry_remove(State* s, int64_t key) noexcept nogil:
+    cdef int64_t i = entry_find(s, key)
+    s.entry_table[i].key = -1
+    s.entry_table[i].fingerprint = 0
+    s.counters[COUNTER_ENTRIES] -= 1
+    s.counters[COUNTER_ENTRY_TOMBSTONES] += 1
+
+
+cdef inline int64_t pending_find(const State* s, int64_t key) noexcept nogil:
+    cdef uint64_t i = home_slot(key, s.pending_mask)
+    while True:
+        if s.pending_table[i].key == key:
+            return <int64_t>i
+        if s.pending_table[i].key == 0:
+            return -1
+        i = (i + 1) & s.pending_mask
+
+
+cdef inline int64_t pending_insert(State* s, int64_t key) noexcept nogil:
+    cdef uint64_t i = home_slot(key, s.pending_mask)
+    while s.pending_table[i].key > 0:
+        i = (i + 1) & s.pending_mask
+    if s.pending_table[i].key == -1:
+        s.counters[COUNTER_PENDING_TOMBSTONES] -= 1
+    s.pending_table[i].key = key
+    s.counters[COUNTER_PENDINGS] += 1
+    return <int64_t>i
+
+
+# --- one entry ----------------------------------------------------------------------------------
+
+cdef inline void apply_line(AccountRow* row, int64_t amount, bint pending, int sign) noexcept nogil:
+    """Add one line to its account's posted or pending column; sign -1 takes it off again."""
+    if amount > 0:
+        if pending:
+            row.debits_pending += sign * amount
+        else:
+            row.debits_posted += sign * amount
+    else:
+        if pending:
+            row.credits_pending -= sign * amount
+        else:
+            row.credits_posted -= sign * amount
+
+
+cdef inline void resolve_line(AccountRow* row, int64_t amount, bint post, int sign) noexcept nogil:
+    """Move a pending line's amount out of pending (and into posted when post); sign -1 undoes."""
+    if amount > 0:
+        row.debits_pending -= sign * amount
+        if post:
+            row.debits_posted += sign * amount
+    else:
+        row.credits_pending += sign * amount
+        if post:
+            row.credits_posted -= sign * amount
+
+
+cdef struct Scan:
+    int32_t book             # the entry's book (see entry_book)
+    bint multi_group         # lines of more than one balance group
+    bint constrained         # some line's account has a constraint flag
+    ledger_int128 total      # sum of all amounts (the group's, when there is one group)
+
+
+# Failure bits of scan_lines, lowest = highest precedence.
+cdef enum:
+    FAIL_AMOUNT = 1
+    FAIL_ACCOUNT_NOT_FOUND = 2
+    FAIL_ACCOUNT_CLOSED = 4
+    FAIL_BOOK_NOT_FOUND = 8
+    FAIL_CROSS_BOOK = 16
+
+
+cdef inline int scan_lines(const Batch* b, State* s, int64_t e, Scan* scan) noexcept nogil:
+    """All checks of each line on its own, in one pass; returns the first code by precedence.
+
+    The pass records every failure as a bit and picks the highest-precedence one at the end,
+    so the result is the same as checking rule by rule over all lines.
+    """
+    cdef int64_t i, a, amount
+    cdef int64_t start = b.offsets[e]
+    cdef int64_t end = b.offsets[e + 1]
+    cdef int fail = 0
+    cdef bint voiding = (entry_flags(b, e) & ENTRY_VOID_PENDING) != 0
+    cdef int32_t group0 = -1
+    cdef const AccountRow* row
+    scan.book = entry_book(b, s.accounts, s.accounts_count, e)
+    scan.multi_group = False
+    scan.constrained = False
+    scan.total = 0
+    if given_book(b, e) < -1:
+        fail |= FAIL_BOOK_NOT_FOUND
+    for i in range(start, end):
+        amount = b.amounts[i]
+        a = b.accounts[i]
+        if amount == 0 or amount == INT64_MIN:
+            fail |= FAIL_AMOUNT
+        scan.total += amount
+        if a < 0 or a >= s.accounts_count:
+            fail |= FAIL_ACCOUNT_NOT_FOUND
+            continue
+        row = &s.accounts[a]
+        if (row.flags & ACCOUNT_CLOSED) and not voiding:
+            fail |= FAIL_ACCOUNT_CLOSED
+        if row.book != scan.book:
+            fail |= FAIL_CROSS_BOOK
+        if i == start:
+            group0 = row.group
+        elif row.group != group0:
+            scan.multi_group = True
+        if row.flags & (ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS | ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS):
+            scan.constrained = True
+    if fail == 0:
+        return CODE_OK
+    if fail & FAIL_AMOUNT:
+        return CODE_AMOUNT_INVALID
+    if fail & FAIL_ACCOUNT_NOT_FOUND:
+        return CODE_ACCOUNT_NOT_FOUND
+    if fail & FAIL_ACCOUNT_CLOSED:
+        return CODE_ACCOUNT_CLOSED
+    if fail & FAIL_BOOK_NOT_FOUND:
+        return CODE_BOOK_NOT_FOUND
+    return CODE_CROSS_BOOK
+
+
+cdef inline bint balanced(const Batch* b, State* s, int64_t e, const Scan* scan) noexcept nogil:
+    """True when the entry nets to zero in every balance group it touches."""
+    cdef int64_t i
+    cdef int64_t start = b.offsets[e]
+    cdef int64_t end = b.offsets[e + 1]
+    if not scan.multi_group:
+        return scan.total == 0
+    for i in range(start, end):
+        s.group_sums[s.accounts[b.accounts[i]].group] = 0
+    for i in range(start, end):
+        s.group_sums[s.accounts[b.accounts[i]].group] += b.amounts[i]
+    for i in range(start, end):
+        if s.group_sums[s.accounts[b.accounts[i]].group] != 0:
+            return False
+    return True
+
+
+cdef inline bint add_checked(int64_t* field, int64_t amount) noexcept nogil:
+    """field += amount (amount > 0), wrapping; True when it wrapped. Undo with sub_wrapping."""
+    return __builtin_add_overflow(field[0], amount, field)
+
+
+cdef inline void sub_wrapping(int64_t* field, int64_t amount) noexcept nogil:
+    field[0] = <int64_t>(<uint64_t>field[0] - <uint64_t>amount)
+
+
+cdef inline int64_t* line_column(AccountRow* row, int64_t amount, bint pending) noexcept nogil:
+    """The balance column a line adds to, chosen without a branch on the (random) sign.
+
+    The four columns are adjacent int64s: debits_posted, credits_posted, debits_pending,
+    credits_pending.
+    """
+    return &row.debits_posted + 2 * <int>pending + <int>(amount < 0)
+
+
+cdef inline bint apply_lines(const Batch* b, State* s, int64_t e, bint pending) noexcept nogil:
+    """Adds every line to its account; True on overflow (the caller undoes the entry).
+
+    Overflow is a column that wrapped or a side whose posted + pending no longer fits
+    int64. Columns only grow here, so checking after each line is the same as checking
+    the entry's whole effect.
+    """
+    cdef int64_t i, amount, total
+    cdef bint overflow = False
+    cdef AccountRow* row
+    for i in range(b.offsets[e], b.offsets[e + 1]):
+        amount = b.amounts[i]
+        row = &s.accounts[b.accounts[i]]
+        overflow |= add_checked(line_column(row, amount, pending), amount if amount > 0 else -amount)
+        overflow |= __builtin_add_overflow(row.debits_posted, row.debits_pending, &total)
+        overflow |= __builtin_add_overflow(row.credits_posted, row.credits_pending, &total)
+    return overflow
+
+
+cdef inline void unapply_lines(const Batch* b, State* s, int64_t e, bint pending) noexcept nogil:
+    """Exactly reverses apply_lines, wrapped columns included (modular arithmetic)."""
+    cdef int64_t i, amount
+    for i in range(b.offsets[e], b.offsets[e + 1]):
+        amount = b.amounts[i]
+        sub_wrapping(line_column(&s.accounts[b.accounts[i]], amount, pending),
+                     amount if amount > 0 else -amount)
+
+
+cdef inline int check_constraints(const Batch* b, State* s, int64_t e) noexcept nogil:
+    """After apply_lines: each account's constraint on the entry's whole effect.
+
+    An account's constraint compares the side it limits (posted + pending) with the other
+    side's posted amount; exceeds_credits is checked on every line before exceeds_debits.
+    """
+    cdef int64_t i
+    cdef AccountRow* row
+    for i in range(b.offsets[e], b.offsets[e + 1]):
+        row = &s.accounts[b.accounts[i]]
+        if row.flags & ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS:
+            if row.debits_posted + row.debits_pending > row.credits_posted:
+                return CODE_EXCEEDS_CREDITS
+    for i in range(b.offsets[e], b.offsets[e + 1]):
+        row = &s.accounts[b.accounts[i]]
+        if row.flags & ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS:
+            if row.credits_posted + row.credits_pending > row.debits_posted:
+                return CODE_EXCEEDS_DEBITS
+    return CODE_OK
+
+
+cdef int resolve_pending(const Batch* b, State* s, int64_t e, int32_t book, bint apply) noexcept nogil:
+    """Checks (and, when apply, carries out) a post_pending / void_pending entry."""
+    cdef int64_t i, k, start, count
+    cdef int64_t n_lines = b.offsets[e + 1] - b.offsets[e]
+    cdef int64_t p = pending_find(s, pending_key(b, e))
+    cdef bint post = (entry_flags(b, e) & ENTRY_POST_PENDING) != 0
+    if p < 0:
+        return CODE_PENDING_NOT_FOUND
+    if s.pending_table[p].state != PENDING_OPEN:
+        return CODE_PENDING_ALREADY_RESOLVED
+    start = s.pending_table[p].lines_start
+    count = s.pending_table[p].lines_count
+    if book >= 0 and book != s.pending_table[p].book:
+        return CODE_CROSS_BOOK
+    if n_lines > 0:
+        if n_lines != count:
+            return CODE_PENDING_LINES_DIFFER
+        for k in range(count):
+            i = b.offsets[e] + k
+            if b.accounts[i] != s.pending_accounts[start + k] or b.amounts[i] != s.pending_amounts[start + k]:
+                return CODE_PENDING_LINES_DIFFER
+    if post:
+        for k in range(count):
+            if s.accounts[s.pending_accounts[start + k]].flags & ACCOUNT_CLOSED:
+                return CODE_ACCOUNT_CLOSED
+    if b.period_closed != NULL and b.period_closed[e]:
+        return CODE_PERIOD_CLOSED
+    if apply:
+        for k in range(count):
+            resolve_line(&s.accounts[s.pending_accounts[start + k]], s.pending_amounts[start + k], post, 1)
+        s.pending_table[p].state = PENDING_POSTED if post else PENDING_VOIDED
+    return CODE_OK
+
+
+cdef int process_entry(const Batch* b, State* s, int64_t e, bint last) noexcept nogil:
+    """Validates entry e and applies it when every check passes; returns its code."""
+    cdef int64_t i, p, start, end, n_lines
+    cdef uint16_t f = entry_flags(b, e)
+    cdef int64_t key = b.keys[e]
+    cdef uint64_t slot, home
+    cdef int64_t free_slot = -1
+    cdef Scan scan
+    cdef int code
+    cdef bint pending = (f & ENTRY_PENDING) != 0
+    cdef bint resolving = (f & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0
+    cdef int kinds = ((f & ENTRY_PENDING) != 0) + ((f & ENTRY_POST_PENDING) != 0) + ((f & ENTRY_VOID_PENDING) != 0)
+    start = b.offsets[e]
+    end = b.offsets[e + 1]
+    n_lines = end - start
+
+    if (f & ENTRY_LINKED) and last:
+        return CODE_LINKED_CHAIN_OPEN
+    if key <= 0:
+        return CODE_KEY_INVALID
+    # One probe both finds the key and remembers where it would go.
+    slot = home_slot(key, s.entry_mask)
+    while s.entry_table[slot].key != 0:
+        if s.entry_table[slot].key == key:
+            if s.entry_table[slot].fingerprint == fingerprint(b, s.accounts, s.accounts_count, e):
+                return CODE_EXISTS
+            return CODE_EXISTS_WITH_DIFFERENT_FIELDS
+        if s.entry_table[slot].key == -1 and free_slot < 0:
+            free_slot = <int64_t>slot
+        slot = (slot + 1) & s.entry_mask
+    if free_slot < 0:
+        free_slot = <int64_t>slot
+    if (f & ~ENTRY_FLAGS_ALL) or kinds > 1:
+        return CODE_FLAGS_INVALID
+    if resolving != (pending_key(b, e) != 0) or pending_key(b, e) < 0:
+        return CODE_FLAGS_INVALID
+    if n_lines < 2 and not (resolving and n_lines == 0):
+        return CODE_NO_LINES
+    if n_lines > s.lines_max:
+        return CODE_TOO_MANY_LINES
+    code = scan_lines(b, s, e, &scan)
+    if code != CODE_OK:
+        return code
+    if resolving:
+        code = resolve_pending(b, s, e, scan.book if n_lines > 0 else given_book(b, e), True)
+        if code == CODE_OK:
+            put_key(s, free_slot, key, fingerprint(b, s.accounts, s.accounts_count, e))
+        return code
+    if b.period_closed != NULL and b.period_closed[e]:
+        return CODE_PERIOD_CLOSED
+    if not balanced(b, s, e, &scan):
+        return CODE_UNBALANCED
+    code = CODE_OK
+    if apply_lines(b, s, e, pending):
+        code = CODE_OVERFLOW
+    elif scan.constrained:
+        code = check_constraints(b, s, e)
+    if code != CODE_OK:
+        unapply_lines(b, s, e, pending)
+        return code
+    if pending:
+        p = pending_insert(s, key)
+        s.pending_table[p].lines_start = s.counters[COUNTER_PENDING_LINES]
+        s.pending_table[p].lines_count = <int32_t>n_lines
+        s.pending_table[p].book = scan.book
+        s.pending_table[p].state = PENDING_OPEN
+        for i in range(start, end):
+            s.pending_accounts[s.counters[COUNTER_PENDING_LINES]] = b.accounts[i]
+            s.pending_amounts[s.counters[COUNTER_PENDING_LINES]] = b.amounts[i]
+            s.counters[COUNTER_PENDING_LINES] += 1
+    put_key(s, free_slot, key, fingerprint(b, s.accounts, s.accounts_count, e))
+    return CODE_OK
+
+
+cdef void undo_entry(const Batch* b, State* s, int64_t e) noexcept nogil:
+    """Reverses an applied entry exactly (entries of a failed chain, newest first)."""
+    cdef int64_t i, k, p, start, count
+    cdef uint16_t f = entry_flags(b, e)
+    entry_remove(s, b.keys[e])
+    if f & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING):
+        p = pending_find(s, pending_key(b, e))
+        start = s.pending_table[p].lines_start
+        count = s.pending_table[p].lines_count
+        for k in range(count):
+            resolve_line(&s.accounts[s.pending_accounts[start + k]], s.pending_amounts[start + k],
+                         (f & ENTRY_POST_PENDING) != 0, -1)
+        s.pending_table[p].state = PENDING_OPEN
+        return
+    for i in range(b.offsets[e], b.offsets[e + 1]):
+        apply_line(&s.accounts[b.accounts[i]], b.amounts[i], (f & ENTRY_PENDING) != 0, -1)
+    if f & ENTRY_PENDING:
+        p = pending_find(s, b.keys[e])
+        s.pending_table[p].key = -1
+        s.counters[COUNTER_PENDINGS] -= 1
+        s.counters[COUNTER_PENDING_TOMBSTONES] += 1
+        s.counters[COUNTER_PENDING_LINES] -= b.offsets[e + 1] - b.offsets[e]
+
+
+cdef inline void prefetch_entry(const Batch* b, const State* s, int64_t e) noexcept nogil:
+    cdef int64_t i, a
+    LEDGER_PREFETCH(&s.entry_table[home_slot(b.keys[e], s.entry_mask)])
+    for i in range(b.offsets[e], b.offsets[e + 1]):
+        a = b.accounts[i]
+        if 0 <= a < s.accounts_count:
+            LEDGER_PREFETCH(&s.accounts[a])
+
+
+cdef void run_batch(const Batch* b, State* s, uint8_t* codes) noexcept nogil:
+    cdef int64_t e, j
+    cdef int64_t n = b.entries_count
+    cdef int64_t chain_start = -1
+    cdef bint chain_failed = False
+    cdef int code
+    for e in range(min(PREFETCH_ENTRIES, n)):
+        prefetch_entry(b, s, e)
+    for e in range(n):
+        if e + PREFETCH_ENTRIES < n:
+            prefetch_entry(b, s, e + PREFETCH_ENTRIES)
+        if chain_failed:
+            code = CODE_LINKED_EVENT_FAILED
+        else:
+            code = process_entry(b, s, e, e == n - 1)
+        if chain_start < 0 and (entry_flags(b, e) & ENTRY_LINKED):
+            chain_start = e
+        if chain_start >= 0:
+            if code != CODE_OK and not chain_failed:
+                j = e - 1
+                while j >= chain_start:
+                    undo_entry(b, s, j)
+                    codes[j] = CODE_LINKED_EVENT_FAILED
+                    j -= 1
+                chain_failed = True
+            if not (entry_flags(b, e) & ENTRY_LINKED):
+                chain_start = -1
+                chain_failed = False
+        codes[e] = <uint8_t>code
+
+
+def post_batch(
+    const int64_t[::1] keys,
+    const int64_t[::1] offsets,
+    const int32_t[::1] accounts,
+    const int64_t[::1] amounts,
+    const int32_t[:, ::1] dims,
+    const uint16_t[::1] flags,
+    const int32_t[::1] dates,
+    const int64_t[::1] pending_keys,
+    const int32_t[::1] books,
+    const uint64_t[::1] extra,
+    const uint8_t[::1] period_closed,
+    AccountRow[::1] account_table,
+    EntrySlot[::1] entry_table,
+    PendingSlot[::1] pending_table,
+    int32_t[::1] pending_accounts,
+    int64_t[::1] pending_amounts,
+    int64_t[::1] counters,
+    int32_t groups_count,
+    int64_t lines_max,
+    uint8_t[::1] codes,
+):
+    """Process a batch in order, writing one code per entry into `codes` (see module doc).
+
+    The caller (ledger.posting) has checked shapes and dtypes and made room: the hash tables
+    at most half full after the batch, the pending store large enough for every pending line.
+    An empty array stands for a column that is absent: `dims` (no dimensions),
+    `period_closed` (no closed periods), `flags` (all 0), `pending_keys` (all 0), `books`
+    (all -1: each entry's book is its first line's) and `extra` (all 0).
+    """
+    cdef Batch b
+    cdef State s
+    cdef int64_t n = keys.shape[0]
+    if n == 0:
+        return
+    b.keys = &keys[0]
+    b.offsets = &offsets[0]
+    b.accounts = &accounts[0] if accounts.shape[0] > 0 else NULL
+    b.amounts = &amounts[0] if amounts.shape[0] > 0 else NULL
+    b.dims = &dims[0, 0] if dims.shape[0] > 0 else NULL
+    b.flags = &flags[0] if flags.shape[0] > 0 else NULL
+    b.dates = &dates[0]
+    b.pending_keys = &pending_keys[0] if pending_keys.shape[0] > 0 else NULL
+    b.books = &books[0] if books.shape[0] > 0 else NULL
+    b.extra = &extra[0] if extra.shape[0] > 0 else NULL
+    b.period_closed = &period_closed[0] if period_closed.shape[0] > 0 else NULL
+    b.entries_count = n
+    s.accounts = &account_table[0] if account_table.shape[0] > 0 else NULL
+    s.accounts_count = account_table.shape[0]
+    s.entry_table = &entry_table[0]
+    s.entry_mask = entry_table.shape[0] - 1
+    s.pending_table = &pending_table[0]
+    s.pending_mask = pending_table.shape[0] - 1
+    s.pending_accounts = &pending_accounts[0]
+    s.pending_amounts = &pending_amounts[0]
+    s.counters = &counters[0]
+    s.groups_count = groups_count
+    s.lines_max = lines_max
+    with nogil:
+        s.group_sums = <ledger_int128*>malloc(sizeof(ledger_int128) * (groups_count + 1))
+    if s.group_sums == NULL:
+        raise MemoryError()
+    with nogil:
+        run_batch(&b, &s, &codes[0])
+        free(s.group_sums)
+
+
+def rehash_entries(EntrySlot[::1] old, EntrySlot[::1] new):
+    """Insert every live key of `old` into the empty table `new` (size a power of two)."""
+    cdef int64_t i
+    cdef uint64_t j
+    cdef uint64_t mask = new.shape[0] - 1
+    with nogil:
+        for i in range(old.shape[0]):
+            if old[i].key > 0:
+                j = home_slot(old[i].key, mask)
+                while new[j].key != 0:
+                    j = (j + 1) & mask
+                new[j] = old[i]
+
+
+def rehash_pending(PendingSlot[::1] old, PendingSlot[::1] new):
+    """Insert every live key of `old` into the empty table `new` (size a power of two)."""
+    cdef int64_t i
+    cdef uint64_t j
+    cdef uint64_t mask = new.shape[0] - 1
+    with nogil:
+        for i in range(old.shape[0]):
+            if old[i].key > 0:
+                j = home_slot(old[i].key, mask)
+                while new[j].key != 0:
+                    j = (j + 1) & mask
+                new[j] = old[i]
+
+
+def fingerprints(
+    const int64_t[::1] offsets,
+    const int32_t[::1] accounts,
+    const int64_t[::1] amounts,
+    const int32_t[:, ::1] dims,
+    const uint16_t[::1] flags,
+    const int32_t[::1] dates,
+    const int64_t[::1] pending_keys,
+    const int32_t[::1] books,
+    const uint64_t[::1] extra,
+    AccountRow[::1] account_table,
+    uint64_t[::1] out,
+):
+    """The fingerprint of every entry of a batch (what the entry-key table stores)."""
+    cdef Batch b
+    cdef int64_t e
+    cdef int64_t n = out.shape[0]
+    if n == 0:
+        return
+    b.offsets = &offsets[0]
+    b.accounts = &accounts[0] if accounts.shape[0] > 0 else NULL
+    b.amounts = &amounts[0] if amounts.shape[0] > 0 else NULL
+    b.dims = &dims[0, 0] if dims.shape[0] > 0 else NULL
+    b.flags = &flags[0] if flags.shape[0] > 0 else NULL
+    b.dates = &dates[0]
+    b.pending_keys = &pending_keys[0] if pending_keys.shape[0] > 0 else NULL
+    b.books = &books[0] if books.shape[0] > 0 else NULL
+    b.extra = &extra[0] if extra.shape[0] > 0 else NULL
+    with nogil:
+        for e in range(n):
+            out[e] = fingerprint(&b, &account_table[0] if account_table.shape[0] > 0 else NULL,
+                                 account_table.shape[0], e)
+
+
+def codes_table():
+    """Name → value of the result codes this kernel was compiled with."""
+    return {
+        "ok": CODE_OK, "linked_chain_open": CODE_LINKED_CHAIN_OPEN,
+        "linked_event_failed": CODE_LINKED_EVENT_FAILED, "key_invalid": CODE_KEY_INVALID,
+        "exists": CODE_EXISTS, "exists_with_different_fields": CODE_EXISTS_WITH_DIFFERENT_FIELDS,
+        "flags_invalid": CODE_FLAGS_INVALID, "no_lines": CODE_NO_LINES,
+        "too_many_lines": CODE_TOO_MANY_LINES, "amount_invalid": CODE_AMOUNT_INVALID,
+        "account_not_found": CODE_ACCOUNT_NOT_FOUND, "account_closed": CODE_ACCOUNT_CLOSED,
+        "cross_book": CODE_CROSS_BOOK, "pending_not_found": CODE_PENDING_NOT_FOUND,
+        "pending_already_resolved": CODE_PENDING_ALREADY_RESOLVED,
+        "pending_lines_differ": CODE_PENDING_LINES_DIFFER, "period_closed": CODE_PERIOD_CLOSED,
+        "unbalanced": CODE_UNBALANCED, "overflow": CODE_OVERFLOW,
+        "exceeds_credits": CODE_EXCEEDS_CREDITS, "exceeds_debits": CODE_EXCEEDS_DEBITS,
+        "book_not_found": CODE_BOOK_NOT_FOUND,
+    }

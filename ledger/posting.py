@@ -1,0 +1,313 @@
+"""The posting engine: the in-memory account table, entry-key and pending tables, and the
+checked call into the batch kernel.
+
+The engine owns its numpy state and keeps the kernel's preconditions: every column has the
+right dtype and shape, the hash tables stay at most half full, and the pending store has room
+for every line a batch could reserve. It knows nothing of string keys or Decimals; the
+service layer maps those onto the dense int indices used here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ledger import limits
+from ledger.columns import (
+    ACCOUNT_DTYPE,
+    BALANCE_FIELDS,
+    COUNTER_ENTRIES,
+    COUNTER_ENTRY_TOMBSTONES,
+    COUNTER_PENDING_LINES,
+    COUNTER_PENDING_TOMBSTONES,
+    COUNTER_PENDINGS,
+    COUNTERS_COUNT,
+    ENTRY_PENDING,
+    ENTRY_SLOT_DTYPE,
+    PENDING_SLOT_DTYPE,
+    aligned_zeros,
+)
+from ledger.errors import InvalidInput, LimitExceeded
+
+
+def _load_kernel():
+    if os.environ.get("LEDGER_NO_EXTENSIONS") == "1":
+        from ledger import _reference as kernel
+
+        return kernel
+    from ledger._native import posting as kernel
+
+    return kernel
+
+
+kernel = _load_kernel()
+# True when the compiled kernel is in use (LEDGER_NO_EXTENSIONS unset).
+NATIVE = kernel.__name__ == "ledger._native.posting"
+
+_TABLE_CAPACITY_MIN = 1024
+_NO_DIMS = np.zeros((0, limits.dims_count), dtype=np.int32)
+_NO_PERIODS = np.zeros(0, dtype=np.uint8)
+_NO_FLAGS = np.zeros(0, dtype=np.uint16)
+_NO_KEYS = np.zeros(0, dtype=np.int64)
+_NO_BOOKS = np.zeros(0, dtype=np.int32)
+_NO_EXTRA = np.zeros(0, dtype=np.uint64)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A columnar batch, checked: what post_batch receives besides the state."""
+
+    keys: np.ndarray  # int64 [n]
+    offsets: np.ndarray  # int64 [n + 1], offsets[0] == 0, non-decreasing
+    accounts: np.ndarray  # int32 [lines]
+    amounts: np.ndarray  # int64 [lines]
+    dims: np.ndarray  # int32 [lines, 4] or [0, 4]
+    flags: np.ndarray  # uint16 [n] or [0] (all 0)
+    dates: np.ndarray  # int32 [n], days since 1970-01-01
+    pending: np.ndarray  # int64 [n] or [0]; 0 where the entry resolves nothing
+    books: np.ndarray  # int32 [n] or [0]; -1 for "the first line's", -2 for an unknown book
+    extra: np.ndarray  # uint64 [n] or [0]; hash of the fields the kernel does not see
+    period_closed: np.ndarray  # uint8 [n] or [0]
+
+    @property
+    def entries_count(self) -> int:
+        return len(self.keys)
+
+    @property
+    def lines_count(self) -> int:
+        return len(self.accounts)
+
+
+def _column(name: str, value: object, dtype: np.dtype | type, length: int | None) -> np.ndarray:
+    """`value` as a contiguous 1-d array of `dtype`, refusing lossy conversions."""
+    array = np.asarray(value)
+    target = np.dtype(dtype)
+    if array.ndim != 1:
+        raise InvalidInput(f"{name}: expected a 1-d array, got {array.ndim} dimensions")
+    if length is not None and len(array) != length:
+        raise InvalidInput(f"{name}: expected {length} elements, got {len(array)}")
+    if array.dtype != target:
+        if array.dtype.kind not in "iu" and not (array.dtype.kind == "b" and target.kind == "u"):
+            if len(array) or array.dtype.kind not in "fO":
+                raise InvalidInput(f"{name}: expected integers ({target}), got {array.dtype}")
+        if len(array) and array.dtype.kind in "iu":
+            info = np.iinfo(target)
+            low, high = int(array.min()), int(array.max())
+            if low < info.min or high > info.max:
+                raise InvalidInput(f"{name}: values outside the {target} range")
+        array = array.astype(target)
+    return np.ascontiguousarray(array)
+
+
+def make_batch(
+    keys: object,
+    offsets: object,
+    accounts: object,
+    amounts: object,
+    *,
+    flags: object = None,
+    dates: object = None,
+    pending: object = None,
+    books: object = None,
+    dims: object = None,
+    extra: object = None,
+) -> Batch:
+    """Check and convert bulk-path columns (no per-row Python). Raises InvalidInput."""
+    keys_a = _column("keys", keys, np.int64, None)
+    n = len(keys_a)
+    if n > limits.batch_entries_max:
+        raise LimitExceeded(f"{n} entries in one batch; the limit is {limits.batch_entries_max}")
+    offsets_a = _column("offsets", offsets, np.int64, n + 1)
+    amounts_a = _column("amounts", amounts, np.int64, None)
+    lines = len(amounts_a)
+    if lines > limits.batch_lines_max:
+        raise LimitExceeded(f"{lines} lines in one batch; the limit is {limits.batch_lines_max}")
+    accounts_a = _account_column(accounts, lines)
+    if offsets_a[0] != 0 or offsets_a[-1] != lines:
+        raise InvalidInput(f"offsets must start at 0 and end at the number of lines ({lines})")
+    if n and bool((np.diff(offsets_a) < 0).any()):
+        raise InvalidInput("offsets must not decrease")
+    # An absent column is an empty array: the kernel reads its default without touching memory.
+    flags_a = _NO_FLAGS if flags is None else _column("flags", flags, np.uint16, n)
+    pending_a = _NO_KEYS if pending is None else _column("pending", pending, np.int64, n)
+    books_a = _NO_BOOKS if books is None else _column("books", books, np.int32, n)
+    extra_a = _NO_EXTRA if extra is None else _column("extra", extra, np.uint64, n)
+    return Batch(
+        keys=keys_a,
+        offsets=offsets_a,
+        accounts=accounts_a,
+        amounts=amounts_a,
+        dims=_dims_column(dims, lines),
+        flags=flags_a,
+        dates=_dates_column(dates, n),
+        pending=pending_a,
+        books=books_a,
+        extra=extra_a,
+        period_closed=_NO_PERIODS,
+    )
+
+
+def _account_column(accounts: object, lines: int) -> np.ndarray:
+    """Account indices as int32; anything outside int32 becomes -1 (account_not_found)."""
+    array = np.asarray(accounts)
+    if array.ndim != 1 or len(array) != lines:
+        raise InvalidInput(f"accounts: expected a 1-d array of {lines} elements (one per amount)")
+    if array.dtype == np.int32:
+        return np.ascontiguousarray(array)
+    if array.dtype.kind not in "iu" and len(array):
+        raise InvalidInput(f"accounts: expected integer account indices, got {array.dtype}")
+    wide = array.astype(np.int64)
+    wide[(wide < -1) | (wide > np.iinfo(np.int32).max)] = -1
+    return wide.astype(np.int32)
+
+
+def _dims_column(dims: object, lines: int) -> np.ndarray:
+    if dims is None:
+        return _NO_DIMS
+    array = np.asarray(dims)
+    if array.shape != (lines, limits.dims_count):
+        raise InvalidInput(f"dims: expected shape ({lines}, {limits.dims_count}), got {array.shape}")
+    if array.dtype != np.int32:
+        if array.dtype.kind not in "iu":
+            raise InvalidInput(f"dims: expected int32 codes, got {array.dtype}")
+        info = np.iinfo(np.int32)
+        if len(array) and (int(array.min()) < info.min or int(array.max()) > info.max):
+            raise InvalidInput("dims: values outside the int32 range")
+        array = array.astype(np.int32)
+    return np.ascontiguousarray(array)
+
+
+def _dates_column(dates: object, n: int) -> np.ndarray:
+    """Dates as int32 days since 1970-01-01 (datetime64 accepted); None means today (UTC)."""
+    if dates is None:
+        today = np.datetime64("today", "D").astype(np.int64)
+        return np.full(n, today, np.int32)
+    array = np.asarray(dates)
+    if array.dtype.kind == "M":
+        array = array.astype("datetime64[D]").astype(np.int64)
+    return _column("dates", array, np.int32, n)
+
+
+class Engine:
+    """In-memory ledger state and the kernel that posts into it."""
+
+    def __init__(self, groups_count: int = 1) -> None:
+        self.accounts_count = 0
+        self._rows = aligned_zeros(_TABLE_CAPACITY_MIN, ACCOUNT_DTYPE)
+        self.entry_table = np.zeros(_TABLE_CAPACITY_MIN, ENTRY_SLOT_DTYPE)
+        self.pending_table = np.zeros(_TABLE_CAPACITY_MIN, PENDING_SLOT_DTYPE)
+        self.pending_accounts = np.zeros(_TABLE_CAPACITY_MIN, np.int32)
+        self.pending_amounts = np.zeros(_TABLE_CAPACITY_MIN, np.int64)
+        self.counters = np.zeros(COUNTERS_COUNT, np.int64)
+        self.groups_count = groups_count
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The live account rows (a view: index = account index)."""
+        return self._rows[: self.accounts_count]
+
+    def add_accounts(self, books: np.ndarray, groups: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        """Append accounts with zero balances; returns their indices."""
+        count = len(books)
+        if self.accounts_count + count > limits.accounts_max:
+            raise LimitExceeded(f"more than {limits.accounts_max} accounts")
+        needed = self.accounts_count + count
+        if needed > len(self._rows):
+            grown = aligned_zeros(max(needed, 2 * len(self._rows)), ACCOUNT_DTYPE)
+            grown[: self.accounts_count] = self.rows
+            self._rows = grown
+        start = self.accounts_count
+        new = self._rows[start:needed]
+        new["book"] = books
+        new["group"] = groups
+        new["flags"] = flags
+        self.accounts_count = needed
+        return np.arange(start, needed, dtype=np.int64)
+
+    def set_account_flags(self, index: int, flags: int) -> None:
+        self._rows["flags"][index] = flags
+
+    def balances(self) -> dict[str, np.ndarray]:
+        """Copies of the four balance columns, plus the account index."""
+        rows = self.rows
+        out = {"account": np.arange(self.accounts_count, dtype=np.int64)}
+        for field in BALANCE_FIELDS:
+            out[field] = rows[field].copy()
+        return out
+
+    # --- posting ----------------------------------------------------------------------------
+
+    def post(self, batch: Batch) -> np.ndarray:
+        """Run the kernel over a checked batch; returns one uint8 code per entry."""
+        self._make_room(batch)
+        codes = np.empty(batch.entries_count, np.uint8)
+        kernel.post_batch(
+            batch.keys,
+            batch.offsets,
+            batch.accounts,
+            batch.amounts,
+            batch.dims,
+            batch.flags,
+            batch.dates,
+            batch.pending,
+            batch.books,
+            batch.extra,
+            batch.period_closed,
+            self.rows,
+            self.entry_table,
+            self.pending_table,
+            self.pending_accounts,
+            self.pending_amounts,
+            self.counters,
+            self.groups_count,
+            limits.lines_max,
+            codes,
+        )
+        return codes
+
+    @property
+    def entries_count(self) -> int:
+        return int(self.counters[COUNTER_ENTRIES])
+
+    def _make_room(self, batch: Batch) -> None:
+        n = batch.entries_count
+        live = int(self.counters[COUNTER_ENTRIES])
+        used = live + int(self.counters[COUNTER_ENTRY_TOMBSTONES])
+        if 2 * (used + n) > len(self.entry_table):
+            self.entry_table = self._rehashed(self.entry_table, live + n, kernel.rehash_entries)
+            self.counters[COUNTER_ENTRY_TOMBSTONES] = 0
+        if not len(batch.flags):
+            return
+        pending_mask = (batch.flags & ENTRY_PENDING) != 0
+        pending_entries = int(np.count_nonzero(pending_mask))
+        if pending_entries:
+            live = int(self.counters[COUNTER_PENDINGS])
+            used = live + int(self.counters[COUNTER_PENDING_TOMBSTONES])
+            if 2 * (used + pending_entries) > len(self.pending_table):
+                self.pending_table = self._rehashed(
+                    self.pending_table, live + pending_entries, kernel.rehash_pending
+                )
+                self.counters[COUNTER_PENDING_TOMBSTONES] = 0
+            line_counts = np.diff(batch.offsets)[pending_mask]
+            needed = int(self.counters[COUNTER_PENDING_LINES]) + int(line_counts.sum())
+            if needed > len(self.pending_accounts):
+                size = max(needed, 2 * len(self.pending_accounts))
+                self.pending_accounts = np.resize(self.pending_accounts, size)
+                self.pending_amounts = np.resize(self.pending_amounts, size)
+
+    @staticmethod
+    def _rehashed(table: np.ndarray, needed: int, rehash) -> np.ndarray:
+        """A table of at least twice `needed` slots (a power of two) holding table's keys."""
+        capacity = _TABLE_CAPACITY_MIN
+        while capacity < 2 * needed:
+            capacity *= 2
+        grown = np.zeros(capacity, table.dtype)
+        rehash(table, grown)
+        return grown
+
+
+__all__ = ["NATIVE", "Batch", "Engine", "make_batch"]
