@@ -1,0 +1,46 @@
+"""ledger — a double-entry ledger core for public finance.
+
+    import ledger
+    with ledger.open() as book:
+        book.create_groups([ledger.Group(key="CNY")])
+        ...
+
+The public surface is exactly ``__all__``; everything else lives in private modules.
+"""
+
+from ledger.codes import Code
+from ledger.errors import (
+    AmountError,
+    InvalidInput,
+    LedgerError,
+    LimitExceeded,
+    NotFound,
+    SchemaVersionError,
+    StoreError,
+)
+from ledger.schemas import Account, AccountFlag, Balance, Book, Entry, EntryFlag, Group, Line, Result
+from ledger.service import Ledger, open
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Account",
+    "AccountFlag",
+    "AmountError",
+    "Balance",
+    "Book",
+    "Code",
+    "Entry",
+    "EntryFlag",
+    "Group",
+    "InvalidInput",
+    "Ledger",
+    "LedgerError",
+    "LimitExceeded",
+    "Line",
+    "NotFound",
+    "Result",
+    "SchemaVersionError",
+    "StoreError",
+    "open",
+]
