@@ -299,6 +299,73 @@ class Engine:
                 self.pending_accounts = np.resize(self.pending_accounts, size)
                 self.pending_amounts = np.resize(self.pending_amounts, size)
 
+    # --- loading and lookups -----------------------------------------------------------------
+
+    def load(
+        self,
+        books: np.ndarray,
+        groups: np.ndarray,
+        flags: np.ndarray,
+        balances: np.ndarray,
+        entry_keys: np.ndarray,
+        entry_fingerprints: np.ndarray,
+        pending_keys: np.ndarray,
+        pending_books: np.ndarray,
+        pending_states: np.ndarray,
+        pending_line_counts: np.ndarray,
+        pending_accounts: np.ndarray,
+        pending_amounts: np.ndarray,
+    ) -> None:
+        """Replace the whole state with what a store read (an empty engine to start from)."""
+        assert self.accounts_count == 0 and self.entries_count == 0
+        self.add_accounts(books, groups, flags)
+        rows = self.rows
+        for position, field in enumerate(BALANCE_FIELDS):
+            rows[field] = balances[:, position]
+        flat = np.zeros(len(entry_keys), ENTRY_SLOT_DTYPE)
+        flat["key"] = entry_keys
+        flat["fingerprint"] = entry_fingerprints
+        self.entry_table = self._rehashed(flat, len(entry_keys), kernel.rehash_entries)
+        self.counters[COUNTER_ENTRIES] = len(entry_keys)
+        starts = np.zeros(len(pending_keys), np.int64)
+        starts[1:] = np.cumsum(pending_line_counts, dtype=np.int64)[:-1]
+        pending_flat = np.zeros(len(pending_keys), PENDING_SLOT_DTYPE)
+        pending_flat["key"] = pending_keys
+        pending_flat["lines_start"] = starts
+        pending_flat["lines_count"] = pending_line_counts
+        pending_flat["book"] = pending_books
+        pending_flat["state"] = pending_states
+        self.pending_table = self._rehashed(pending_flat, len(pending_keys), kernel.rehash_pending)
+        self.counters[COUNTER_PENDINGS] = len(pending_keys)
+        capacity = max(_TABLE_CAPACITY_MIN, 2 * len(pending_accounts))
+        self.pending_accounts = np.zeros(capacity, np.int32)
+        self.pending_amounts = np.zeros(capacity, np.int64)
+        self.pending_accounts[: len(pending_accounts)] = pending_accounts
+        self.pending_amounts[: len(pending_amounts)] = pending_amounts
+        self.counters[COUNTER_PENDING_LINES] = len(pending_accounts)
+
+    def pending_entry(self, key: int) -> tuple[int, np.ndarray, np.ndarray, int] | None:
+        """(book, accounts, amounts, state) of a pending entry, or None if there is none."""
+        from ledger._reference import home_slot
+
+        table = self.pending_table
+        mask = len(table) - 1
+        slot = home_slot(int(key), mask)
+        while True:
+            found = int(table["key"][slot])
+            if found == key:
+                record = table[slot]
+                start, count = int(record["lines_start"]), int(record["lines_count"])
+                return (
+                    int(record["book"]),
+                    self.pending_accounts[start : start + count].copy(),
+                    self.pending_amounts[start : start + count].copy(),
+                    int(record["state"]),
+                )
+            if found == 0:
+                return None
+            slot = (slot + 1) & mask
+
     @staticmethod
     def _rehashed(table: np.ndarray, needed: int, rehash) -> np.ndarray:
         """A table of at least twice `needed` slots (a power of two) holding table's keys."""

@@ -4,43 +4,40 @@ A Ledger maps caller keys (strings for groups, books and accounts; int64 ids for
 onto the engine's dense indices, converts Decimals to int64 minor units at each group's
 scale, and returns one result per item. Every call checks all of its input before it changes
 anything, so a call that raises has changed nothing.
+
+Every ledger has a store (`ledger.open()` without a URL: SQLite in memory). A write is one
+transaction under the ledger's writer lock: make the in-memory state current with the
+store (another process may have committed), run the kernel, write what it accepted, commit,
+and only then count the new state as published. If anything fails before the commit, the
+in-memory state is dropped and reloaded from the store, which is still at the last commit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, select
 
 from ledger import limits
+from ledger.catalog import Catalog, account_bits
 from ledger.codes import Code
-from ledger.columns import (
-    ACCOUNT_CLOSED,
-    ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
-    ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
-    ACCOUNT_NORMAL_CREDIT,
-    ENTRY_LINKED,
-    ENTRY_PENDING,
-    ENTRY_POST_PENDING,
-    ENTRY_VOID_PENDING,
-)
+from ledger.columns import ENTRY_LINKED, ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
 from ledger.errors import AmountError, InvalidInput, LimitExceeded, NotFound
+from ledger.journal import batch_rows, entry_books, periods_of
 from ledger.money import to_decimal_amount, to_minor
 from ledger.posting import Batch, Engine, make_batch
-from ledger.schemas import Account, AccountFlag, Balance, Book, Entry, EntryFlag, Group, Result
+from ledger.schemas import Account, Balance, Book, Entry, EntryFlag, Group, Line, Result
+from ledger.store import Store, open_store
+from ledger.store import tables as t
 
 _EPOCH = dt.date(1970, 1, 1)
-_ACCOUNT_FLAG_BITS = {
-    AccountFlag.debits_must_not_exceed_credits: ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
-    AccountFlag.credits_must_not_exceed_debits: ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
-    AccountFlag.closed: ACCOUNT_CLOSED,
-}
 _ENTRY_FLAG_BITS = {
     EntryFlag.linked: ENTRY_LINKED,
     EntryFlag.pending: ENTRY_PENDING,
@@ -49,13 +46,14 @@ _ENTRY_FLAG_BITS = {
 }
 # Book index the kernel reads as "this entry names a book that does not exist".
 _BOOK_UNKNOWN = -2
+_MEMORY_URL = "sqlite://"
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def _validated(model: type[M], items: Iterable[M | Mapping[str, Any]], what: str) -> list[M]:
     """Every item as a `model`, or InvalidInput naming the first bad one (nothing applied)."""
-    if isinstance(items, (str, bytes, BaseModel, Mapping)):
+    if isinstance(items, (str, bytes, BaseModel, Mapping)) or not isinstance(items, Iterable):
         raise InvalidInput(f"{what}: expected an iterable of {model.__name__}, got {type(items).__name__}")
     out: list[M] = []
     for position, item in enumerate(items):
@@ -84,31 +82,48 @@ def days(date: dt.date) -> int:
     return (date - _EPOCH).days
 
 
-@dataclass(slots=True)
-class _Catalog:
-    """Groups, books and accounts by key, and their dense indices."""
-
-    groups: dict[str, int]
-    group_models: list[Group]
-    books: dict[str, int]
-    book_models: list[Book]
-    accounts: dict[str, int]
-    account_models: list[Account]
-    account_scales: list[int]
+def period_number(period: str | dt.date | int) -> int:
+    """A month as yyyymm from "YYYY-MM", a date in it, or yyyymm itself."""
+    if isinstance(period, dt.date):
+        return period.year * 100 + period.month
+    if isinstance(period, int) and not isinstance(period, bool):
+        number = period
+    elif isinstance(period, str):
+        try:
+            year, month = period.split("-")
+            number = int(year) * 100 + int(month)
+        except ValueError:
+            raise InvalidInput(f"period {period!r}: expected YYYY-MM") from None
+    else:
+        raise InvalidInput(f"period {period!r}: expected 'YYYY-MM', a date or yyyymm")
+    if not (1 <= number // 100 <= 9999 and 1 <= number % 100 <= 12):
+        raise InvalidInput(f"period {period!r} is not a month")
+    return number
 
 
 class Ledger:
     """A double-entry ledger. Use `ledger.open()`; close it (or use `with`) when done."""
 
-    def __init__(self) -> None:
-        self._catalog = _Catalog({}, [], {}, [], {}, [], [])
-        self._engine = Engine(groups_count=1)
+    def __init__(self, store: Store) -> None:
+        self._store = store
         self._closed = False
+        self._catalog = Catalog()
+        self._engine = Engine()
+        self._seq = -1  # commit sequence the memory reflects; -1: nothing loaded
+        self._closed_periods: set[tuple[int, int]] = set()
+        with store.reader() as conn:
+            self._sync(conn)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        return self._store.url
+
     def close(self) -> None:
-        self._closed = True
+        if not self._closed:
+            self._closed = True
+            self._store.dispose()
 
     def __enter__(self) -> Ledger:
         return self
@@ -120,39 +135,90 @@ class Ledger:
         if self._closed:
             raise InvalidInput("this ledger is closed")
 
+    def _sync(self, conn: Connection) -> None:
+        """Reload the in-memory state if the store has commits this process has not seen."""
+        seq = self._store.commit_seq(conn)
+        if seq == self._seq:
+            return
+        state = self._store._load(conn)
+        catalog = Catalog.from_rows(state.groups, state.books, state.accounts)
+        engine = Engine(groups_count=max(1, len(catalog.group_keys)))
+        accounts = state.accounts
+        engine.load(
+            accounts.column("book").to_numpy(),
+            accounts.column("group").to_numpy(),
+            accounts.column("flags").to_numpy().astype(np.uint32),
+            state.balances,
+            state.entry_keys,
+            state.entry_fingerprints,
+            state.pending_keys,
+            state.pending_books,
+            state.pending_states,
+            state.pending_line_counts,
+            state.pending_accounts,
+            state.pending_amounts,
+        )
+        self._catalog, self._engine = catalog, engine
+        self._closed_periods = state.closed_periods
+        self._seq = state.commit_seq
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """The writer transaction; on failure the memory is dropped (reloaded next time)."""
+        self._check_open()
+        try:
+            with self._store.writer() as conn:
+                self._sync(conn)
+                yield conn
+        except BaseException:
+            self._seq = -1
+            raise
+
+    def _read(self) -> None:
+        """Make the memory current before a read (cheap when nothing changed)."""
+        self._check_open()
+        with self._store.reader() as conn:
+            self._sync(conn)
+
     # --- groups, books, accounts -------------------------------------------------------------
 
     def create_groups(self, groups: Iterable[Group | Mapping[str, Any]]) -> list[Result]:
         """Create balance groups; one result per item (ok, exists, exists_with_different_fields)."""
-        self._check_open()
         models = _validated(Group, groups, "groups")
-        catalog = self._catalog
-        if len(catalog.groups) + len(models) > limits.groups_max:
-            raise LimitExceeded(f"more than {limits.groups_max} balance groups")
-        results = []
-        for group in models:
-            code = self._existing(catalog.groups, catalog.group_models, group)
-            if code is None:
-                catalog.groups[group.key] = len(catalog.group_models)
-                catalog.group_models.append(group)
-                code = Code.ok
-            results.append(Result(group.key, code))
-        self._engine.groups_count = max(1, len(catalog.group_models))
+        with self._write() as conn:
+            catalog = self._catalog
+            if len(catalog.group_keys) + len(models) > limits.groups_max:
+                raise LimitExceeded(f"more than {limits.groups_max} balance groups")
+            results, rows = [], []
+            for group in models:
+                index = catalog.groups.get(group.key)
+                if index is not None:
+                    same = catalog.group_model(index) == group
+                    results.append(Result(group.key, Code.exists if same else Code.exists_with_different_fields))
+                    continue
+                index = catalog.add_group(group)
+                rows.append({"idx": index, "key": group.key, "scale": group.scale})
+                results.append(Result(group.key, Code.ok))
+            self._commit_catalog(conn, t.groups, rows)
+            self._engine.groups_count = max(1, len(catalog.group_keys))
         return results
 
     def create_books(self, books: Iterable[Book | Mapping[str, Any]]) -> list[Result]:
         """Create books; one result per item (ok, exists, exists_with_different_fields)."""
-        self._check_open()
         models = _validated(Book, books, "books")
-        catalog = self._catalog
-        results = []
-        for book in models:
-            code = self._existing(catalog.books, catalog.book_models, book)
-            if code is None:
-                catalog.books[book.key] = len(catalog.book_models)
-                catalog.book_models.append(book)
-                code = Code.ok
-            results.append(Result(book.key, code))
+        with self._write() as conn:
+            catalog = self._catalog
+            results, rows = [], []
+            for book in models:
+                index = catalog.books.get(book.key)
+                if index is not None:
+                    same = catalog.book_model(index) == book
+                    results.append(Result(book.key, Code.exists if same else Code.exists_with_different_fields))
+                    continue
+                index = catalog.add_book(book)
+                rows.append({"idx": index, "key": book.key, "name": book.name})
+                results.append(Result(book.key, Code.ok))
+            self._commit_catalog(conn, t.books, rows)
         return results
 
     def create_accounts(self, accounts: Iterable[Account | Mapping[str, Any]]) -> list[Result]:
@@ -160,67 +226,98 @@ class Ledger:
 
         Codes: ok, exists, exists_with_different_fields, group_not_found, book_not_found.
         """
-        self._check_open()
         models = _validated(Account, accounts, "accounts")
-        catalog = self._catalog
-        results: list[Result] = []
-        new: list[Account] = []
-        pending_keys: dict[str, Account] = {}
-        for account in models:
-            code = self._existing(catalog.accounts, catalog.account_models, account)
-            if code is None and account.key in pending_keys:
-                code = Code.exists if pending_keys[account.key] == account else Code.exists_with_different_fields
-            if code is None and account.group not in catalog.groups:
-                code = Code.group_not_found
-            if code is None and account.book not in catalog.books:
-                code = Code.book_not_found
-            if code is None:
-                pending_keys[account.key] = account
-                new.append(account)
-                code = Code.ok
-            results.append(Result(account.key, code))
-        if new:
-            self._add_accounts(new)
+        with self._write() as conn:
+            catalog = self._catalog
+            if len(catalog.account_keys) + len(models) > limits.accounts_max:
+                raise LimitExceeded(f"more than {limits.accounts_max} accounts")
+            results, new = [], []
+            for account in models:
+                index = catalog.accounts.get(account.key)
+                if index is not None:
+                    same = catalog.account_model(index) == account
+                    results.append(Result(account.key, Code.exists if same else Code.exists_with_different_fields))
+                elif account.group not in catalog.groups:
+                    results.append(Result(account.key, Code.group_not_found))
+                elif account.book not in catalog.books:
+                    results.append(Result(account.key, Code.book_not_found))
+                else:
+                    catalog.add_account(account)
+                    new.append(account)
+                    results.append(Result(account.key, Code.ok))
+            if new:
+                self._add_accounts(conn, new)
         return results
 
-    def _add_accounts(self, new: list[Account]) -> None:
+    def _add_accounts(self, conn: Connection, new: list[Account]) -> None:
         catalog = self._catalog
         books = np.fromiter((catalog.books[a.book] for a in new), np.int32, len(new))
         groups = np.fromiter((catalog.groups[a.group] for a in new), np.int32, len(new))
-        flags = np.fromiter((_account_bits(a) for a in new), np.uint32, len(new))
+        flags = np.fromiter((account_bits(a) for a in new), np.uint32, len(new))
         indices = self._engine.add_accounts(books, groups, flags)
-        for account, index in zip(new, indices.tolist(), strict=True):
-            catalog.accounts[account.key] = index
-            catalog.account_models.append(account)
-            catalog.account_scales.append(catalog.group_models[catalog.groups[account.group]].scale)
+        rows = [
+            {
+                "idx": index,
+                "key": a.key,
+                "book": int(book),
+                "group": int(group),
+                "code": a.code,
+                "normal": a.normal,
+                "subledger": a.subledger,
+                "flags": int(bits),
+                "name": a.name,
+            }
+            for a, index, book, group, bits in zip(new, indices.tolist(), books, groups, flags, strict=True)
+        ]
+        self._commit_catalog(conn, t.accounts, rows)
 
-    @staticmethod
-    def _existing(index: dict[str, int], stored: list[Any], model: BaseModel) -> Code | None:
-        position = index.get(model.key)  # type: ignore[attr-defined]
-        if position is None:
-            return None
-        return Code.exists if stored[position] == model else Code.exists_with_different_fields
+    def _commit_catalog(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self._store.insert_rows(conn, table, rows)
+            self._seq = self._store.bump(conn)
 
     # --- posting -----------------------------------------------------------------------------
 
     def account_index(self, keys: Iterable[str]) -> np.ndarray:
         """Dense int64 indices of account keys (-1 for a key that does not exist)."""
-        self._check_open()
         if isinstance(keys, str):
             raise InvalidInput("account_index takes an iterable of account keys, not one string")
+        self._read()
         accounts = self._catalog.accounts
         return np.fromiter((accounts.get(key, -1) for key in keys), np.int64)
 
+    def book_index(self, keys: Iterable[str]) -> np.ndarray:
+        """Dense int32 indices of book keys (-2, read as book_not_found, for unknown keys)."""
+        if isinstance(keys, str):
+            raise InvalidInput("book_index takes an iterable of book keys, not one string")
+        self._read()
+        books = self._catalog.books
+        return np.fromiter((books.get(key, _BOOK_UNKNOWN) for key in keys), np.int32)
+
+    def account_scales(self, indices: object) -> np.ndarray:
+        """The decimal scale (int8) of each account index's balance group; -1 where unknown."""
+        self._read()
+        index = np.asarray(indices, dtype=np.int64)
+        known = (index >= 0) & (index < self._engine.accounts_count)
+        out = np.full(index.shape, -1, np.int8)
+        out[known] = self._catalog.scales()[self._engine.rows["group"][index[known]]]
+        return out
+
     def post(self, entries: Iterable[Entry | Mapping[str, Any]]) -> list[Result]:
         """Post entries in order; one result per entry (see ledger.Code)."""
-        self._check_open()
         models = _validated(Entry, entries, "entries")
         if len(models) > limits.batch_entries_max:
             raise LimitExceeded(f"{len(models)} entries in one batch; the limit is {limits.batch_entries_max}")
         if not models:
             return []
-        batch = self._record_batch(models)
-        codes = self._post_batch(batch)
+        with self._write() as conn:
+            batch = self._record_batch(models)
+            texts = {
+                position: (e.key, e.kind, e.reference)
+                for position, e in enumerate(models)
+                if e.kind is not None or e.reference is not None
+            }
+            codes = self._post(conn, batch, texts)
         return [Result(entry.key, Code(code)) for entry, code in zip(models, codes.tolist(), strict=True)]
 
     def post_columns(
@@ -233,6 +330,9 @@ class Ledger:
         flags: object = None,
         dates: object = None,
         pending: object = None,
+        books: object = None,
+        dims: object = None,
+        extra: object = None,
     ) -> np.ndarray:
         """The bulk path: columns in, one uint8 code per entry out (values of ledger.Code).
 
@@ -240,13 +340,41 @@ class Ledger:
         account_index) and `amounts` (int64 minor units, debit > 0). `flags` are entry flag
         bits (ledger.columns.ENTRY_*), `dates` days since 1970-01-01 or datetime64 (default
         today), `pending` the key of the pending entry a post/void resolves (0 for none).
+        Optional: `books` (int32 from book_index; default each entry's first line's book),
+        `dims` (int32, lines x 4) and `extra` (uint64 from entry_extra_hash(kind, reference)).
         """
         self._check_open()
-        batch = make_batch(keys, offsets, accounts, amounts, flags=flags, dates=dates, pending=pending)
-        return self._post_batch(batch)
+        batch = make_batch(
+            keys, offsets, accounts, amounts,
+            flags=flags, dates=dates, pending=pending, books=books, dims=dims, extra=extra,
+        )  # fmt: skip
+        with self._write() as conn:
+            return self._post(conn, batch, {})
 
-    def _post_batch(self, batch: Batch) -> np.ndarray:
-        return self._engine.post(batch)
+    def _post(
+        self, conn: Connection, batch: Batch, texts: dict[int, tuple[int, str | None, str | None]]
+    ) -> np.ndarray:
+        """Kernel, then the accepted rows and the chain link, in the writer transaction.
+
+        `texts` maps an entry's position in the batch to its (key, kind, reference).
+        """
+        if self._closed_periods:
+            batch = self._with_closed_periods(batch)
+        codes = self._engine.post(batch)
+        last_batch, last_hash = self._store.chain_head(conn)
+        accepted_texts = [text for position, text in texts.items() if codes[position] == 0]
+        rows = batch_rows(self._engine, batch, codes, last_batch + 1, last_hash, accepted_texts)
+        if rows is not None:
+            self._store.write_batch(conn, rows)
+            self._seq = self._store.bump(conn, batch=rows.batch_id, hash=rows.hash)
+        return codes
+
+    def _with_closed_periods(self, batch: Batch) -> Batch:
+        books = entry_books(self._engine, batch).astype(np.int64)
+        keys = (books << 20) | periods_of(batch.dates)
+        closed = np.fromiter(((b << 20) | p for b, p in self._closed_periods), np.int64)
+        flags = np.isin(keys, closed) & (books >= 0)
+        return Batch(**{**{f: getattr(batch, f) for f in batch.__dataclass_fields__}, "period_closed": flags.astype(np.uint8)})
 
     def _record_batch(self, models: list[Entry]) -> Batch:
         catalog = self._catalog
@@ -256,83 +384,178 @@ class Ledger:
         amounts: list[int] = []
         dims: list[tuple[int, ...]] = []
         any_dims = False
-        keys = np.fromiter((entry.key for entry in models), np.int64, n)
-        books = np.fromiter((catalog.books.get(e.book, _BOOK_UNKNOWN) for e in models), np.int32, n)
-        dates = np.fromiter((days(e.date) for e in models), np.int64, n)
-        flags = np.fromiter((_entry_bits(e) for e in models), np.uint16, n)
-        pending = np.fromiter((e.pending or 0 for e in models), np.int64, n)
-        extra = np.fromiter((entry_extra_hash(e.kind, e.reference) for e in models), np.uint64, n)
+        scales = catalog.scales()
+        groups = self._engine.rows["group"]
         for position, entry in enumerate(models):
             for line in entry.lines:
                 index = catalog.accounts.get(line.account, -1)
                 accounts.append(index)
-                amounts.append(self._line_minor(line.debit, line.credit, index))
+                amounts.append(_line_minor(line, int(scales[groups[index]]) if index >= 0 else -1))
                 padded = tuple(line.dims) + (0,) * (limits.dims_count - len(line.dims))
                 any_dims = any_dims or any(padded)
                 dims.append(padded)
             offsets[position + 1] = len(accounts)
         return make_batch(
-            keys,
+            np.fromiter((entry.key for entry in models), np.int64, n),
             offsets,
             np.asarray(accounts, np.int64),
             np.asarray(amounts, np.int64),
-            flags=flags,
-            dates=dates.astype(np.int32),
-            pending=pending,
-            books=books,
+            flags=np.fromiter((_entry_bits(e) for e in models), np.uint16, n),
+            dates=np.fromiter((days(e.date) for e in models), np.int32, n),
+            pending=np.fromiter((e.pending or 0 for e in models), np.int64, n),
+            books=np.fromiter((catalog.books.get(e.book, _BOOK_UNKNOWN) for e in models), np.int32, n),
             dims=np.asarray(dims, np.int32).reshape(-1, limits.dims_count) if any_dims else None,
-            extra=extra,
+            extra=np.fromiter((entry_extra_hash(e.kind, e.reference) for e in models), np.uint64, n),
         )
 
-    def _line_minor(self, debit: Any, credit: Any, index: int) -> int:
-        """A line's signed minor units; 0 (amount_invalid) when it does not fit the scale."""
-        if index < 0:
-            return 1  # the entry gets account_not_found; the amount is never used
-        scale = self._catalog.account_scales[index]
-        try:
-            return to_minor(debit, scale) if debit is not None else -to_minor(credit, scale)
-        except AmountError:
-            return 0
+    def reverse(self, entry: int, new_key: int, date: dt.date) -> Result:
+        """Post the reversal of a posted entry: the same lines with debit and credit swapped.
+
+        Reverses an ordinary entry or the posting of a pending one (post_pending); a pending
+        entry is voided instead, and a void has nothing to reverse.
+        """
+        self._check_open()
+        with self._store.reader() as conn:
+            row = conn.execute(select(t.entries).where(t.entries.c.key == entry)).first()
+            if row is None:
+                raise NotFound(f"entry {entry} was not posted")
+            flags = int(row.flags)
+            if flags & ENTRY_PENDING:
+                raise InvalidInput(f"entry {entry} is pending: void it (void_pending) instead of reversing it")
+            if flags & ENTRY_VOID_PENDING:
+                raise InvalidInput(f"entry {entry} voids a pending entry; there is nothing to reverse")
+            source = int(row.pending) if flags & ENTRY_POST_PENDING else entry
+            lines = conn.execute(
+                select(t.lines).where(t.lines.c.entry == source).order_by(t.lines.c.line)
+            ).all()
+        self._read()
+        catalog = self._catalog
+        scales = catalog.scales()
+        groups = self._engine.rows["group"]
+        reversal = Entry(
+            key=new_key,
+            book=catalog.book_keys[int(row.book)],
+            date=date,
+            kind="reversal",
+            reference=f"reverses {entry}",
+            lines=tuple(
+                Line(
+                    account=catalog.account_keys[line.account],
+                    **{
+                        "credit" if line.amount > 0 else "debit": to_decimal_amount(
+                            abs(line.amount), int(scales[groups[line.account]])
+                        )
+                    },
+                    dims=(line.dim1, line.dim2, line.dim3, line.dim4),
+                )
+                for line in lines
+            ),
+        )
+        return self.post([reversal])[0]
+
+    # --- periods -----------------------------------------------------------------------------
+
+    def close_period(self, book: str, period: str | dt.date | int) -> None:
+        """Close a book's month: entries dated in it are refused with period_closed."""
+        number = period_number(period)
+        with self._write() as conn:
+            index = self._catalog.books.get(book)
+            if index is None:
+                raise NotFound(f"book {book!r} does not exist")
+            if (index, number) in self._closed_periods:
+                return
+            self._store.insert_rows(conn, t.periods, [{"book": index, "period": number, "closed": True}])
+            self._closed_periods.add((index, number))
+            self._seq = self._store.bump(conn)
+
+    def closed_periods(self, book: str) -> list[str]:
+        """The closed months of a book, as YYYY-MM."""
+        self._read()
+        index = self._catalog.books.get(book)
+        if index is None:
+            raise NotFound(f"book {book!r} does not exist")
+        return [f"{p // 100:04d}-{p % 100:02d}" for b, p in sorted(self._closed_periods) if b == index]
 
     # --- reading -----------------------------------------------------------------------------
 
-    def balance(self, account: str) -> Balance:
-        """One account's balance as Decimals at its group's scale."""
-        self._check_open()
+    def balance(self, account: str, as_of: dt.date | None = None) -> Balance:
+        """One account's balance as Decimals at its group's scale.
+
+        With `as_of`, the balance at the end of that day by accounting date: entries dated on
+        or before it, a pending entry counted as posted from the date of the entry that
+        posted it (and released from the date of the one that voided it).
+        """
+        self._read()
         index = self._catalog.accounts.get(account)
         if index is None:
             raise NotFound(f"account {account!r} does not exist")
-        row = self._engine.rows[index]
-        scale = self._catalog.account_scales[index]
-        model = self._catalog.account_models[index]
-        dp, cp = int(row["debits_posted"]), int(row["credits_posted"])
+        if as_of is None:
+            row = self._engine.rows[index]
+            values = [int(row[f]) for f in ("debits_posted", "credits_posted", "debits_pending", "credits_pending")]
+        else:
+            values = self._balance_as_of(index, as_of)
+        scale = int(self._catalog.scales()[self._engine.rows["group"][index]])
+        model = self._catalog.account_model(index)
+        dp, cp, dq, cq = values
         net = cp - dp if model.normal == "credit" else dp - cp
         return Balance(
             account=account,
             debits_posted=to_decimal_amount(dp, scale),
             credits_posted=to_decimal_amount(cp, scale),
-            debits_pending=to_decimal_amount(int(row["debits_pending"]), scale),
-            credits_pending=to_decimal_amount(int(row["credits_pending"]), scale),
+            debits_pending=to_decimal_amount(dq, scale),
+            credits_pending=to_decimal_amount(cq, scale),
             net=to_decimal_amount(net, scale),
         )
 
+    def _balance_as_of(self, index: int, as_of: dt.date) -> list[int]:
+        if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
+            raise InvalidInput(f"as_of {as_of!r}: expected a date")
+        period = as_of.year * 100 + as_of.month
+        first = days(as_of.replace(day=1))
+        last = days(as_of)
+        with self._store.reader() as conn:
+            return self._store.balance_as_of(conn, index, period, first, last)
+
     def balances(self) -> dict[str, np.ndarray]:
         """All balances as int64 minor-unit columns: account index and the four balances."""
-        self._check_open()
+        self._read()
         return self._engine.balances()
+
+    def period_balances(self, account: str) -> list[tuple[str, Any, Any]]:
+        """(YYYY-MM, debit turnover, credit turnover) of an account's posted amounts, by month."""
+        self._read()
+        index = self._catalog.accounts.get(account)
+        if index is None:
+            raise NotFound(f"account {account!r} does not exist")
+        scale = int(self._catalog.scales()[self._engine.rows["group"][index]])
+        with self._store.reader() as conn:
+            turnover = self._store.period_turnover(conn, index)
+        return [
+            (f"{p // 100:04d}-{p % 100:02d}", to_decimal_amount(dr, scale), to_decimal_amount(cr, scale))
+            for p, dr, cr in turnover
+        ]
+
+    def verify(self) -> int | None:
+        """Recompute the batch hash chain; the id of the first batch that does not match, or None."""
+        self._check_open()
+        from ledger.verify import first_bad_batch
+
+        with self._store.reader() as conn:
+            return first_bad_batch(self._store, conn)
 
     @property
     def accounts_count(self) -> int:
         return self._engine.accounts_count
 
 
-def _account_bits(account: Account) -> int:
-    bits = 0
-    for flag in account.flags:
-        bits |= _ACCOUNT_FLAG_BITS[flag]
-    if account.normal == "credit":
-        bits |= ACCOUNT_NORMAL_CREDIT
-    return bits
+def _line_minor(line: Line, scale: int) -> int:
+    """A line's signed minor units; 0 (amount_invalid) when it does not fit the scale."""
+    if scale < 0:
+        return 1  # unknown account: the entry gets account_not_found; the amount is never used
+    try:
+        return to_minor(line.debit, scale) if line.debit is not None else -to_minor(line.credit, scale)
+    except AmountError:
+        return 0
 
 
 def _entry_bits(entry: Entry) -> int:
@@ -343,10 +566,10 @@ def _entry_bits(entry: Entry) -> int:
 
 
 def open(url: str | None = None) -> Ledger:  # noqa: A001 - the public name is ledger.open
-    """Open a ledger. No URL: a new in-memory ledger."""
-    if url is not None:
-        raise InvalidInput(f"unsupported ledger URL {url!r}: only the in-memory ledger (no URL) exists yet")
-    return Ledger()
+    """Open a ledger: `sqlite:///path.db` (embedded, WAL), `postgresql+psycopg://...`, or no
+    URL for a new ledger in memory. A new database gets the schema; an existing one must
+    have this version's schema (SchemaVersionError otherwise)."""
+    return Ledger(open_store(url or _MEMORY_URL))
 
 
-__all__ = ["Ledger", "days", "entry_extra_hash", "open"]
+__all__ = ["Ledger", "days", "entry_extra_hash", "open", "period_number"]

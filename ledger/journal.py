@@ -1,0 +1,173 @@
+"""What an accepted batch writes: the rows of its entries, lines and balance changes.
+
+The kernel decides; this module only derives, from a batch and its codes, the rows the store
+appends — with no per-line Python. Balance changes are aggregated per (account, month):
+ordinary and pending entries by their own lines and date, post/void entries by the pending
+entry's lines and the resolving entry's date. Summed over all batches they equal the
+engine's balance columns; summed by month they are the period turnovers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ledger.chain import batch_hash
+from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
+from ledger.posting import Batch, Engine, kernel
+from ledger.store.base import BatchRows
+
+_PERIOD_BITS = 20  # yyyymm < 2**20
+
+
+def periods_of(days: np.ndarray) -> np.ndarray:
+    """yyyymm (int32) of int32 day numbers since 1970-01-01."""
+    months = np.asarray(days, np.int64).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    return ((months // 12 + 1970) * 100 + months % 12 + 1).astype(np.int32)
+
+
+def full_column(column: np.ndarray, n: int, default: int, dtype: type) -> np.ndarray:
+    """An optional batch column at full length (empty means all `default`)."""
+    return column if len(column) else np.full(n, default, dtype)
+
+
+def entry_books(engine: Engine, batch: Batch) -> np.ndarray:
+    """Each entry's book: its own, else its first line's account's, else its pending entry's."""
+    n = batch.entries_count
+    given = full_column(batch.books, n, -1, np.int32)
+    counts = np.diff(batch.offsets)
+    books = given.copy()
+    has_lines = (given < 0) & (counts > 0)
+    first = batch.accounts[batch.offsets[:-1][has_lines]]
+    valid = (first >= 0) & (first < engine.accounts_count)
+    found = np.full(len(first), -1, np.int32)
+    found[valid] = engine.rows["book"][first[valid]]
+    books[has_lines] = found
+    pending = full_column(batch.pending, n, 0, np.int64)
+    for e in np.flatnonzero((books < 0) & (pending > 0)).tolist():
+        record = engine.pending_entry(int(pending[e]))
+        if record is not None:
+            books[e] = record[0]
+    return books
+
+
+def batch_rows(
+    engine: Engine,
+    batch: Batch,
+    codes: np.ndarray,
+    batch_id: int,
+    prev_hash: bytes,
+    texts: list[tuple[int, str | None, str | None]],
+) -> BatchRows | None:
+    """The rows an accepted batch appends, or None when no entry was accepted."""
+    accepted = codes == 0
+    if not accepted.any():
+        return None
+    n = batch.entries_count
+    flags = full_column(batch.flags, n, 0, np.uint16)
+    pending = full_column(batch.pending, n, 0, np.int64)
+    extra = full_column(batch.extra, n, 0, np.uint64)
+    counts = np.diff(batch.offsets).astype(np.int64)
+    books = entry_books(engine, batch)
+    periods = periods_of(batch.dates)
+    resolving = (flags & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0
+    stores_lines = accepted & ~resolving
+    line_mask = np.repeat(stores_lines, counts)
+    starts = np.repeat(batch.offsets[:-1], counts)
+    dims = batch.dims if len(batch.dims) else np.zeros((batch.lines_count, 4), np.int32)
+    fingerprints = np.empty(n, np.uint64)
+    kernel.fingerprints(
+        batch.offsets, batch.accounts, batch.amounts, batch.dims, batch.flags, batch.dates,
+        batch.pending, batch.books, batch.extra, engine.rows, fingerprints,
+    )  # fmt: skip
+    line_accounts = batch.accounts[line_mask]
+    line_amounts = batch.amounts[line_mask]
+    line_pending = np.repeat((flags & ENTRY_PENDING) != 0, counts)[line_mask]
+    line_periods = np.repeat(periods, counts)[line_mask]
+    parts = [
+        (
+            line_accounts.astype(np.int64),
+            line_periods,
+            2 * line_pending.astype(np.int64) + (line_amounts < 0),
+            np.abs(line_amounts),
+        )
+    ]
+    parts += _resolution_changes(engine, np.flatnonzero(accepted & resolving), flags, pending, periods)
+    delta_accounts, delta_periods, delta_columns = _aggregate(parts)
+    entry_rows = [
+        batch.keys[accepted],
+        books[accepted],
+        batch.dates[accepted],
+        flags[accepted].astype(np.int16),
+        pending[accepted],
+        extra[accepted].view(np.int64),
+        fingerprints[accepted].view(np.int64),
+        np.where(stores_lines, counts, 0)[accepted].astype(np.int32),
+    ]
+    line_rows = [
+        np.repeat(batch.keys, counts)[line_mask],
+        (np.arange(batch.lines_count, dtype=np.int64) - starts)[line_mask].astype(np.int32),
+        line_accounts,
+        line_amounts,
+        *(dims[line_mask, i] for i in range(4)),
+    ]
+    digest = batch_hash(prev_hash, batch_id, entry_rows, line_rows, texts)
+    return BatchRows(
+        batch_id=batch_id,
+        prev_hash=prev_hash,
+        hash=digest,
+        entry_keys=entry_rows[0],
+        entry_books=entry_rows[1],
+        entry_dates=entry_rows[2],
+        entry_flags=entry_rows[3],
+        entry_pending=entry_rows[4],
+        entry_extra=entry_rows[5],
+        entry_fingerprints=entry_rows[6],
+        entry_line_counts=entry_rows[7],
+        texts=texts,
+        line_entries=line_rows[0],
+        line_numbers=line_rows[1],
+        line_books=np.repeat(books, counts)[line_mask],
+        line_accounts=line_accounts,
+        line_amounts=line_amounts,
+        line_dims=np.ascontiguousarray(dims[line_mask]),
+        delta_accounts=delta_accounts,
+        delta_books=engine.rows["book"][delta_accounts],
+        delta_periods=delta_periods,
+        delta_columns=delta_columns,
+    )
+
+
+def _resolution_changes(engine: Engine, entries: np.ndarray, flags: np.ndarray, pending: np.ndarray,
+                        periods: np.ndarray) -> list[tuple[np.ndarray, ...]]:  # fmt: skip
+    """Balance changes of accepted post/void entries: the pending lines leave pending (and,
+    for a post, enter posted) in the resolving entry's month."""
+    parts = []
+    for e in entries.tolist():
+        record = engine.pending_entry(int(pending[e]))
+        assert record is not None, "an accepted resolution names an existing pending entry"
+        _, accounts, amounts, _ = record
+        side = (amounts < 0).astype(np.int64)
+        size = np.abs(amounts)
+        month = np.full(len(accounts), periods[e], np.int32)
+        parts.append((accounts.astype(np.int64), month, 2 + side, -size))
+        if flags[e] & ENTRY_POST_PENDING:
+            parts.append((accounts.astype(np.int64), month, side, size))
+    return parts
+
+
+def _aggregate(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum (account, period, column, amount) changes per (account, period); drop zero rows."""
+    accounts = np.concatenate([p[0] for p in parts])
+    periods = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    columns = np.concatenate([p[2] for p in parts])
+    amounts = np.concatenate([p[3] for p in parts]).astype(np.int64)
+    keys = (accounts << _PERIOD_BITS) | periods
+    unique, inverse = np.unique(keys, return_inverse=True)
+    sums = np.zeros((len(unique), 4), np.int64)
+    np.add.at(sums, (inverse, columns), amounts)
+    keep = (sums != 0).any(axis=1)
+    unique, sums = unique[keep], sums[keep]
+    return (unique >> _PERIOD_BITS).astype(np.int32), (unique & ((1 << _PERIOD_BITS) - 1)).astype(np.int32), sums
+
+
+__all__ = ["batch_rows", "entry_books", "periods_of"]

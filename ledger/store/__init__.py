@@ -1,0 +1,27 @@
+"""Durable stores of a ledger: SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from ledger.errors import InvalidInput
+from ledger.store.base import BatchRows, LoadedState, Store
+
+
+def open_store(url: str) -> Store:
+    """The store for a SQLAlchemy URL (sqlite:///path.db, postgresql+psycopg://...)."""
+    if url.startswith("sqlite:"):
+        from ledger.store.sqlite import SQLiteStore
+
+        store: Store = SQLiteStore.from_url(url)
+    elif url.startswith(("postgresql+psycopg:", "postgresql:")):
+        from ledger.store.postgres import PostgresStore
+
+        if url.startswith("postgresql:"):
+            url = "postgresql+psycopg:" + url[len("postgresql:") :]
+        store = PostgresStore.from_url(url)
+    else:
+        raise InvalidInput(f"unsupported ledger URL {url!r}: use sqlite:///path.db or postgresql+psycopg://...")
+    store.prepare()
+    return store
+
+
+__all__ = ["BatchRows", "LoadedState", "Store", "open_store"]

@@ -1,0 +1,465 @@
+"""The durable store: schema set-up, the writer transaction, batch writes and state loads.
+
+One `Store` serves both databases through SQLAlchemy Core; the two subclasses differ only
+in the writer lock and the bulk write path (SQLite: executemany; PostgreSQL: binary COPY).
+The store never decides anything about entries: the engine has already given every entry
+its code, and the store writes exactly what was accepted, in one transaction with the
+batch record and the new commit sequence. Until that transaction commits, nothing of the
+batch is visible to anyone, in the database or (see service.py) in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import Connection, Engine, create_engine, func, insert, select, text, update
+
+from ledger.columns import (
+    ENTRY_PENDING,
+    ENTRY_POST_PENDING,
+    ENTRY_VOID_PENDING,
+    PENDING_OPEN,
+    PENDING_POSTED,
+    PENDING_VOIDED,
+)
+from ledger.errors import SchemaVersionError, StoreError
+from ledger.store import tables as t
+
+GENESIS_HASH = bytes(32)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRows:
+    """Everything one accepted batch adds to the database, as columns."""
+
+    batch_id: int
+    prev_hash: bytes
+    hash: bytes
+    # entries (accepted, in batch order)
+    entry_keys: np.ndarray  # int64
+    entry_books: np.ndarray  # int32
+    entry_dates: np.ndarray  # int32
+    entry_flags: np.ndarray  # int16
+    entry_pending: np.ndarray  # int64
+    entry_extra: np.ndarray  # int64 (uint64 bits)
+    entry_fingerprints: np.ndarray  # int64 (uint64 bits)
+    entry_line_counts: np.ndarray  # int32, lines stored for each entry
+    texts: list[tuple[int, str | None, str | None]]  # (entry, kind, reference) where present
+    # lines (of the accepted entries that carry new lines)
+    line_entries: np.ndarray  # int64
+    line_numbers: np.ndarray  # int32
+    line_books: np.ndarray  # int32
+    line_accounts: np.ndarray  # int32
+    line_amounts: np.ndarray  # int64
+    line_dims: np.ndarray  # int32 [lines, 4]
+    # balance changes per (account, period)
+    delta_accounts: np.ndarray  # int32
+    delta_books: np.ndarray  # int32
+    delta_periods: np.ndarray  # int32
+    delta_columns: np.ndarray  # int64 [rows, 4]: dp, cp, dq, cq
+
+
+@dataclass(slots=True)
+class LoadedState:
+    """What a process needs in memory, read in one transaction."""
+
+    commit_seq: int
+    last_batch: int
+    last_hash: bytes
+    groups: list[tuple[str, int]]  # (key, scale) by index
+    books: list[tuple[str, str | None]]  # (key, name) by index
+    accounts: pa.Table  # idx, key, book, group, code, normal, subledger, flags, name (by idx)
+    balances: np.ndarray  # int64 [accounts, 4]
+    entry_keys: np.ndarray  # int64
+    entry_fingerprints: np.ndarray  # uint64
+    pending_keys: np.ndarray  # int64, open and resolved pending entries
+    pending_books: np.ndarray  # int32
+    pending_states: np.ndarray  # int32 (columns.PENDING_*)
+    pending_line_counts: np.ndarray  # int32
+    pending_accounts: np.ndarray  # int32, the pending entries' lines, concatenated
+    pending_amounts: np.ndarray  # int64
+    closed_periods: set[tuple[int, int]]  # (book, yyyymm)
+
+
+ACCOUNT_COLUMNS = ("idx", "key", "book", "group", "code", "normal", "subledger", "flags", "name")
+
+
+class Store:
+    """A ledger database. Subclasses: SQLiteStore, PostgresStore."""
+
+    dialect = ""
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create the schema on a new database; check the version of an existing one."""
+        with self.engine.begin() as conn:
+            if not conn.dialect.has_table(conn, "ledger_state"):
+                self._create(conn)
+                return
+            row = conn.execute(select(t.ledger_state.c.schema_version)).first()
+        if row is None:
+            raise StoreError(f"{self.url}: ledger_state has no row; the database is damaged")
+        if row.schema_version != t.SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.url}: database schema version {row.schema_version}, this ledger needs "
+                f"{t.SCHEMA_VERSION}; migrate it first (it is never upgraded silently)"
+            )
+
+    def _create(self, conn: Connection) -> None:
+        self.lock(conn)
+        if conn.dialect.has_table(conn, "ledger_state"):
+            return  # another process created it while we waited for the lock
+        t.metadata.create_all(conn)
+        for statement in self.trigger_ddl():
+            conn.exec_driver_sql(statement)
+        conn.execute(
+            insert(t.ledger_state).values(
+                id=1,
+                schema_version=t.SCHEMA_VERSION,
+                commit_seq=0,
+                last_batch=0,
+                last_hash=GENESIS_HASH,
+                checkpoint_batch=0,
+            )
+        )
+
+    def trigger_ddl(self) -> list[str]:
+        raise NotImplementedError
+
+    def lock(self, conn: Connection) -> None:
+        """Take the ledger's writer lock for the rest of the transaction."""
+        raise NotImplementedError
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- transactions ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Connection]:
+        """A transaction holding the writer lock; commits on success, rolls back otherwise."""
+        with self.engine.connect() as conn:
+            self.begin_write(conn)
+            try:
+                self.lock(conn)
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def begin_write(self, conn: Connection) -> None:
+        conn.begin()
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def commit_seq(self, conn: Connection) -> int:
+        return int(conn.execute(select(t.ledger_state.c.commit_seq)).scalar_one())
+
+    def chain_head(self, conn: Connection) -> tuple[int, bytes]:
+        row = conn.execute(select(t.ledger_state.c.last_batch, t.ledger_state.c.last_hash)).one()
+        return int(row.last_batch), bytes(row.last_hash)
+
+    def bump(self, conn: Connection, *, batch: int | None = None, hash: bytes | None = None) -> int:
+        """Advance the commit sequence (and the chain head when a batch was written)."""
+        values: dict[str, Any] = {"commit_seq": t.ledger_state.c.commit_seq + 1}
+        if batch is not None:
+            values["last_batch"] = batch
+            values["last_hash"] = hash
+        conn.execute(update(t.ledger_state).values(**values))
+        return self.commit_seq(conn)
+
+    # --- catalog writes ----------------------------------------------------------------------
+
+    def insert_rows(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            conn.execute(insert(table), rows)
+
+    # --- batch writes ------------------------------------------------------------------------
+
+    def write_batch(self, conn: Connection, rows: BatchRows) -> None:
+        """Write an accepted batch: entries, texts, lines, balance deltas and the batch record."""
+        self.bulk_insert(
+            conn,
+            "entries",
+            ("key", "batch", "seq", "book", "date", "flags", "pending", "extra", "fingerprint", "lines"),
+            [
+                rows.entry_keys,
+                np.full(len(rows.entry_keys), rows.batch_id, np.int64),
+                np.arange(len(rows.entry_keys), dtype=np.int32),
+                rows.entry_books,
+                rows.entry_dates,
+                rows.entry_flags,
+                rows.entry_pending,
+                rows.entry_extra,
+                rows.entry_fingerprints,
+                rows.entry_line_counts,
+            ],
+        )
+        if rows.texts:
+            self.insert_rows(
+                conn,
+                t.entry_texts,
+                [{"entry": key, "kind": kind, "reference": ref} for key, kind, ref in rows.texts],
+            )
+        dims = rows.line_dims
+        self.bulk_insert(
+            conn,
+            "lines",
+            ("entry", "line", "batch", "book", "account", "amount", "dim1", "dim2", "dim3", "dim4"),
+            [
+                rows.line_entries,
+                rows.line_numbers,
+                np.full(len(rows.line_entries), rows.batch_id, np.int64),
+                rows.line_books,
+                rows.line_accounts,
+                rows.line_amounts,
+                dims[:, 0],
+                dims[:, 1],
+                dims[:, 2],
+                dims[:, 3],
+            ],
+        )
+        columns = rows.delta_columns
+        self.bulk_insert(
+            conn,
+            "balance_deltas",
+            (
+                "batch",
+                "account",
+                "book",
+                "period",
+                "debits_posted",
+                "credits_posted",
+                "debits_pending",
+                "credits_pending",
+            ),
+            [
+                np.full(len(rows.delta_accounts), rows.batch_id, np.int64),
+                rows.delta_accounts,
+                rows.delta_books,
+                rows.delta_periods,
+                columns[:, 0],
+                columns[:, 1],
+                columns[:, 2],
+                columns[:, 3],
+            ],
+        )
+        conn.execute(
+            insert(t.batches).values(
+                id=rows.batch_id,
+                entries=len(rows.entry_keys),
+                lines=len(rows.line_entries),
+                prev_hash=rows.prev_hash,
+                hash=rows.hash,
+                created_at=time.time_ns() // 1000,
+            )
+        )
+
+    def bulk_insert(self, conn: Connection, table: str, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
+        """Insert equal-length numpy columns into `table` (dialect's fastest path)."""
+        raise NotImplementedError
+
+    # --- loads -------------------------------------------------------------------------------
+
+    def load(self) -> LoadedState:
+        """Read the whole in-memory state in one consistent snapshot."""
+        with self.reader() as conn:
+            return self._load(conn)
+
+    def _load(self, conn: Connection) -> LoadedState:
+        state = conn.execute(select(t.ledger_state)).one()
+        groups = [(r.key, int(r.scale)) for r in conn.execute(select(t.groups).order_by(t.groups.c.idx))]
+        books = [(r.key, r.name) for r in conn.execute(select(t.books).order_by(t.books.c.idx))]
+        accounts = self.read_table(
+            conn,
+            'SELECT idx, key, book, "group", code, normal, subledger, flags, name FROM accounts ORDER BY idx',
+            {
+                "idx": pa.int32(),
+                "key": pa.string(),
+                "book": pa.int32(),
+                "group": pa.int32(),
+                "code": pa.string(),
+                "normal": pa.string(),
+                "subledger": pa.string(),
+                "flags": pa.int64(),
+                "name": pa.string(),
+            },
+        )
+        count = accounts.num_rows
+        balances = np.zeros((count, 4), np.int64)
+        sums = self.read_table(
+            conn,
+            "SELECT account, SUM(dp), SUM(cp), SUM(dq), SUM(cq) FROM ("
+            " SELECT account, debits_posted AS dp, credits_posted AS cp, debits_pending AS dq,"
+            " credits_pending AS cq FROM balances"
+            " UNION ALL SELECT account, debits_posted, credits_posted, debits_pending, credits_pending"
+            f" FROM balance_deltas WHERE batch > {int(state.checkpoint_batch)}"
+            ") AS b GROUP BY account",
+            {name: pa.int64() for name in ("account", "dp", "cp", "dq", "cq")},
+            names=["account", "dp", "cp", "dq", "cq"],
+        )
+        if sums.num_rows:
+            index = sums.column("account").to_numpy()
+            for position, name in enumerate(("dp", "cp", "dq", "cq")):
+                balances[index, position] = sums.column(name).to_numpy()
+        keys = self.read_table(
+            conn,
+            "SELECT key, fingerprint FROM entries",
+            {"key": pa.int64(), "fingerprint": pa.int64()},
+        )
+        pendings = self.read_table(
+            conn,
+            "SELECT key, book, lines FROM entries WHERE (flags & 2) <> 0 ORDER BY key",
+            {"key": pa.int64(), "book": pa.int32(), "lines": pa.int32()},
+        )
+        resolutions = self.read_table(
+            conn,
+            "SELECT pending, flags FROM entries WHERE (flags & 12) <> 0",
+            {"pending": pa.int64(), "flags": pa.int32()},
+        )
+        pending_lines = self.read_table(
+            conn,
+            "SELECT l.account, l.amount FROM lines l JOIN entries e ON e.key = l.entry"
+            " WHERE (e.flags & 2) <> 0 ORDER BY l.entry, l.line",
+            {"account": pa.int32(), "amount": pa.int64()},
+        )
+        closed = {
+            (int(r.book), int(r.period))
+            for r in conn.execute(select(t.periods.c.book, t.periods.c.period).where(t.periods.c.closed))
+        }
+        pending_keys = pendings.column("key").to_numpy()
+        return LoadedState(
+            commit_seq=int(state.commit_seq),
+            last_batch=int(state.last_batch),
+            last_hash=bytes(state.last_hash),
+            groups=groups,
+            books=books,
+            accounts=accounts,
+            balances=balances,
+            entry_keys=keys.column("key").to_numpy(),
+            entry_fingerprints=keys.column("fingerprint").to_numpy().view(np.uint64),
+            pending_keys=pending_keys,
+            pending_books=pendings.column("book").to_numpy(),
+            pending_states=_pending_states(
+                pending_keys, resolutions.column("pending").to_numpy(), resolutions.column("flags").to_numpy()
+            ),
+            pending_line_counts=pendings.column("lines").to_numpy(),
+            pending_accounts=pending_lines.column("account").to_numpy(),
+            pending_amounts=pending_lines.column("amount").to_numpy(),
+            closed_periods=closed,
+        )
+
+    def read_table(
+        self, conn: Connection, sql: str, types: dict[str, pa.DataType], names: list[str] | None = None
+    ) -> pa.Table:
+        """Run a query and return its rows as an Arrow table with the given column types."""
+        result = conn.exec_driver_sql(sql)
+        rows = result.fetchall()
+        columns = names or list(types)
+        if not rows:
+            return pa.table({name: pa.array([], type=types[name]) for name in columns})
+        data = list(zip(*rows, strict=True))
+        return pa.table({name: pa.array(data[i], type=types[name]) for i, name in enumerate(columns)})
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def period_turnover(self, conn: Connection, account: int) -> list[tuple[int, int, int]]:
+        """(period, debit turnover, credit turnover) of posted amounts, by month."""
+        d = t.balance_deltas.c
+        query = (
+            select(d.period, func.sum(d.debits_posted), func.sum(d.credits_posted))
+            .where(d.account == account)
+            .group_by(d.period)
+            .order_by(d.period)
+        )
+        return [(int(p), int(dr or 0), int(cr or 0)) for p, dr, cr in conn.execute(query)]
+
+    def balance_as_of(self, conn: Connection, account: int, period: int, first: int, last: int) -> list[int]:
+        """[dp, cp, dq, cq] of one account at the end of day `last` (by accounting date).
+
+        Whole months before `period` come from the balance deltas; the month itself from
+        the lines of entries dated `first`..`last` and the resolutions dated in that range.
+        """
+        totals = [0, 0, 0, 0]
+        d = t.balance_deltas.c
+        before = conn.execute(
+            select(
+                func.sum(d.debits_posted), func.sum(d.credits_posted),
+                func.sum(d.debits_pending), func.sum(d.credits_pending),
+            ).where(d.account == account, d.period < period)
+        ).one()  # fmt: skip
+        totals = [int(value or 0) for value in before]
+        own = conn.exec_driver_sql(
+            "SELECT l.amount, e.flags FROM lines l JOIN entries e ON e.key = l.entry"
+            " WHERE l.account = %(a)s AND e.date BETWEEN %(f)s AND %(l)s AND (e.flags & 12) = 0"
+            if self.dialect == "postgresql"
+            else "SELECT l.amount, e.flags FROM lines l JOIN entries e ON e.key = l.entry"
+            " WHERE l.account = :a AND e.date BETWEEN :f AND :l AND (e.flags & 12) = 0",
+            {"a": account, "f": first, "l": last},
+        ).all()
+        for amount, flags in own:
+            totals[2 * bool(flags & ENTRY_PENDING) + (amount < 0)] += abs(amount)
+        resolved = conn.exec_driver_sql(
+            "SELECT l.amount, r.flags FROM entries r JOIN lines l ON l.entry = r.pending"
+            " WHERE (r.flags & 12) <> 0 AND r.date BETWEEN %(f)s AND %(l)s AND l.account = %(a)s"
+            if self.dialect == "postgresql"
+            else "SELECT l.amount, r.flags FROM entries r JOIN lines l ON l.entry = r.pending"
+            " WHERE (r.flags & 12) <> 0 AND r.date BETWEEN :f AND :l AND l.account = :a",
+            {"a": account, "f": first, "l": last},
+        ).all()
+        for amount, flags in resolved:
+            side = int(amount < 0)
+            totals[2 + side] -= abs(amount)
+            if flags & ENTRY_POST_PENDING:
+                totals[side] += abs(amount)
+        return totals
+
+
+def _pending_states(pending_keys: np.ndarray, resolved_keys: np.ndarray, resolved_flags: np.ndarray) -> np.ndarray:
+    """Each pending entry's state, from the flags of the entry that resolved it (if any).
+
+    `pending_keys` is sorted; a pending entry is resolved at most once (the kernel refuses a
+    second resolution), so each resolved key matches one position.
+    """
+    states = np.full(len(pending_keys), PENDING_OPEN, np.int32)
+    if len(resolved_keys):
+        position = np.searchsorted(pending_keys, resolved_keys)
+        states[position[(resolved_flags & ENTRY_POST_PENDING) != 0]] = PENDING_POSTED
+        states[position[(resolved_flags & ENTRY_VOID_PENDING) != 0]] = PENDING_VOIDED
+    return states
+
+
+def csv_table(payload: bytes, types: dict[str, pa.DataType]) -> pa.Table:
+    """Parse headerless CSV (as COPY ... TO STDOUT (FORMAT CSV) writes it) into Arrow."""
+    names = list(types)
+    if not payload:
+        return pa.table({name: pa.array([], type=types[name]) for name in names})
+    return pacsv.read_csv(
+        io.BytesIO(payload),
+        read_options=pacsv.ReadOptions(column_names=names),
+        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
+    )
+
+
+def create_store_engine(url: str) -> Engine:
+    return create_engine(url, future=True)
+
+
+__all__ = ["BatchRows", "GENESIS_HASH", "LoadedState", "Store", "csv_table"]

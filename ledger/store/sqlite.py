@@ -1,0 +1,78 @@
+"""SQLite, the embedded default: WAL journal, `BEGIN IMMEDIATE` as the writer lock, and
+executemany inside the one transaction of a batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.pool import StaticPool
+
+from ledger.store.base import Store
+from ledger.store.tables import IMMUTABLE_TABLES
+
+_BUSY_TIMEOUT_MS = 600_000
+
+
+class SQLiteStore(Store):
+    dialect = "sqlite"
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteStore:
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        kwargs: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
+        engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let us issue BEGIN ourselves (pysqlite would defer it and pick its own kind).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("ledger_write") else "BEGIN")
+
+        return cls(url, engine)
+
+    def begin_write(self, conn: Connection) -> None:
+        conn.info["ledger_write"] = True
+        try:
+            conn.begin()
+        finally:
+            conn.info["ledger_write"] = False
+
+    def lock(self, conn: Connection) -> None:
+        # BEGIN IMMEDIATE already holds SQLite's single writer lock for the transaction.
+        pass
+
+    def trigger_ddl(self) -> list[str]:
+        statements = []
+        for table in IMMUTABLE_TABLES:
+            for action in ("UPDATE", "DELETE"):
+                statements.append(
+                    f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, 'ledger: {table} is append-only'); END"
+                )
+        return statements
+
+    def bulk_insert(self, conn: Connection, table: str, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
+        if not len(columns[0]):
+            return
+        quoted = ", ".join(f'"{name}"' for name in names)
+        marks = ", ".join("?" for _ in names)
+        rows = zip(*(np.asarray(column).tolist() for column in columns), strict=True)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({marks})", rows)
+        finally:
+            cursor.close()
+
+
+__all__ = ["SQLiteStore"]

@@ -1,0 +1,176 @@
+"""The database schema: one SQLAlchemy Core MetaData for SQLite and PostgreSQL.
+
+Entries and lines are append-only (triggers refuse UPDATE and DELETE, see ``triggers``).
+Balances are a checkpoint (``balances``, as of ``ledger_state.checkpoint_batch``) plus the
+per-batch changes in ``balance_deltas``; a read adds the two, so every read is exact.
+``balance_deltas`` also holds each batch's turnover per account and month, which is where
+period balances come from. Every large table carries the book, so it can be partitioned by
+book (or region) later. Dates are int32 day numbers since 1970-01-01, as in the columns.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+# Bumped whenever a table changes; a database of another version is refused (no silent upgrade).
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+ledger_state = Table(
+    "ledger_state",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("schema_version", Integer, nullable=False),
+    # Bumped by every committed change; a process whose cached value differs reloads.
+    Column("commit_seq", BigInteger, nullable=False),
+    Column("last_batch", BigInteger, nullable=False),
+    Column("last_hash", LargeBinary, nullable=False),
+    Column("checkpoint_batch", BigInteger, nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("key", String(128), nullable=False, unique=True),
+    Column("scale", SmallInteger, nullable=False),
+)
+
+books = Table(
+    "books",
+    metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("key", String(128), nullable=False, unique=True),
+    Column("name", Text),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("key", String(128), nullable=False, unique=True),
+    Column("book", Integer, nullable=False),
+    Column("group", Integer, nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("normal", String(6), nullable=False),
+    Column("subledger", String(128)),
+    Column("flags", Integer, nullable=False),
+    Column("name", Text),
+)
+
+balances = Table(
+    "balances",
+    metadata,
+    Column("account", Integer, primary_key=True, autoincrement=False),
+    Column("book", Integer, nullable=False),
+    Column("debits_posted", BigInteger, nullable=False),
+    Column("credits_posted", BigInteger, nullable=False),
+    Column("debits_pending", BigInteger, nullable=False),
+    Column("credits_pending", BigInteger, nullable=False),
+)
+
+balance_deltas = Table(
+    "balance_deltas",
+    metadata,
+    Column("batch", BigInteger, nullable=False),
+    Column("account", Integer, nullable=False),
+    Column("book", Integer, nullable=False),
+    Column("period", Integer, nullable=False),  # year * 100 + month
+    Column("debits_posted", BigInteger, nullable=False),
+    Column("credits_posted", BigInteger, nullable=False),
+    Column("debits_pending", BigInteger, nullable=False),
+    Column("credits_pending", BigInteger, nullable=False),
+    Index("balance_deltas_account", "account", "period"),
+    Index("balance_deltas_batch", "batch"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("key", BigInteger, primary_key=True, autoincrement=False),
+    Column("batch", BigInteger, nullable=False),
+    Column("seq", Integer, nullable=False),  # position among the batch's accepted entries
+    Column("book", Integer, nullable=False),
+    Column("date", Integer, nullable=False),
+    Column("flags", SmallInteger, nullable=False),
+    Column("pending", BigInteger, nullable=False),
+    Column("extra", BigInteger, nullable=False),  # uint64 hash of kind/reference, as int64
+    Column("fingerprint", BigInteger, nullable=False),  # uint64, as int64
+    Column("lines", Integer, nullable=False),
+    Index("entries_batch", "batch", "seq"),
+)
+
+entry_texts = Table(
+    "entry_texts",
+    metadata,
+    Column("entry", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", Text),
+    Column("reference", Text),
+)
+
+lines = Table(
+    "lines",
+    metadata,
+    Column("entry", BigInteger, primary_key=True, autoincrement=False),
+    Column("line", Integer, primary_key=True, autoincrement=False),
+    Column("batch", BigInteger, nullable=False),
+    Column("book", Integer, nullable=False),
+    Column("account", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("dim1", Integer, nullable=False),
+    Column("dim2", Integer, nullable=False),
+    Column("dim3", Integer, nullable=False),
+    Column("dim4", Integer, nullable=False),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("entries", Integer, nullable=False),
+    Column("lines", BigInteger, nullable=False),
+    Column("prev_hash", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),  # unix microseconds
+)
+
+periods = Table(
+    "periods",
+    metadata,
+    Column("book", Integer, primary_key=True, autoincrement=False),
+    Column("period", Integer, primary_key=True, autoincrement=False),  # year * 100 + month
+    Column("closed", Boolean, nullable=False),
+    Column("closed_at", BigInteger),
+)
+
+IMMUTABLE_TABLES = ("entries", "lines", "entry_texts", "batches")
+
+__all__ = [
+    "IMMUTABLE_TABLES",
+    "SCHEMA_VERSION",
+    "accounts",
+    "balance_deltas",
+    "balances",
+    "batches",
+    "books",
+    "entries",
+    "entry_texts",
+    "groups",
+    "ledger_state",
+    "lines",
+    "metadata",
+    "periods",
+]

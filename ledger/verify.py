@@ -1,0 +1,67 @@
+"""Verification of the batch hash chain against what the database holds now.
+
+Each batch's hash is recomputed from its stored rows (see ledger.chain) and must equal the
+stored hash; each batch's prev_hash must equal the previous batch's hash; ids run 1, 2, 3…
+without gaps; the chain head in ledger_state must be the last batch; and each entry's
+stored `extra` must be the hash of its stored kind and reference. The first batch where any
+of this fails is reported: everything before it is intact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import Connection, select
+
+from ledger.chain import batch_hash
+from ledger.store import Store
+from ledger.store import tables as t
+from ledger.store.base import GENESIS_HASH
+
+
+def first_bad_batch(store: Store, conn: Connection) -> int | None:
+    """The id of the first batch that does not verify, or None when the chain is intact."""
+    from ledger.service import entry_extra_hash
+
+    batches = conn.execute(select(t.batches).order_by(t.batches.c.id)).all()
+    prev = GENESIS_HASH
+    for expected_id, batch in enumerate(batches, start=1):
+        if batch.id != expected_id or bytes(batch.prev_hash) != prev:
+            return expected_id
+        entries = conn.execute(
+            select(t.entries).where(t.entries.c.batch == batch.id).order_by(t.entries.c.seq)
+        ).all()
+        lines = conn.execute(
+            select(t.lines)
+            .join(t.entries, t.entries.c.key == t.lines.c.entry)
+            .where(t.entries.c.batch == batch.id)
+            .order_by(t.entries.c.seq, t.lines.c.line)
+        ).all()
+        keys = [e.key for e in entries]
+        texts_rows = (
+            conn.execute(select(t.entry_texts).where(t.entry_texts.c.entry.in_(keys))).all() if keys else []
+        )
+        texts = [(int(r.entry), r.kind, r.reference) for r in texts_rows]
+        by_entry = {entry: (kind, reference) for entry, kind, reference in texts}
+        for e in entries:
+            kind, reference = by_entry.get(e.key, (None, None))
+            if np.int64(e.extra).view(np.uint64) != np.uint64(entry_extra_hash(kind, reference)):
+                return int(batch.id)
+        entry_columns = [
+            np.array([getattr(e, name) for e in entries], np.int64)
+            for name in ("key", "book", "date", "flags", "pending", "extra", "fingerprint", "lines")
+        ]
+        line_columns = [
+            np.array([getattr(line, name) for line in lines], np.int64)
+            for name in ("entry", "line", "account", "amount", "dim1", "dim2", "dim3", "dim4")
+        ]
+        digest = batch_hash(prev, int(batch.id), entry_columns, line_columns, texts)
+        if digest != bytes(batch.hash) or len(entries) != batch.entries or len(lines) != batch.lines:
+            return int(batch.id)
+        prev = digest
+    last_batch, last_hash = store.chain_head(conn)
+    if last_batch != len(batches) or last_hash != prev:
+        return len(batches) + 1 if last_batch > len(batches) else max(last_batch, 1)
+    return None
+
+
+__all__ = ["first_bad_batch"]
