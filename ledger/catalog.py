@@ -50,8 +50,9 @@ class Catalog:
     books: dict[str, int] = field(default_factory=dict)
     account_keys: list[str] = field(default_factory=list)
     accounts: dict[str, int] = field(default_factory=dict)
-    loaded_accounts: pa.Table | None = None
-    new_accounts: list[Account] = field(default_factory=list)
+    # Accounts as Arrow chunks (loaded or bulk-created), by first index; single models aside.
+    account_chunks: list[tuple[int, pa.Table]] = field(default_factory=list)
+    account_models: dict[int, Account] = field(default_factory=dict)
 
     @classmethod
     def from_rows(
@@ -62,10 +63,7 @@ class Catalog:
             catalog.add_group(Group(key=key, scale=scale))
         for key, name in books:
             catalog.add_book(Book(key=key, name=name))
-        keys = accounts.column("key").to_pylist()
-        catalog.account_keys = keys
-        catalog.accounts = dict(zip(keys, range(len(keys)), strict=True))
-        catalog.loaded_accounts = accounts
+        catalog.add_account_table(accounts)
         return catalog
 
     # --- groups and books --------------------------------------------------------------------
@@ -94,15 +92,25 @@ class Catalog:
         index = len(self.account_keys)
         self.accounts[account.key] = index
         self.account_keys.append(account.key)
-        self.new_accounts.append(account)
+        self.account_models[index] = account
         return index
 
+    def add_account_table(self, table: pa.Table) -> None:
+        """Append accounts given as columns (key, book, group, code, normal, subledger, flags,
+        name; book and group as indices), in index order."""
+        start = len(self.account_keys)
+        keys = table.column("key").to_pylist()
+        self.account_keys.extend(keys)
+        self.accounts.update(zip(keys, range(start, start + len(keys)), strict=True))
+        if table.num_rows:
+            self.account_chunks.append((start, table))
+
     def account_model(self, index: int) -> Account:
-        loaded = 0 if self.loaded_accounts is None else self.loaded_accounts.num_rows
-        if index >= loaded:
-            return self.new_accounts[index - loaded]
-        assert self.loaded_accounts is not None
-        row = self.loaded_accounts.slice(index, 1).to_pylist()[0]
+        model = self.account_models.get(index)
+        if model is not None:
+            return model
+        chunk = next(chunk for chunk in reversed(self.account_chunks) if chunk[0] <= index)
+        row = chunk[1].slice(index - chunk[0], 1).to_pylist()[0]
         bits = int(row["flags"])
         return Account(
             key=row["key"],

@@ -22,13 +22,24 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, select
 
 from ledger import limits
-from ledger.catalog import Catalog, account_bits
+from ledger.catalog import ACCOUNT_FLAG_BITS, Catalog, account_bits
 from ledger.codes import Code
-from ledger.columns import ENTRY_LINKED, ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
+from ledger.columns import (
+    ACCOUNT_CLOSED,
+    ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
+    ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
+    ACCOUNT_NORMAL_CREDIT,
+    ENTRY_LINKED,
+    ENTRY_PENDING,
+    ENTRY_POST_PENDING,
+    ENTRY_VOID_PENDING,
+)
 from ledger.errors import AmountError, InvalidInput, LimitExceeded, NotFound
 from ledger.journal import batch_rows, entry_books, periods_of
 from ledger.money import to_decimal_amount, to_minor
@@ -248,6 +259,90 @@ class Ledger:
             if new:
                 self._add_accounts(conn, new)
         return results
+
+    def create_accounts_columns(
+        self,
+        keys: object,
+        books: object,
+        groups: object,
+        codes: object,
+        *,
+        normals: object = None,
+        flags: object = None,
+        subledgers: object = None,
+        names: object = None,
+    ) -> np.ndarray:
+        """The bulk path of create_accounts: columns of strings in, one uint8 code per row out.
+
+        `books` and `groups` are keys; `normals` "debit"/"credit" (default debit); `flags` the
+        constraint/closed bits of ledger.columns.ACCOUNT_* (default 0). Codes: ok, exists,
+        exists_with_different_fields, group_not_found, book_not_found, and invalid for a
+        malformed key or code, an unknown normal side, unknown flag bits or both constraints.
+        """
+        table = account_columns(keys, books, groups, codes, normals, flags, subledgers, names)
+        n = table.num_rows
+        with self._write() as conn:
+            catalog = self._catalog
+            if len(catalog.account_keys) + n > limits.accounts_max:
+                raise LimitExceeded(f"more than {limits.accounts_max} accounts")
+            result = np.zeros(n, np.uint8)
+            result[~table.column("valid").to_numpy(zero_copy_only=False)] = Code.invalid
+            key_list = table.column("key").to_pylist()
+            book_index = np.fromiter((catalog.books.get(k, -1) for k in table.column("book").to_pylist()), np.int32, n)
+            group_index = np.fromiter((catalog.groups.get(k, -1) for k in table.column("group").to_pylist()), np.int32, n)
+            result[(result == 0) & (book_index < 0)] = Code.book_not_found
+            result[(result == 0) & (group_index < 0)] = Code.group_not_found
+            existing = np.fromiter((catalog.accounts.get(k, -1) for k in key_list), np.int64, n)
+            seen: dict[str, int] = {}
+            for row in np.flatnonzero(existing >= 0).tolist() + _repeated_rows(key_list, seen):
+                result[row] = self._bulk_exists(table, row, existing[row], seen.get(key_list[row], -1))
+            fresh = np.flatnonzero(result == 0)
+            if len(fresh):
+                bits = table.column("flags").to_numpy()[fresh].astype(np.uint32)
+                normal_credit = np.asarray(table.column("normal").to_pylist(), dtype=object)[fresh] == "credit"
+                bits |= np.where(normal_credit, ACCOUNT_NORMAL_CREDIT, 0).astype(np.uint32)
+                self._engine.add_accounts(book_index[fresh], group_index[fresh], bits)
+                start = len(catalog.account_keys)
+                rows = pa.table(
+                    {
+                        "idx": pa.array(np.arange(start, start + len(fresh), dtype=np.int32)),
+                        "key": table.column("key").take(fresh),
+                        "book": pa.array(book_index[fresh]),
+                        "group": pa.array(group_index[fresh]),
+                        "code": table.column("code").take(fresh),
+                        "normal": table.column("normal").take(fresh),
+                        "subledger": table.column("subledger").take(fresh),
+                        "flags": pa.array(bits.astype(np.int64)),
+                        "name": table.column("name").take(fresh),
+                    }
+                )
+                catalog.add_account_table(rows)
+                self._store.insert_table(conn, "accounts", rows)
+                self._seq = self._store.bump(conn)
+        return result
+
+    def _bulk_exists(self, table: pa.Table, row: int, existing: int, first_row: int) -> Code:
+        """exists / exists_with_different_fields of one bulk row whose key is taken."""
+        values = table.slice(row, 1).to_pylist()[0]
+        if existing < 0:  # repeated inside this call
+            other = table.slice(first_row, 1).to_pylist()[0]
+            same = {k: v for k, v in values.items() if k != "valid"} == {k: v for k, v in other.items() if k != "valid"}
+            return Code.exists if same else Code.exists_with_different_fields
+        try:
+            candidate = Account(
+                key=values["key"],
+                book=values["book"],
+                group=values["group"],
+                code=values["code"],
+                normal=values["normal"],
+                subledger=values["subledger"],
+                flags=frozenset(f for f, bit in ACCOUNT_FLAG_BITS.items() if values["flags"] & bit),
+                name=values["name"],
+            )
+        except ValidationError:
+            return Code.exists_with_different_fields
+        same = self._catalog.account_model(int(existing)) == candidate
+        return Code.exists if same else Code.exists_with_different_fields
 
     def _add_accounts(self, conn: Connection, new: list[Account]) -> None:
         catalog = self._catalog
@@ -546,6 +641,59 @@ class Ledger:
     @property
     def accounts_count(self) -> int:
         return self._engine.accounts_count
+
+
+def _repeated_rows(keys: list[str], first: dict[str, int]) -> list[int]:
+    """Rows whose key already appeared earlier in `keys`; fills `first` with first rows."""
+    repeated = []
+    for row, key in enumerate(keys):
+        if key in first:
+            repeated.append(row)
+        else:
+            first[key] = row
+    return repeated
+
+
+def account_columns(keys: object, books: object, groups: object, codes: object, normals: object,
+                    flags: object, subledgers: object, names: object) -> pa.Table:  # fmt: skip
+    """Bulk account columns as one Arrow table, with a `valid` column for row-level checks."""
+    try:
+        table = pa.table({"key": pa.array(keys, pa.string())})
+        n = table.num_rows
+
+        def strings(value: object, name: str, default: str | None) -> pa.Array:
+            if value is None:
+                return pa.array([default] * n, pa.string())
+            array = pa.array(value, pa.string())
+            if len(array) != n:
+                raise InvalidInput(f"{name}: expected {n} values, got {len(array)}")
+            return array
+
+        table = table.append_column("book", strings(books, "books", None))
+        table = table.append_column("group", strings(groups, "groups", None))
+        table = table.append_column("code", strings(codes, "codes", None))
+        table = table.append_column("normal", strings(normals, "normals", "debit"))
+        table = table.append_column("subledger", strings(subledgers, "subledgers", None))
+        table = table.append_column("name", strings(names, "names", None))
+        bits = np.zeros(n, np.int64) if flags is None else np.asarray(flags)
+        if bits.shape != (n,) or (len(bits) and bits.dtype.kind not in "iu"):
+            raise InvalidInput(f"flags: expected {n} integer flag bit sets")
+        table = table.append_column("flags", pa.array(bits.astype(np.int64)))
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise InvalidInput(f"account columns: {error}") from None
+    key_ok = pc.and_(
+        pc.match_substring_regex(table.column("key"), r"^[^\x00-\x1f\x7f]{1,128}$"),
+        pc.is_valid(table.column("key")),
+    )
+    code_ok = pc.match_substring_regex(table.column("code"), r"^[0-9A-Za-z]{1,32}$")
+    normal_ok = pc.is_in(table.column("normal"), pa.array(["debit", "credit"]))
+    sub_ok = pc.or_kleene(pc.is_null(table.column("subledger")), pc.match_substring_regex(table.column("subledger"), r"^[^\x00-\x1f\x7f]{1,128}$"))
+    both = ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS | ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS
+    flag_values = table.column("flags").to_numpy()
+    flags_ok = ((flag_values & ~(both | ACCOUNT_CLOSED)) == 0) & ((flag_values & both) != both) & (flag_values >= 0)
+    valid = pc.and_(pc.and_(pc.fill_null(key_ok, False), pc.fill_null(code_ok, False)), pc.fill_null(normal_ok, False))
+    valid = pc.and_(pc.and_(valid, pc.fill_null(sub_ok, False)), pa.array(flags_ok))
+    return table.append_column("valid", valid)
 
 
 def _line_minor(line: Line, scale: int) -> int:

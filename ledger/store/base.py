@@ -191,6 +191,18 @@ class Store:
         if rows:
             conn.execute(insert(table), rows)
 
+    def insert_table(self, conn: Connection, table: str, data: pa.Table) -> None:
+        """Insert an Arrow table whose columns are named like the table's (bulk path)."""
+        if data.num_rows:
+            names = ", ".join(f'"{name}"' for name in data.column_names)
+            marks = ", ".join("?" for _ in data.column_names)
+            rows = zip(*(column.to_pylist() for column in data.columns), strict=True)
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+            finally:
+                cursor.close()
+
     # --- batch writes ------------------------------------------------------------------------
 
     def write_batch(self, conn: Connection, rows: BatchRows) -> None:

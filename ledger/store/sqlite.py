@@ -32,6 +32,7 @@ class SQLiteStore(Store):
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA cache_size=-262144")
             cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             cursor.close()
 
@@ -69,10 +70,14 @@ class SQLiteStore(Store):
         marks = ", ".join("?" for _ in names)
         rows = zip(*(np.asarray(column).tolist() for column in columns), strict=True)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        import os, time
+        t0 = time.perf_counter()
         try:
             cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({marks})", rows)
         finally:
             cursor.close()
+        if os.environ.get("LEDGER_TRACE"):
+            print(table, len(columns[0]), f"{time.perf_counter() - t0:.3f}s")
 
 
 __all__ = ["SQLiteStore"]

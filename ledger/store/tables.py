@@ -93,7 +93,6 @@ balance_deltas = Table(
     Column("credits_posted", BigInteger, nullable=False),
     Column("debits_pending", BigInteger, nullable=False),
     Column("credits_pending", BigInteger, nullable=False),
-    Index("balance_deltas_account", "account", "period"),
     Index("balance_deltas_batch", "batch"),
 )
 
@@ -111,6 +110,7 @@ entries = Table(
     Column("fingerprint", BigInteger, nullable=False),  # uint64, as int64
     Column("lines", Integer, nullable=False),
     Index("entries_batch", "batch", "seq"),
+    sqlite_with_rowid=False,
 )
 
 entry_texts = Table(
@@ -134,6 +134,7 @@ lines = Table(
     Column("dim2", Integer, nullable=False),
     Column("dim3", Integer, nullable=False),
     Column("dim4", Integer, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 batches = Table(
