@@ -1,10 +1,8 @@
-"""What an accepted batch writes: the rows of its entries, lines and balance changes.
+"""What an accepted batch writes: the rows of its entries and lines, and its chain link.
 
 The kernel decides; this module only derives, from a batch and its codes, the rows the store
-appends — with no per-line Python. Balance changes are aggregated per (account, month):
-ordinary and pending entries by their own lines and date, post/void entries by the pending
-entry's lines and the resolving entry's date. Summed over all batches they equal the
-engine's balance columns; summed by month they are the period turnovers.
+appends, with no per-line Python. Only ordinary and pending entries store lines: a post or
+void changes balances through the pending entry's lines (see store.base.unfolded_sql).
 """
 
 from __future__ import annotations
@@ -12,12 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from ledger.chain import batch_hash
-from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
+from ledger.columns import ENTRY_POST_PENDING, ENTRY_VOID_PENDING
 from ledger.posting import Batch, Engine, kernel
 from ledger.store.base import BatchRows
-
-_PERIOD_BITS = 20  # yyyymm < 2**20
-
 
 def periods_of(days: np.ndarray) -> np.ndarray:
     """yyyymm (int32) of int32 day numbers since 1970-01-01."""
@@ -68,7 +63,6 @@ def batch_rows(
     extra = full_column(batch.extra, n, 0, np.uint64)
     counts = np.diff(batch.offsets).astype(np.int64)
     books = entry_books(engine, batch)
-    periods = periods_of(batch.dates)
     resolving = (flags & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0
     stores_lines = accepted & ~resolving
     line_mask = np.repeat(stores_lines, counts)
@@ -81,18 +75,6 @@ def batch_rows(
     )  # fmt: skip
     line_accounts = batch.accounts[line_mask]
     line_amounts = batch.amounts[line_mask]
-    line_pending = np.repeat((flags & ENTRY_PENDING) != 0, counts)[line_mask]
-    line_periods = np.repeat(periods, counts)[line_mask]
-    parts = [
-        (
-            line_accounts.astype(np.int64),
-            line_periods,
-            2 * line_pending.astype(np.int64) + (line_amounts < 0),
-            np.abs(line_amounts),
-        )
-    ]
-    parts += _resolution_changes(engine, np.flatnonzero(accepted & resolving), flags, pending, periods)
-    delta_accounts, delta_periods, delta_columns = _aggregate(parts)
     entry_rows = [
         batch.keys[accepted],
         books[accepted],
@@ -130,44 +112,7 @@ def batch_rows(
         line_accounts=line_accounts,
         line_amounts=line_amounts,
         line_dims=np.ascontiguousarray(dims[line_mask]),
-        delta_accounts=delta_accounts,
-        delta_books=engine.rows["book"][delta_accounts],
-        delta_periods=delta_periods,
-        delta_columns=delta_columns,
     )
-
-
-def _resolution_changes(engine: Engine, entries: np.ndarray, flags: np.ndarray, pending: np.ndarray,
-                        periods: np.ndarray) -> list[tuple[np.ndarray, ...]]:  # fmt: skip
-    """Balance changes of accepted post/void entries: the pending lines leave pending (and,
-    for a post, enter posted) in the resolving entry's month."""
-    parts = []
-    for e in entries.tolist():
-        record = engine.pending_entry(int(pending[e]))
-        assert record is not None, "an accepted resolution names an existing pending entry"
-        _, accounts, amounts, _ = record
-        side = (amounts < 0).astype(np.int64)
-        size = np.abs(amounts)
-        month = np.full(len(accounts), periods[e], np.int32)
-        parts.append((accounts.astype(np.int64), month, 2 + side, -size))
-        if flags[e] & ENTRY_POST_PENDING:
-            parts.append((accounts.astype(np.int64), month, side, size))
-    return parts
-
-
-def _aggregate(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sum (account, period, column, amount) changes per (account, period); drop zero rows."""
-    accounts = np.concatenate([p[0] for p in parts])
-    periods = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    columns = np.concatenate([p[2] for p in parts])
-    amounts = np.concatenate([p[3] for p in parts]).astype(np.int64)
-    keys = (accounts << _PERIOD_BITS) | periods
-    unique, inverse = np.unique(keys, return_inverse=True)
-    sums = np.zeros((len(unique), 4), np.int64)
-    np.add.at(sums, (inverse, columns), amounts)
-    keep = (sums != 0).any(axis=1)
-    unique, sums = unique[keep], sums[keep]
-    return (unique >> _PERIOD_BITS).astype(np.int32), (unique & ((1 << _PERIOD_BITS) - 1)).astype(np.int32), sums
 
 
 __all__ = ["batch_rows", "entry_books", "periods_of"]

@@ -51,7 +51,7 @@ def first_bad_batch(store: Store, conn: Connection) -> int | None:
             for name in ("key", "book", "date", "flags", "pending", "extra", "fingerprint", "lines")
         ]
         line_columns = [
-            np.array([getattr(line, name) for line in lines], np.int64)
+            np.array([getattr(line, name) or 0 for line in lines], np.int64)
             for name in ("entry", "line", "account", "amount", "dim1", "dim2", "dim3", "dim4")
         ]
         digest = batch_hash(prev, int(batch.id), entry_columns, line_columns, texts)

@@ -60,11 +60,6 @@ class BatchRows:
     line_accounts: np.ndarray  # int32
     line_amounts: np.ndarray  # int64
     line_dims: np.ndarray  # int32 [lines, 4]
-    # balance changes per (account, period)
-    delta_accounts: np.ndarray  # int32
-    delta_books: np.ndarray  # int32
-    delta_periods: np.ndarray  # int32
-    delta_columns: np.ndarray  # int64 [rows, 4]: dp, cp, dq, cq
 
 
 @dataclass(slots=True)
@@ -122,7 +117,7 @@ class Store:
         self.lock(conn)
         if conn.dialect.has_table(conn, "ledger_state"):
             return  # another process created it while we waited for the lock
-        t.metadata.create_all(conn)
+        self.create_tables(conn)
         for statement in self.trigger_ddl():
             conn.exec_driver_sql(statement)
         conn.execute(
@@ -135,6 +130,9 @@ class Store:
                 checkpoint_batch=0,
             )
         )
+
+    def create_tables(self, conn: Connection) -> None:
+        t.metadata.create_all(conn)
 
     def trigger_ddl(self) -> list[str]:
         raise NotImplementedError
@@ -206,7 +204,7 @@ class Store:
     # --- batch writes ------------------------------------------------------------------------
 
     def write_batch(self, conn: Connection, rows: BatchRows) -> None:
-        """Write an accepted batch: entries, texts, lines, balance deltas and the batch record."""
+        """Write an accepted batch: entries, texts, lines and the batch record."""
         self.bulk_insert(
             conn,
             "entries",
@@ -234,11 +232,11 @@ class Store:
         self.bulk_insert(
             conn,
             "lines",
-            ("entry", "line", "batch", "book", "account", "amount", "dim1", "dim2", "dim3", "dim4"),
+            ("batch", "entry", "line", "book", "account", "amount", "dim1", "dim2", "dim3", "dim4"),
             [
+                np.full(len(rows.line_entries), rows.batch_id, np.int64),
                 rows.line_entries,
                 rows.line_numbers,
-                np.full(len(rows.line_entries), rows.batch_id, np.int64),
                 rows.line_books,
                 rows.line_accounts,
                 rows.line_amounts,
@@ -246,31 +244,6 @@ class Store:
                 dims[:, 1],
                 dims[:, 2],
                 dims[:, 3],
-            ],
-        )
-        columns = rows.delta_columns
-        self.bulk_insert(
-            conn,
-            "balance_deltas",
-            (
-                "batch",
-                "account",
-                "book",
-                "period",
-                "debits_posted",
-                "credits_posted",
-                "debits_pending",
-                "credits_pending",
-            ),
-            [
-                np.full(len(rows.delta_accounts), rows.batch_id, np.int64),
-                rows.delta_accounts,
-                rows.delta_books,
-                rows.delta_periods,
-                columns[:, 0],
-                columns[:, 1],
-                columns[:, 2],
-                columns[:, 3],
             ],
         )
         conn.execute(
@@ -316,16 +289,15 @@ class Store:
         )
         count = accounts.num_rows
         balances = np.zeros((count, 4), np.int64)
+        checkpoint = int(state.checkpoint_batch)
         sums = self.read_table(
             conn,
             "SELECT account, SUM(dp), SUM(cp), SUM(dq), SUM(cq) FROM ("
             " SELECT account, debits_posted AS dp, credits_posted AS cp, debits_pending AS dq,"
-            " credits_pending AS cq FROM balances"
-            " UNION ALL SELECT account, debits_posted, credits_posted, debits_pending, credits_pending"
-            f" FROM balance_deltas WHERE batch > {int(state.checkpoint_batch)}"
+            " credits_pending AS cq FROM period_balances"
+            f" UNION ALL SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS n"
             ") AS b GROUP BY account",
             {name: pa.int64() for name in ("account", "dp", "cp", "dq", "cq")},
-            names=["account", "dp", "cp", "dq", "cq"],
         )
         if sums.num_rows:
             index = sums.column("account").to_numpy()
@@ -348,7 +320,7 @@ class Store:
         )
         pending_lines = self.read_table(
             conn,
-            "SELECT l.account, l.amount FROM lines l JOIN entries e ON e.key = l.entry"
+            "SELECT l.account, l.amount FROM entries e JOIN lines l ON l.batch = e.batch AND l.entry = e.key"
             " WHERE (e.flags & 2) <> 0 ORDER BY l.entry, l.line",
             {"account": pa.int32(), "amount": pa.int64()},
         )
@@ -392,49 +364,105 @@ class Store:
 
     # --- reads -------------------------------------------------------------------------------
 
+    def period_sql(self, day: str) -> str:
+        """SQL for the yyyymm of an int day-number expression."""
+        raise NotImplementedError
+
+    def unfolded_sql(self, checkpoint: int, account: int | None = None) -> str:
+        """(account, period, dp, cp, dq, cq) rows of every batch after `checkpoint`.
+
+        Ordinary and pending entries count their own lines in their own month; a post or
+        void counts the pending entry's lines in the month of the entry that resolved it.
+        """
+        only = f" AND l.account = {int(account)}" if account is not None else ""
+        cp = int(checkpoint)
+        return (
+            f"SELECT l.account AS account, {self.period_sql('e.date')} AS period,"
+            " CASE WHEN (e.flags & 2) = 0 AND l.amount > 0 THEN l.amount ELSE 0 END AS dp,"
+            " CASE WHEN (e.flags & 2) = 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cp,"
+            " CASE WHEN (e.flags & 2) <> 0 AND l.amount > 0 THEN l.amount ELSE 0 END AS dq,"
+            " CASE WHEN (e.flags & 2) <> 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cq"
+            " FROM lines l JOIN entries e ON e.batch = l.batch AND e.key = l.entry"
+            f" WHERE l.batch > {cp} AND e.batch > {cp}{only}"
+            " UNION ALL"
+            f" SELECT l.account, {self.period_sql('r.date')},"
+            " CASE WHEN (r.flags & 4) <> 0 AND l.amount > 0 THEN l.amount ELSE 0 END,"
+            " CASE WHEN (r.flags & 4) <> 0 AND l.amount < 0 THEN -l.amount ELSE 0 END,"
+            " CASE WHEN l.amount > 0 THEN -l.amount ELSE 0 END,"
+            " CASE WHEN l.amount < 0 THEN l.amount ELSE 0 END"
+            " FROM entries r JOIN entries p ON p.key = r.pending"
+            " JOIN lines l ON l.batch = p.batch AND l.entry = p.key"
+            f" WHERE r.batch > {cp} AND (r.flags & 12) <> 0{only}"
+        )
+
+    def checkpoint_batch(self, conn: Connection) -> int:
+        return int(conn.execute(select(t.ledger_state.c.checkpoint_batch)).scalar_one())
+
+    def fold(self, conn: Connection) -> int:
+        """Fold the batches after the checkpoint into period_balances (under the writer lock).
+
+        Returns the number of batches folded. Readers see the old or the new checkpoint,
+        never a mix: both move in this one transaction.
+        """
+        checkpoint = self.checkpoint_batch(conn)
+        last, _ = self.chain_head(conn)
+        if last <= checkpoint:
+            return 0
+        conn.exec_driver_sql(
+            "INSERT INTO period_balances (account, period, book, debits_posted, credits_posted,"
+            " debits_pending, credits_pending)"
+            " SELECT u.account, u.period, a.book, SUM(u.dp), SUM(u.cp), SUM(u.dq), SUM(u.cq)"
+            f" FROM ({self.unfolded_sql(checkpoint)}) AS u JOIN accounts a ON a.idx = u.account"
+            " WHERE 1 = 1 GROUP BY u.account, u.period, a.book"
+            " ON CONFLICT (account, period) DO UPDATE SET"
+            " debits_posted = period_balances.debits_posted + excluded.debits_posted,"
+            " credits_posted = period_balances.credits_posted + excluded.credits_posted,"
+            " debits_pending = period_balances.debits_pending + excluded.debits_pending,"
+            " credits_pending = period_balances.credits_pending + excluded.credits_pending"
+        )
+        conn.execute(update(t.ledger_state).values(checkpoint_batch=last))
+        return last - checkpoint
+
     def period_turnover(self, conn: Connection, account: int) -> list[tuple[int, int, int]]:
         """(period, debit turnover, credit turnover) of posted amounts, by month."""
-        d = t.balance_deltas.c
-        query = (
-            select(d.period, func.sum(d.debits_posted), func.sum(d.credits_posted))
-            .where(d.account == account)
-            .group_by(d.period)
-            .order_by(d.period)
-        )
-        return [(int(p), int(dr or 0), int(cr or 0)) for p, dr, cr in conn.execute(query)]
+        checkpoint = self.checkpoint_batch(conn)
+        rows = conn.exec_driver_sql(
+            "SELECT period, SUM(dp), SUM(cp) FROM ("
+            " SELECT period, debits_posted AS dp, credits_posted AS cp FROM period_balances"
+            f" WHERE account = {int(account)}"
+            f" UNION ALL SELECT period, dp, cp FROM ({self.unfolded_sql(checkpoint, account)}) AS n"
+            ") AS b GROUP BY period ORDER BY period"
+        ).all()
+        return [(int(p), int(dr or 0), int(cr or 0)) for p, dr, cr in rows]
 
     def balance_as_of(self, conn: Connection, account: int, period: int, first: int, last: int) -> list[int]:
         """[dp, cp, dq, cq] of one account at the end of day `last` (by accounting date).
 
-        Whole months before `period` come from the balance deltas; the month itself from
-        the lines of entries dated `first`..`last` and the resolutions dated in that range.
+        Whole months before `period` come from the folded and unfolded monthly sums; the
+        month itself from the lines of entries dated `first`..`last` and the resolutions
+        dated in that range.
         """
-        totals = [0, 0, 0, 0]
-        d = t.balance_deltas.c
-        before = conn.execute(
-            select(
-                func.sum(d.debits_posted), func.sum(d.credits_posted),
-                func.sum(d.debits_pending), func.sum(d.credits_pending),
-            ).where(d.account == account, d.period < period)
-        ).one()  # fmt: skip
+        checkpoint = self.checkpoint_batch(conn)
+        a = int(account)
+        before = conn.exec_driver_sql(
+            "SELECT SUM(dp), SUM(cp), SUM(dq), SUM(cq) FROM ("
+            " SELECT debits_posted AS dp, credits_posted AS cp, debits_pending AS dq,"
+            f" credits_pending AS cq FROM period_balances WHERE account = {a} AND period < {int(period)}"
+            f" UNION ALL SELECT dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint, a)}) AS n"
+            f" WHERE n.period < {int(period)}"
+            ") AS b"
+        ).one()
         totals = [int(value or 0) for value in before]
         own = conn.exec_driver_sql(
-            "SELECT l.amount, e.flags FROM lines l JOIN entries e ON e.key = l.entry"
-            " WHERE l.account = %(a)s AND e.date BETWEEN %(f)s AND %(l)s AND (e.flags & 12) = 0"
-            if self.dialect == "postgresql"
-            else "SELECT l.amount, e.flags FROM lines l JOIN entries e ON e.key = l.entry"
-            " WHERE l.account = :a AND e.date BETWEEN :f AND :l AND (e.flags & 12) = 0",
-            {"a": account, "f": first, "l": last},
+            "SELECT l.amount, e.flags FROM entries e JOIN lines l ON l.batch = e.batch AND l.entry = e.key"
+            f" WHERE l.account = {a} AND e.date BETWEEN {int(first)} AND {int(last)}"
         ).all()
         for amount, flags in own:
             totals[2 * bool(flags & ENTRY_PENDING) + (amount < 0)] += abs(amount)
         resolved = conn.exec_driver_sql(
-            "SELECT l.amount, r.flags FROM entries r JOIN lines l ON l.entry = r.pending"
-            " WHERE (r.flags & 12) <> 0 AND r.date BETWEEN %(f)s AND %(l)s AND l.account = %(a)s"
-            if self.dialect == "postgresql"
-            else "SELECT l.amount, r.flags FROM entries r JOIN lines l ON l.entry = r.pending"
-            " WHERE (r.flags & 12) <> 0 AND r.date BETWEEN :f AND :l AND l.account = :a",
-            {"a": account, "f": first, "l": last},
+            "SELECT l.amount, r.flags FROM entries r JOIN entries p ON p.key = r.pending"
+            " JOIN lines l ON l.batch = p.batch AND l.entry = p.key"
+            f" WHERE (r.flags & 12) <> 0 AND r.date BETWEEN {int(first)} AND {int(last)} AND l.account = {a}"
         ).all()
         for amount, flags in resolved:
             side = int(amount < 0)

@@ -22,18 +22,43 @@ _COPY_TRAILER = struct.pack(">h", -1)
 _BINARY_TYPES = {"BIGINT": ">i8", "INTEGER": ">i4", "SMALLINT": ">i2"}
 
 
-def copy_payload(columns: list[np.ndarray], types: list[str]) -> bytes:
-    """The binary COPY stream of equal-length integer columns (big-endian, no NULLs)."""
+def _copy_rows(columns: list[np.ndarray], types: list[str], null: frozenset[int]) -> bytes:
+    """Binary COPY rows (no header): columns in `null` are sent as NULL."""
     n = len(columns[0])
     fields: list[tuple[str, str]] = [("count", ">i2")]
     for i, kind in enumerate(types):
-        fields += [(f"size{i}", ">i4"), (f"value{i}", kind)]
+        fields.append((f"size{i}", ">i4"))
+        if i not in null:
+            fields.append((f"value{i}", kind))
     rows = np.empty(n, np.dtype(fields))
     rows["count"] = len(columns)
     for i, (column, kind) in enumerate(zip(columns, types, strict=True)):
-        rows[f"size{i}"] = np.dtype(kind).itemsize
-        rows[f"value{i}"] = column
-    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+        if i in null:
+            rows[f"size{i}"] = -1
+        else:
+            rows[f"size{i}"] = np.dtype(kind).itemsize
+            rows[f"value{i}"] = column
+    return rows.tobytes()
+
+
+def copy_payload(
+    columns: list[np.ndarray], types: list[str], nullable: tuple[int, ...] = (), zero_is_null: bool = False
+) -> bytes:
+    """The binary COPY stream of equal-length integer columns (big-endian).
+
+    With `zero_is_null`, rows whose `nullable` columns are all zero send those columns as
+    NULL (no data bytes): lines without dimension codes then cost what a narrower table would.
+    """
+    body: list[bytes] = []
+    if zero_is_null and nullable:
+        empty = np.logical_and.reduce([columns[i] == 0 for i in nullable])
+        if empty.any():
+            body.append(_copy_rows([c[empty] for c in columns], types, frozenset(nullable)))
+        if not empty.all():
+            body.append(_copy_rows([c[~empty] for c in columns], types, frozenset()))
+    else:
+        body.append(_copy_rows(columns, types, frozenset()))
+    return _COPY_HEADER + b"".join(body) + _COPY_TRAILER
 
 
 class PostgresStore(Store):
@@ -45,6 +70,25 @@ class PostgresStore(Store):
 
     def lock(self, conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_ID})")
+
+    def create_tables(self, conn: Connection) -> None:
+        # entries: no B-tree primary key here. Keys are unique because the engine admits
+        # each key once under the writer lock (and reloads what other writers committed);
+        # a B-tree on the key would cost more than the rest of the entry row. BRIN indexes
+        # on key and batch serve lookups, which follow posting order for sequential keys.
+        others = [table for name, table in t.metadata.tables.items() if name != "entries"]
+        t.metadata.create_all(conn, tables=others)
+        conn.exec_driver_sql(
+            "CREATE TABLE entries (key BIGINT NOT NULL, batch BIGINT NOT NULL, seq INTEGER NOT NULL,"
+            " book INTEGER NOT NULL, date INTEGER NOT NULL, flags SMALLINT NOT NULL,"
+            " pending BIGINT NOT NULL, extra BIGINT NOT NULL, fingerprint BIGINT NOT NULL,"
+            " lines INTEGER NOT NULL)"
+        )
+        conn.exec_driver_sql("CREATE INDEX entries_batch ON entries USING brin (batch)")
+        conn.exec_driver_sql("CREATE INDEX entries_key ON entries USING brin (key)")
+
+    def period_sql(self, day: str) -> str:
+        return f"to_char(DATE '1970-01-01' + {day}, 'YYYYMM')::int"
 
     def trigger_ddl(self) -> list[str]:
         statements = [
@@ -67,7 +111,8 @@ class PostgresStore(Store):
             return
         sql_table = t.metadata.tables[table]
         types = [_BINARY_TYPES[str(sql_table.c[name].type)] for name in names]
-        payload = copy_payload(columns, types)
+        nullable = tuple(i for i, name in enumerate(names) if sql_table.c[name].nullable)
+        payload = copy_payload(columns, types, nullable, zero_is_null=True)
         quoted = ", ".join(f'"{name}"' for name in names)
         raw = conn.connection.driver_connection
         with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy:

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.pool import StaticPool
 
 from ledger.store.base import Store
+from ledger.store import tables as t
 from ledger.store.tables import IMMUTABLE_TABLES
 
 _BUSY_TIMEOUT_MS = 600_000
@@ -53,6 +54,21 @@ class SQLiteStore(Store):
         # BEGIN IMMEDIATE already holds SQLite's single writer lock for the transaction.
         pass
 
+    def create_tables(self, conn: Connection) -> None:
+        # lines: clustered by (batch, entry, line) in a WITHOUT ROWID table, so appending a
+        # batch appends to one B-tree and reading a batch or an entry is a range scan.
+        others = [table for name, table in t.metadata.tables.items() if name != "lines"]
+        t.metadata.create_all(conn, tables=others)
+        conn.exec_driver_sql(
+            "CREATE TABLE lines (batch BIGINT NOT NULL, entry BIGINT NOT NULL, line INTEGER NOT NULL,"
+            " book INTEGER NOT NULL, account INTEGER NOT NULL, amount BIGINT NOT NULL,"
+            " dim1 INTEGER, dim2 INTEGER, dim3 INTEGER, dim4 INTEGER,"
+            " PRIMARY KEY (batch, entry, line)) WITHOUT ROWID"
+        )
+
+    def period_sql(self, day: str) -> str:
+        return f"CAST(strftime('%Y%m', {day} * 86400, 'unixepoch') AS INTEGER)"
+
     def trigger_ddl(self) -> list[str]:
         statements = []
         for table in IMMUTABLE_TABLES:
@@ -70,14 +86,10 @@ class SQLiteStore(Store):
         marks = ", ".join("?" for _ in names)
         rows = zip(*(np.asarray(column).tolist() for column in columns), strict=True)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        import os, time
-        t0 = time.perf_counter()
         try:
             cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({marks})", rows)
         finally:
             cursor.close()
-        if os.environ.get("LEDGER_TRACE"):
-            print(table, len(columns[0]), f"{time.perf_counter() - t0:.3f}s")
 
 
 __all__ = ["SQLiteStore"]

@@ -1,10 +1,10 @@
 """The database schema: one SQLAlchemy Core MetaData for SQLite and PostgreSQL.
 
-Entries and lines are append-only (triggers refuse UPDATE and DELETE, see ``triggers``).
-Balances are a checkpoint (``balances``, as of ``ledger_state.checkpoint_batch``) plus the
-per-batch changes in ``balance_deltas``; a read adds the two, so every read is exact.
-``balance_deltas`` also holds each batch's turnover per account and month, which is where
-period balances come from. Every large table carries the book, so it can be partitioned by
+Entries and lines are append-only (the stores' triggers refuse UPDATE and DELETE). A batch
+writes only its entries, lines and batch record. Balances are a checkpoint plus deltas, and
+the lines are the deltas: ``period_balances`` holds every account's turnover per month for
+the batches up to ``ledger_state.checkpoint_batch`` (folded in by a checkpoint), and a read
+adds what the later batches' lines say, so every read is exact. Every large table carries the book, so it can be partitioned by
 book (or region) later. Dates are int32 day numbers since 1970-01-01, as in the columns.
 """
 
@@ -71,29 +71,16 @@ accounts = Table(
     Column("name", Text),
 )
 
-balances = Table(
-    "balances",
+period_balances = Table(
+    "period_balances",
     metadata,
     Column("account", Integer, primary_key=True, autoincrement=False),
+    Column("period", Integer, primary_key=True, autoincrement=False),  # year * 100 + month
     Column("book", Integer, nullable=False),
     Column("debits_posted", BigInteger, nullable=False),
     Column("credits_posted", BigInteger, nullable=False),
     Column("debits_pending", BigInteger, nullable=False),
     Column("credits_pending", BigInteger, nullable=False),
-)
-
-balance_deltas = Table(
-    "balance_deltas",
-    metadata,
-    Column("batch", BigInteger, nullable=False),
-    Column("account", Integer, nullable=False),
-    Column("book", Integer, nullable=False),
-    Column("period", Integer, nullable=False),  # year * 100 + month
-    Column("debits_posted", BigInteger, nullable=False),
-    Column("credits_posted", BigInteger, nullable=False),
-    Column("debits_pending", BigInteger, nullable=False),
-    Column("credits_pending", BigInteger, nullable=False),
-    Index("balance_deltas_batch", "batch"),
 )
 
 entries = Table(
@@ -109,7 +96,7 @@ entries = Table(
     Column("extra", BigInteger, nullable=False),  # uint64 hash of kind/reference, as int64
     Column("fingerprint", BigInteger, nullable=False),  # uint64, as int64
     Column("lines", Integer, nullable=False),
-    Index("entries_batch", "batch", "seq"),
+    Index("entries_batch", "batch", postgresql_using="brin"),
     sqlite_with_rowid=False,
 )
 
@@ -121,20 +108,23 @@ entry_texts = Table(
     Column("reference", Text),
 )
 
+# Append-only in batch order: no primary key, only a (BRIN on PostgreSQL) index on batch, so
+# writing a line costs little more than the raw COPY; a line is found through its batch.
 lines = Table(
     "lines",
     metadata,
-    Column("entry", BigInteger, primary_key=True, autoincrement=False),
-    Column("line", Integer, primary_key=True, autoincrement=False),
     Column("batch", BigInteger, nullable=False),
+    Column("entry", BigInteger, nullable=False),
+    Column("line", Integer, nullable=False),
     Column("book", Integer, nullable=False),
     Column("account", Integer, nullable=False),
     Column("amount", BigInteger, nullable=False),
-    Column("dim1", Integer, nullable=False),
-    Column("dim2", Integer, nullable=False),
-    Column("dim3", Integer, nullable=False),
-    Column("dim4", Integer, nullable=False),
-    sqlite_with_rowid=False,
+    # Dimension codes; NULL stands for 0 (a line without codes stores no bytes for them).
+    Column("dim1", Integer),
+    Column("dim2", Integer),
+    Column("dim3", Integer),
+    Column("dim4", Integer),
+    Index("lines_batch", "batch", postgresql_using="brin"),
 )
 
 batches = Table(
@@ -163,8 +153,6 @@ __all__ = [
     "IMMUTABLE_TABLES",
     "SCHEMA_VERSION",
     "accounts",
-    "balance_deltas",
-    "balances",
     "batches",
     "books",
     "entries",
@@ -173,5 +161,6 @@ __all__ = [
     "ledger_state",
     "lines",
     "metadata",
+    "period_balances",
     "periods",
 ]
