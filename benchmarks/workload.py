@@ -1,6 +1,6 @@
 """Synthetic posting workloads for the benchmarks (generated, never stored).
 
-`transfers(...)` builds the issue's reference workload: entries of 2–6 lines over a given
+`transfers(...)` builds the issue's reference workload: entries of 2-6 lines over a given
 number of accounts in one book and one balance group, each entry balanced, accounts drawn
 uniformly at random (the worst case for caches), keys 1..n in order.
 """
@@ -56,7 +56,9 @@ def transfers(lines_target: int, accounts_count: int, seed: int = 7, lines_min: 
     return Workload(accounts_count, keys, offsets, accounts, amounts, dates)
 
 
-def numpy_turnover(accounts_count: int, accounts: np.ndarray, amounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def numpy_turnover(
+    accounts_count: int, accounts: np.ndarray, amounts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """What a ledger's balance arithmetic is in plain numpy: debit and credit turnover per
     account with numpy.add.at, no validation at all."""
     debits = np.zeros(accounts_count, np.int64)
