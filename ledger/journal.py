@@ -14,6 +14,7 @@ from ledger.columns import ENTRY_POST_PENDING, ENTRY_VOID_PENDING
 from ledger.posting import Batch, Engine, kernel
 from ledger.store.base import BatchRows
 
+
 def periods_of(days: np.ndarray) -> np.ndarray:
     """yyyymm (int32) of int32 day numbers since 1970-01-01."""
     months = np.asarray(days, np.int64).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)

@@ -17,7 +17,7 @@ INT64_MIN = -(2**63)
 
 def to_decimal(value: object) -> Decimal:
     """Parse a Decimal, str or int as a finite Decimal; floats and bools are refused."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise AmountError(f"amount {value!r}: floats are not money; pass a Decimal or a string")
     if isinstance(value, Decimal):
         number = value

@@ -89,10 +89,9 @@ def _column(name: str, value: object, dtype: np.dtype | type, length: int | None
     if length is not None and len(array) != length:
         raise InvalidInput(f"{name}: expected {length} elements, got {len(array)}")
     if array.dtype != target:
-        if array.dtype.kind not in "iu" and not (array.dtype.kind == "b" and target.kind == "u"):
-            if len(array) or array.dtype.kind not in "fO":
-                raise InvalidInput(f"{name}: expected integers ({target}), got {array.dtype}")
-        if len(array) and array.dtype.kind in "iu":
+        if len(array) and array.dtype.kind not in "iu":
+            raise InvalidInput(f"{name}: expected integers ({target}), got {array.dtype}")
+        if len(array):
             info = np.iinfo(target)
             low, high = int(array.min()), int(array.max())
             if low < info.min or high > info.max:

@@ -37,7 +37,7 @@ def _amount(value: object) -> Decimal | None:
 Amount = Annotated[Decimal | None, BeforeValidator(_amount)]
 
 
-class AccountFlag(str, enum.Enum):
+class AccountFlag(enum.StrEnum):
     """Flags an account is created with."""
 
     debits_must_not_exceed_credits = "debits_must_not_exceed_credits"
@@ -45,7 +45,7 @@ class AccountFlag(str, enum.Enum):
     closed = "closed"
 
 
-class EntryFlag(str, enum.Enum):
+class EntryFlag(enum.StrEnum):
     """Flags of an entry (DESIGN.md §2)."""
 
     linked = "linked"

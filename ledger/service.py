@@ -76,7 +76,9 @@ def _validated(model: type[M], items: Iterable[M | Mapping[str, Any]], what: str
             except ValidationError as error:
                 raise InvalidInput(f"{what}[{position}]: {error}") from None
         else:
-            raise InvalidInput(f"{what}[{position}]: expected {model.__name__} or a mapping, got {type(item).__name__}")
+            raise InvalidInput(
+                f"{what}[{position}]: expected {model.__name__} or a mapping, got {type(item).__name__}"
+            )
     return out
 
 
@@ -222,7 +224,9 @@ class Ledger:
                 index = catalog.groups.get(group.key)
                 if index is not None:
                     same = catalog.group_model(index) == group
-                    results.append(Result(group.key, Code.exists if same else Code.exists_with_different_fields))
+                    results.append(
+                        Result(group.key, Code.exists if same else Code.exists_with_different_fields)
+                    )
                     continue
                 index = catalog.add_group(group)
                 rows.append({"idx": index, "key": group.key, "scale": group.scale})
@@ -241,7 +245,9 @@ class Ledger:
                 index = catalog.books.get(book.key)
                 if index is not None:
                     same = catalog.book_model(index) == book
-                    results.append(Result(book.key, Code.exists if same else Code.exists_with_different_fields))
+                    results.append(
+                        Result(book.key, Code.exists if same else Code.exists_with_different_fields)
+                    )
                     continue
                 index = catalog.add_book(book)
                 rows.append({"idx": index, "key": book.key, "name": book.name})
@@ -264,7 +270,9 @@ class Ledger:
                 index = catalog.accounts.get(account.key)
                 if index is not None:
                     same = catalog.account_model(index) == account
-                    results.append(Result(account.key, Code.exists if same else Code.exists_with_different_fields))
+                    results.append(
+                        Result(account.key, Code.exists if same else Code.exists_with_different_fields)
+                    )
                 elif account.group not in catalog.groups:
                     results.append(Result(account.key, Code.group_not_found))
                 elif account.book not in catalog.books:
@@ -305,8 +313,12 @@ class Ledger:
             result = np.zeros(n, np.uint8)
             result[~table.column("valid").to_numpy(zero_copy_only=False)] = Code.invalid
             key_list = table.column("key").to_pylist()
-            book_index = np.fromiter((catalog.books.get(k, -1) for k in table.column("book").to_pylist()), np.int32, n)
-            group_index = np.fromiter((catalog.groups.get(k, -1) for k in table.column("group").to_pylist()), np.int32, n)
+            book_index = np.fromiter(
+                (catalog.books.get(k, -1) for k in table.column("book").to_pylist()), np.int32, n
+            )
+            group_index = np.fromiter(
+                (catalog.groups.get(k, -1) for k in table.column("group").to_pylist()), np.int32, n
+            )
             result[(result == 0) & (book_index < 0)] = Code.book_not_found
             result[(result == 0) & (group_index < 0)] = Code.group_not_found
             existing = np.fromiter((catalog.accounts.get(k, -1) for k in key_list), np.int64, n)
@@ -316,7 +328,9 @@ class Ledger:
             fresh = np.flatnonzero(result == 0)
             if len(fresh):
                 bits = table.column("flags").to_numpy()[fresh].astype(np.uint32)
-                normal_credit = np.asarray(table.column("normal").to_pylist(), dtype=object)[fresh] == "credit"
+                normal_credit = (
+                    np.asarray(table.column("normal").to_pylist(), dtype=object)[fresh] == "credit"
+                )
                 bits |= np.where(normal_credit, ACCOUNT_NORMAL_CREDIT, 0).astype(np.uint32)
                 self._engine.add_accounts(book_index[fresh], group_index[fresh], bits)
                 start = len(catalog.account_keys)
@@ -343,7 +357,9 @@ class Ledger:
         values = table.slice(row, 1).to_pylist()[0]
         if existing < 0:  # repeated inside this call
             other = table.slice(first_row, 1).to_pylist()[0]
-            same = {k: v for k, v in values.items() if k != "valid"} == {k: v for k, v in other.items() if k != "valid"}
+            same = {k: v for k, v in values.items() if k != "valid"} == {
+                k: v for k, v in other.items() if k != "valid"
+            }
             return Code.exists if same else Code.exists_with_different_fields
         try:
             candidate = Account(
@@ -419,7 +435,9 @@ class Ledger:
         """Post entries in order; one result per entry (see ledger.Code)."""
         models = _validated(Entry, entries, "entries")
         if len(models) > limits.batch_entries_max:
-            raise LimitExceeded(f"{len(models)} entries in one batch; the limit is {limits.batch_entries_max}")
+            raise LimitExceeded(
+                f"{len(models)} entries in one batch; the limit is {limits.batch_entries_max}"
+            )
         if not models:
             return []
         with self._write() as conn:
@@ -445,6 +463,8 @@ class Ledger:
         books: object = None,
         dims: object = None,
         extra: object = None,
+        kinds: object = None,
+        references: object = None,
     ) -> np.ndarray:
         """The bulk path: columns in, one uint8 code per entry out (values of ledger.Code).
 
@@ -453,15 +473,22 @@ class Ledger:
         bits (ledger.columns.ENTRY_*), `dates` days since 1970-01-01 or datetime64 (default
         today), `pending` the key of the pending entry a post/void resolves (0 for none).
         Optional: `books` (int32 from book_index; default each entry's first line's book),
-        `dims` (int32, lines x 4) and `extra` (uint64 from entry_extra_hash(kind, reference)).
+        `dims` (int32, lines x 4), and `kinds` / `references` (one str or None per entry; the
+        store keeps them) or only their hash `extra` (uint64, entry_extra_hash(kind, reference)).
         """
         self._check_open()
+        texts = _texts(keys, kinds, references)
+        if texts and extra is None:
+            hashes = np.zeros(len(np.asarray(keys)), np.uint64)
+            for position, (_, kind, reference) in texts.items():
+                hashes[position] = entry_extra_hash(kind, reference)
+            extra = hashes
         batch = make_batch(
             keys, offsets, accounts, amounts,
             flags=flags, dates=dates, pending=pending, books=books, dims=dims, extra=extra,
         )  # fmt: skip
         with self._write() as conn:
-            return self._post(conn, batch, {})
+            return self._post(conn, batch, texts)
 
     def _post(
         self, conn: Connection, batch: Batch, texts: dict[int, tuple[int, str | None, str | None]]
@@ -487,7 +514,12 @@ class Ledger:
         keys = (books << 20) | periods_of(batch.dates)
         closed = np.fromiter(((b << 20) | p for b, p in self._closed_periods), np.int64)
         flags = np.isin(keys, closed) & (books >= 0)
-        return Batch(**{**{f: getattr(batch, f) for f in batch.__dataclass_fields__}, "period_closed": flags.astype(np.uint8)})
+        return Batch(
+            **{
+                **{f: getattr(batch, f) for f in batch.__dataclass_fields__},
+                "period_closed": flags.astype(np.uint8),
+            }
+        )
 
     def _record_batch(self, models: list[Entry]) -> Batch:
         catalog = self._catalog
@@ -534,7 +566,9 @@ class Ledger:
                 raise NotFound(f"entry {entry} was not posted")
             flags = int(row.flags)
             if flags & ENTRY_PENDING:
-                raise InvalidInput(f"entry {entry} is pending: void it (void_pending) instead of reversing it")
+                raise InvalidInput(
+                    f"entry {entry} is pending: void it (void_pending) instead of reversing it"
+                )
             if flags & ENTRY_VOID_PENDING:
                 raise InvalidInput(f"entry {entry} voids a pending entry; there is nothing to reverse")
             source = int(row.pending) if flags & ENTRY_POST_PENDING else entry
@@ -604,7 +638,9 @@ class Ledger:
             raise NotFound(f"account {account!r} does not exist")
         if as_of is None:
             row = self._engine.rows[index]
-            values = [int(row[f]) for f in ("debits_posted", "credits_posted", "debits_pending", "credits_pending")]
+            values = [
+                int(row[f]) for f in ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+            ]
         else:
             values = self._balance_as_of(index, as_of)
         scale = int(self._catalog.scales()[self._engine.rows["group"][index]])
@@ -661,6 +697,28 @@ class Ledger:
         return self._engine.accounts_count
 
 
+def _texts(keys: object, kinds: object, references: object) -> dict[int, tuple[int, str | None, str | None]]:
+    """position -> (key, kind, reference) of the entries that carry a kind or a reference."""
+    if kinds is None and references is None:
+        return {}
+    key_list = np.asarray(keys).tolist()
+    n = len(key_list)
+    columns = []
+    for name, values in (("kinds", kinds), ("references", references)):
+        texts = [None] * n if values is None else list(values)  # type: ignore[call-overload]
+        if len(texts) != n or any(v is not None and not isinstance(v, str) for v in texts):
+            raise InvalidInput(f"{name}: expected {n} strings or None, one per entry")
+        columns.append(texts)
+    too_long = next((k for k in columns[1] if k is not None and len(k) > limits.reference_length_max), None)
+    if too_long is not None or any(k is not None and len(k) > 64 for k in columns[0]):
+        raise InvalidInput("kinds are at most 64 characters, references at most 256")
+    return {
+        position: (int(key_list[position]), kind, reference)
+        for position, (kind, reference) in enumerate(zip(columns[0], columns[1], strict=True))
+        if kind is not None or reference is not None
+    }
+
+
 def _repeated_rows(keys: list[str], first: dict[str, int]) -> list[int]:
     """Rows whose key already appeared earlier in `keys`; fills `first` with first rows."""
     repeated = []
@@ -705,11 +763,18 @@ def account_columns(keys: object, books: object, groups: object, codes: object, 
     )
     code_ok = pc.match_substring_regex(table.column("code"), r"^[0-9A-Za-z]{1,32}$")
     normal_ok = pc.is_in(table.column("normal"), pa.array(["debit", "credit"]))
-    sub_ok = pc.or_kleene(pc.is_null(table.column("subledger")), pc.match_substring_regex(table.column("subledger"), r"^[^\x00-\x1f\x7f]{1,128}$"))
+    sub_ok = pc.or_kleene(
+        pc.is_null(table.column("subledger")),
+        pc.match_substring_regex(table.column("subledger"), r"^[^\x00-\x1f\x7f]{1,128}$"),
+    )
     both = ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS | ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS
     flag_values = table.column("flags").to_numpy()
-    flags_ok = ((flag_values & ~(both | ACCOUNT_CLOSED)) == 0) & ((flag_values & both) != both) & (flag_values >= 0)
-    valid = pc.and_(pc.and_(pc.fill_null(key_ok, False), pc.fill_null(code_ok, False)), pc.fill_null(normal_ok, False))
+    flags_ok = (
+        ((flag_values & ~(both | ACCOUNT_CLOSED)) == 0) & ((flag_values & both) != both) & (flag_values >= 0)
+    )
+    valid = pc.and_(
+        pc.and_(pc.fill_null(key_ok, False), pc.fill_null(code_ok, False)), pc.fill_null(normal_ok, False)
+    )
     valid = pc.and_(pc.and_(valid, pc.fill_null(sub_ok, False)), pa.array(flags_ok))
     return table.append_column("valid", valid)
 
@@ -731,7 +796,7 @@ def _entry_bits(entry: Entry) -> int:
     return bits
 
 
-def open(url: str | None = None) -> Ledger:  # noqa: A001 - the public name is ledger.open
+def open(url: str | None = None) -> Ledger:
     """Open a ledger: `sqlite:///path.db` (embedded, WAL), `postgresql+psycopg://...`, or no
     URL for a new ledger in memory. A new database gets the schema; an existing one must
     have this version's schema (SchemaVersionError otherwise)."""

@@ -19,7 +19,9 @@ def open_store(url: str) -> Store:
             url = "postgresql+psycopg:" + url[len("postgresql:") :]
         store = PostgresStore.from_url(url)
     else:
-        raise InvalidInput(f"unsupported ledger URL {url!r}: use sqlite:///path.db or postgresql+psycopg://...")
+        raise InvalidInput(
+            f"unsupported ledger URL {url!r}: use sqlite:///path.db or postgresql+psycopg://..."
+        )
     store.prepare()
     return store
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Engine, create_engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, insert, select, update
 
 from ledger.columns import (
     ENTRY_PENDING,
@@ -257,7 +257,9 @@ class Store:
             )
         )
 
-    def bulk_insert(self, conn: Connection, table: str, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
+    def bulk_insert(
+        self, conn: Connection, table: str, names: tuple[str, ...], columns: list[np.ndarray]
+    ) -> None:
         """Insert equal-length numpy columns into `table` (dialect's fastest path)."""
         raise NotImplementedError
 
@@ -472,7 +474,9 @@ class Store:
         return totals
 
 
-def _pending_states(pending_keys: np.ndarray, resolved_keys: np.ndarray, resolved_flags: np.ndarray) -> np.ndarray:
+def _pending_states(
+    pending_keys: np.ndarray, resolved_keys: np.ndarray, resolved_flags: np.ndarray
+) -> np.ndarray:
     """Each pending entry's state, from the flags of the entry that resolved it (if any).
 
     `pending_keys` is sorted; a pending entry is resolved at most once (the kernel refuses a

@@ -7,6 +7,8 @@ import io
 import json
 import struct
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -61,6 +63,13 @@ def copy_payload(
     return _COPY_HEADER + b"".join(body) + _COPY_TRAILER
 
 
+def _driver(conn: Connection) -> Any:
+    """The psycopg connection under a SQLAlchemy connection (same transaction)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None, "an open SQLAlchemy connection has a driver connection"
+    return raw
+
+
 class PostgresStore(Store):
     dialect = "postgresql"
 
@@ -106,7 +115,9 @@ class PostgresStore(Store):
             )
         return statements
 
-    def bulk_insert(self, conn: Connection, table: str, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
+    def bulk_insert(
+        self, conn: Connection, table: str, names: tuple[str, ...], columns: list[np.ndarray]
+    ) -> None:
         if not len(columns[0]):
             return
         sql_table = t.metadata.tables[table]
@@ -115,16 +126,21 @@ class PostgresStore(Store):
         payload = copy_payload(columns, types, nullable, zero_is_null=True)
         quoted = ", ".join(f'"{name}"' for name in names)
         raw = conn.connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy:
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
             copy.write(payload)
 
     def insert_table(self, conn: Connection, table: str, data: pa.Table) -> None:
         if not data.num_rows:
             return
         sink = io.BytesIO()
-        pacsv.write_csv(data, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        pacsv.write_csv(
+            data, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        )
         names = ", ".join(f'"{name}"' for name in data.column_names)
-        raw = conn.connection.driver_connection
+        raw = _driver(conn)
         with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT CSV)") as copy:
             copy.write(sink.getvalue())
 
@@ -139,7 +155,7 @@ class PostgresStore(Store):
         """
         columns = names or list(types)
         parts = []
-        for position, name in enumerate(columns):
+        for position in range(len(columns)):
             source = f"q.c{position}"
             if pa.types.is_integer(types[list(types)[position]]):
                 parts.append(f"string_agg(int8send({source}::int8), ''::bytea)")

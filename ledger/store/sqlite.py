@@ -9,8 +9,8 @@ import numpy as np
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.pool import StaticPool
 
-from ledger.store.base import Store
 from ledger.store import tables as t
+from ledger.store.base import Store
 from ledger.store.tables import IMMUTABLE_TABLES
 
 _BUSY_TIMEOUT_MS = 600_000
@@ -79,7 +79,9 @@ class SQLiteStore(Store):
                 )
         return statements
 
-    def bulk_insert(self, conn: Connection, table: str, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
+    def bulk_insert(
+        self, conn: Connection, table: str, names: tuple[str, ...], columns: list[np.ndarray]
+    ) -> None:
         if not len(columns[0]):
             return
         quoted = ", ".join(f'"{name}"' for name in names)

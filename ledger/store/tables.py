@@ -4,8 +4,9 @@ Entries and lines are append-only (the stores' triggers refuse UPDATE and DELETE
 writes only its entries, lines and batch record. Balances are a checkpoint plus deltas, and
 the lines are the deltas: ``period_balances`` holds every account's turnover per month for
 the batches up to ``ledger_state.checkpoint_batch`` (folded in by a checkpoint), and a read
-adds what the later batches' lines say, so every read is exact. Every large table carries the book, so it can be partitioned by
-book (or region) later. Dates are int32 day numbers since 1970-01-01, as in the columns.
+adds what the later batches' lines say, so every read is exact. Every large table carries
+the book, so it can be partitioned by book (or region) later. Dates are int32 day numbers
+since 1970-01-01, as in the columns.
 """
 
 from __future__ import annotations

@@ -1,0 +1,200 @@
+"""The `ledger` command: parse, call the service, render.
+
+Exit codes a scheduler can act on: 0 clean, 1 error (nothing of the failing file was
+committed), 2 discrepancies found or entries rejected. Only LedgerError is caught: anything
+else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+import ledger
+from ledger import files
+from ledger.codes import Code
+from ledger.errors import LedgerError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_REJECTED = 2
+
+app = typer.Typer(
+    help="A double-entry ledger core for public finance.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str, typer.Option("--db", help="Database URL: sqlite:///path.db or postgresql+psycopg://...")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_ERROR)
+
+
+@app.command()
+def init(db: DbOption) -> None:
+    """Create the ledger schema in a database (an existing ledger is only checked)."""
+    try:
+        with ledger.open(db) as book:
+            out.print(f"ledger ready at {book.url} ({book.accounts_count} accounts)")
+    except LedgerError as error:
+        raise _fail(str(error)) from None
+
+
+@app.command()
+def post(
+    db: DbOption,
+    paths: Annotated[
+        list[Path], typer.Argument(help="Groups, accounts and/or entries files (CSV or Parquet).")
+    ],
+    rejected: Annotated[
+        Path | None,
+        typer.Option("--rejected", help="Where to write rejected entries (default: beside each file)."),
+    ] = None,
+) -> None:
+    """Create groups and accounts and post entries from files, told apart by their header.
+
+    Groups files are read first, then accounts files (creating the books and groups they
+    name), then entries files in the order given. A malformed file stops the command before
+    anything of that file is committed.
+    """
+    try:
+        kinds = {path: files.detect_kind(path) for path in paths}
+    except LedgerError as error:
+        raise _fail(str(error)) from None
+    rejected_total = 0
+    try:
+        with ledger.open(db) as book:
+            declared = []
+            for path in (p for p in paths if kinds[p] == "groups"):
+                groups = files.read_groups(path)
+                declared.extend(groups)
+                rejected_total += _report(path, "groups", book.create_groups(groups))
+            for path in (p for p in paths if kinds[p] == "accounts"):
+                accounts = files.read_accounts(path)
+                book.create_groups(files.named_groups(accounts, declared))
+                book.create_books(files.named_books(accounts))
+                rejected_total += _report(path, "accounts", book.create_accounts(accounts))
+            entry_paths = [p for p in paths if kinds[p] == "entries"]
+            with Progress(console=err, transient=True, disable=not entry_paths) as progress:
+                task = progress.add_task("posting", total=len(entry_paths))
+                for path in entry_paths:
+                    rejected_total += _post_entries(book, path, rejected)
+                    progress.advance(task)
+    except LedgerError as error:
+        raise _fail(str(error)) from None
+    raise typer.Exit(EXIT_REJECTED if rejected_total else EXIT_OK)
+
+
+def _report(path: Path, what: str, results: list[ledger.Result]) -> int:
+    """Print a creation summary; the number of items refused (exists counts as fine)."""
+    refused = [r for r in results if r.code not in (Code.ok, Code.exists)]
+    created = sum(r.code == Code.ok for r in results)
+    out.print(f"{path}: {what}: {created} created, {len(results) - created - len(refused)} existed")
+    for result in refused[:20]:
+        out.print(f"  {what[:-1]} {result.key!r}: {result.code.name}", highlight=False)
+    if len(refused) > 20:
+        out.print(f"  … and {len(refused) - 20} more")
+    return len(refused)
+
+
+def _post_entries(book: ledger.Ledger, path: Path, rejected: Path | None) -> int:
+    batch = files.read_entries(path, book)
+    arguments = batch.post_arguments()
+    codes = book.post_columns(
+        **arguments,  # type: ignore[arg-type]
+        kinds=None if batch.kinds is None else batch.kinds.to_pylist(),
+        references=None if batch.references is None else batch.references.to_pylist(),
+    )
+    counts = np.bincount(codes, minlength=len(Code))
+    bad = int(batch.entries_count - counts[Code.ok])
+    exists = int(counts[Code.exists])
+    out.print(
+        f"{path}: {batch.entries_count} entries, {batch.lines_count} lines: "
+        f"{int(counts[Code.ok])} posted, {exists} already posted, {bad - exists} rejected"
+    )
+    refused = bad - exists
+    if refused:
+        table = Table("code", "entries", title="rejected")
+        for code in Code:
+            if code not in (Code.ok, Code.exists) and counts[code]:
+                table.add_row(code.name, str(int(counts[code])))
+        out.print(table)
+        target = rejected or files.rejected_path_for(path)
+        files.write_rejected(target, batch, np.where(codes == Code.exists, Code.ok, codes))
+        out.print(f"rejected entries written to {target}")
+    return refused
+
+
+@app.command()
+def balances(
+    db: DbOption,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Write CSV or Parquet (by suffix) instead of printing.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Rows to print when no --out is given.")] = 50,
+) -> None:
+    """All account balances: written to a file, or printed."""
+    try:
+        with ledger.open(db) as book:
+            if output is not None:
+                rows = files.write_balances(output, book)
+                out.print(f"{rows} balances written to {output}")
+                return
+            columns = book.balances()
+            table = Table(
+                "account", "debits posted", "credits posted", "debits pending", "credits pending", "net"
+            )
+            keys = book._catalog.account_keys
+            for index in columns["account"][:limit].tolist():
+                balance = book.balance(keys[index])
+                table.add_row(
+                    keys[index],
+                    str(balance.debits_posted),
+                    str(balance.credits_posted),
+                    str(balance.debits_pending),
+                    str(balance.credits_pending),
+                    str(balance.net),
+                )
+            out.print(table)
+            if len(columns["account"]) > limit:
+                out.print(f"… {len(columns['account']) - limit} more (use --out)")
+    except LedgerError as error:
+        raise _fail(str(error)) from None
+
+
+@app.command()
+def verify(db: DbOption) -> None:
+    """Recompute the batch hash chain: exit 0 when intact, 1 naming the first bad batch."""
+    try:
+        with ledger.open(db) as book:
+            bad = book.verify()
+    except LedgerError as error:
+        raise _fail(str(error)) from None
+    if bad is None:
+        out.print("chain intact")
+        raise typer.Exit(EXIT_OK)
+    err.print(f"[bold red]chain broken:[/] first bad batch is {bad}")
+    raise typer.Exit(EXIT_ERROR)
+
+
+def main() -> None:
+    """Entry point of the `ledger` console script."""
+    app(prog_name="ledger")
+
+
+if __name__ == "__main__":
+    main()
