@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import struct
-
 from typing import Any
 
 import numpy as np
@@ -125,7 +124,7 @@ class PostgresStore(Store):
         nullable = tuple(i for i, name in enumerate(names) if sql_table.c[name].nullable)
         payload = copy_payload(columns, types, nullable, zero_is_null=True)
         quoted = ", ".join(f'"{name}"' for name in names)
-        raw = conn.connection.driver_connection
+        raw = _driver(conn)
         with (
             raw.cursor() as cursor,
             cursor.copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy,
