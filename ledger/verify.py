@@ -44,10 +44,10 @@ def first_bad_batch(store: Store, conn: Connection) -> int | None:
         by_entry = {entry: (kind, reference) for entry, kind, reference in texts}
         for e in entries:
             kind, reference = by_entry.get(e.key, (None, None))
-            if np.int64(e.extra).view(np.uint64) != np.uint64(entry_extra_hash(kind, reference)):
+            if np.int64(e.extra or 0).view(np.uint64) != np.uint64(entry_extra_hash(kind, reference)):
                 return int(batch.id)
         entry_columns = [
-            np.array([getattr(e, name) for e in entries], np.int64)
+            np.array([getattr(e, name) or 0 for e in entries], np.int64)
             for name in ("key", "book", "date", "flags", "pending", "extra", "fingerprint", "lines")
         ]
         line_columns = [

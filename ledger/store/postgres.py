@@ -16,8 +16,9 @@ from sqlalchemy import Connection, create_engine
 from ledger.store import tables as t
 from ledger.store.base import Store
 
-# Any fixed int64 names the ledger's lock; one ledger per database (or schema).
-_LOCK_ID = 0x6C6564676572  # "ledger"
+# The writer lock is (this int32, hash of the schema): one lock per ledger, where a ledger is
+# a schema of a database, so ledgers in other schemas never wait for each other.
+_LOCK_CLASS = 0x6C656467  # "ledg"
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
 _BINARY_TYPES = {"BIGINT": ">i8", "INTEGER": ">i4", "SMALLINT": ">i2"}
@@ -77,7 +78,7 @@ class PostgresStore(Store):
         return cls(url, create_engine(url, pool_pre_ping=True))
 
     def lock(self, conn: Connection) -> None:
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_ID})")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))")
 
     def create_tables(self, conn: Connection) -> None:
         # entries: no B-tree primary key here. Keys are unique because the engine admits
@@ -89,7 +90,7 @@ class PostgresStore(Store):
         conn.exec_driver_sql(
             "CREATE TABLE entries (key BIGINT NOT NULL, batch BIGINT NOT NULL, seq INTEGER NOT NULL,"
             " book INTEGER NOT NULL, date INTEGER NOT NULL, flags SMALLINT NOT NULL,"
-            " pending BIGINT NOT NULL, extra BIGINT NOT NULL, fingerprint BIGINT NOT NULL,"
+            " pending BIGINT, extra BIGINT, fingerprint BIGINT NOT NULL,"
             " lines INTEGER NOT NULL)"
         )
         conn.exec_driver_sql("CREATE INDEX entries_batch ON entries USING brin (batch)")

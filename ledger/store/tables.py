@@ -93,8 +93,10 @@ entries = Table(
     Column("book", Integer, nullable=False),
     Column("date", Integer, nullable=False),
     Column("flags", SmallInteger, nullable=False),
-    Column("pending", BigInteger, nullable=False),
-    Column("extra", BigInteger, nullable=False),  # uint64 hash of kind/reference, as int64
+    # The pending entry a post/void resolves, and the uint64 hash of kind/reference (as
+    # int64); NULL stands for 0, which is what nearly every entry has.
+    Column("pending", BigInteger),
+    Column("extra", BigInteger),
     Column("fingerprint", BigInteger, nullable=False),  # uint64, as int64
     Column("lines", Integer, nullable=False),
     Index("entries_batch", "batch", postgresql_using="brin"),
