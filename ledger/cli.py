@@ -158,7 +158,7 @@ def balances(
             table = Table(
                 "account", "debits posted", "credits posted", "debits pending", "credits pending", "net"
             )
-            keys = book._catalog.account_keys
+            keys = book.accounts_table().column("key").to_pylist()
             for index in columns["account"][:limit].tolist():
                 balance = book.balance(keys[index])
                 table.add_row(

@@ -48,7 +48,6 @@ from pydantic import BaseModel, ValidationError
 from ledger import limits
 from ledger.codes import Code
 from ledger.columns import (
-    ACCOUNT_NORMAL_CREDIT,
     BALANCE_FIELDS,
     ENTRY_LINKED,
     ENTRY_PENDING,
@@ -1018,13 +1017,9 @@ def write_balances(path: str | os.PathLike[str], ledger: Ledger) -> int:
 
 def _account_columns(ledger: Ledger, index: np.ndarray) -> tuple[Any, Any, Any, np.ndarray]:
     """Key, book key, group key and credit-normal flag of the accounts at `index`."""
-    # Ledger has no public listing of its accounts yet: read its catalog and account rows.
-    catalog, rows = ledger._catalog, ledger._engine.rows
-    keys = pa.array(catalog.account_keys, pa.string()).take(pa.array(index))
-    books = pa.array(catalog.book_keys, pa.string()).take(pa.array(rows["book"][index]))
-    groups = pa.array(catalog.group_keys, pa.string()).take(pa.array(rows["group"][index]))
-    credit_normal = (rows["flags"][index] & ACCOUNT_NORMAL_CREDIT) != 0
-    return keys, books, groups, credit_normal
+    table = ledger.accounts_table().take(pa.array(index))
+    credit_normal = table.column("normal").to_numpy(zero_copy_only=False) == "credit"
+    return table.column("key"), table.column("book"), table.column("group"), credit_normal
 
 
 def decimal_text(minor: np.ndarray, scales: np.ndarray) -> Any:

@@ -665,6 +665,19 @@ class Ledger:
         with self._store.reader() as conn:
             return self._store.balance_as_of(conn, index, period, first, last)
 
+    def accounts_table(self) -> pa.Table:
+        """Every account by index: its key, its book's and group's keys, and its normal side."""
+        self._read()
+        catalog, rows = self._catalog, self._engine.rows
+        return pa.table(
+            {
+                "key": pa.array(catalog.account_keys, pa.string()),
+                "book": pa.array(catalog.book_keys, pa.string()).take(pa.array(rows["book"])),
+                "group": pa.array(catalog.group_keys, pa.string()).take(pa.array(rows["group"])),
+                "normal": pa.array(np.where(rows["flags"] & ACCOUNT_NORMAL_CREDIT, "credit", "debit")),
+            }
+        )
+
     def balances(self) -> dict[str, np.ndarray]:
         """All balances as int64 minor-unit columns: account index and the four balances."""
         self._read()
