@@ -50,9 +50,24 @@ def test_export_covers_every_model_and_file_kind() -> None:
 def test_output_is_deterministic_and_canonical() -> None:
     first, second = export.render(), export.render()
     assert first == second
-    for text in first.values():
-        assert text.endswith("}\n")
-        assert export.dumps(json.loads(text)) == text
+    for path, text in first.items():
+        if path.endswith(".json"):
+            assert text.endswith("}\n")
+            assert export.dumps(json.loads(text)) == text
+        else:
+            assert path.startswith("sql/") and text.endswith(";\n\n")
+
+
+def test_sql_export_is_what_each_store_runs() -> None:
+    from ledger.store.postgres import PostgresStore
+    from ledger.store.sqlite import SQLiteStore
+
+    rendered = export.render()
+    for name, store in (("sqlite", SQLiteStore), ("postgresql", PostgresStore)):
+        text = rendered[f"sql/{name}.sql"]
+        for statement in store.schema_ddl():
+            assert f"{statement};\n" in text
+        assert "CREATE TABLE lines" in text and "CREATE TABLE entries" in text
 
 
 def test_check_reports_stale_missing_and_extra_files(

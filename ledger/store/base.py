@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, create_engine, insert, select, update
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ledger.columns import (
     ENTRY_PENDING,
@@ -117,9 +118,8 @@ class Store:
         self.lock(conn)
         if conn.dialect.has_table(conn, "ledger_state"):
             return  # another process created it while we waited for the lock
-        self.create_tables(conn)
-        for statement in self.trigger_ddl():
-            conn.exec_driver_sql(statement)
+        for statement in self.schema_ddl():
+            self.execute_ddl(conn, statement)
         conn.execute(
             insert(t.ledger_state).values(
                 id=1,
@@ -131,10 +131,38 @@ class Store:
             )
         )
 
-    def create_tables(self, conn: Connection) -> None:
-        t.metadata.create_all(conn)
+    # Table names whose CREATE TABLE a dialect writes itself (see custom_table_ddl).
+    custom_tables: tuple[str, ...] = ()
 
-    def trigger_ddl(self) -> list[str]:
+    @classmethod
+    def schema_ddl(cls) -> list[str]:
+        """Every statement that creates this dialect's schema, in order (also exported to
+        schemas/sql/ by ledger.export)."""
+        dialect = cls.sql_dialect()
+        statements = []
+        for table in t.metadata.sorted_tables:
+            if table.name in cls.custom_tables:
+                statements += cls.custom_table_ddl(table.name)
+                continue
+            statements.append(str(CreateTable(table).compile(dialect=dialect)).strip())
+            statements += [
+                str(CreateIndex(index).compile(dialect=dialect)).strip() for index in table.indexes
+            ]
+        return statements + cls.trigger_ddl()
+
+    def execute_ddl(self, conn: Connection, statement: str) -> None:
+        conn.exec_driver_sql(statement)
+
+    @classmethod
+    def sql_dialect(cls) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def custom_table_ddl(cls, name: str) -> list[str]:
+        raise NotImplementedError
+
+    @classmethod
+    def trigger_ddl(cls) -> list[str]:
         raise NotImplementedError
 
     def lock(self, conn: Connection) -> None:

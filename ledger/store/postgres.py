@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, create_engine
+from sqlalchemy.dialects import postgresql as postgresql_dialect
 
 from ledger.store import tables as t
 from ledger.store.base import Store
@@ -80,29 +81,38 @@ class PostgresStore(Store):
     def lock(self, conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))")
 
-    def create_tables(self, conn: Connection) -> None:
+    custom_tables = ("entries",)
+
+    def execute_ddl(self, conn: Connection, statement: str) -> None:
+        conn.exec_driver_sql(statement.replace("%", "%%"))  # psycopg reads % as a placeholder
+
+    @classmethod
+    def sql_dialect(cls) -> Any:
+        return postgresql_dialect.dialect()
+
+    @classmethod
+    def custom_table_ddl(cls, name: str) -> list[str]:
         # entries: no B-tree primary key here. Keys are unique because the engine admits
         # each key once under the writer lock (and reloads what other writers committed);
         # a B-tree on the key would cost more than the rest of the entry row. BRIN indexes
         # on key and batch serve lookups, which follow posting order for sequential keys.
-        others = [table for name, table in t.metadata.tables.items() if name != "entries"]
-        t.metadata.create_all(conn, tables=others)
-        conn.exec_driver_sql(
+        assert name == "entries"
+        return [
             "CREATE TABLE entries (key BIGINT NOT NULL, batch BIGINT NOT NULL, seq INTEGER NOT NULL,"
             " book INTEGER NOT NULL, date INTEGER NOT NULL, flags SMALLINT NOT NULL,"
-            " pending BIGINT, extra BIGINT, fingerprint BIGINT NOT NULL,"
-            " lines INTEGER NOT NULL)"
-        )
-        conn.exec_driver_sql("CREATE INDEX entries_batch ON entries USING brin (batch)")
-        conn.exec_driver_sql("CREATE INDEX entries_key ON entries USING brin (key)")
+            " pending BIGINT, extra BIGINT, fingerprint BIGINT NOT NULL, lines INTEGER NOT NULL)",
+            "CREATE INDEX entries_batch ON entries USING brin (batch)",
+            "CREATE INDEX entries_key ON entries USING brin (key)",
+        ]
 
     def period_sql(self, day: str) -> str:
         return f"to_char(DATE '1970-01-01' + {day}, 'YYYYMM')::int"
 
-    def trigger_ddl(self) -> list[str]:
+    @classmethod
+    def trigger_ddl(cls) -> list[str]:
         statements = [
             "CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'ledger: %% is append-only', TG_TABLE_NAME; END $$"
+            "$$ BEGIN RAISE EXCEPTION 'ledger: % is append-only', TG_TABLE_NAME; END $$"
         ]
         for table in t.IMMUTABLE_TABLES:
             statements.append(

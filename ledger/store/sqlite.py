@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.pool import StaticPool
 
 from ledger.store import tables as t
@@ -54,22 +55,29 @@ class SQLiteStore(Store):
         # BEGIN IMMEDIATE already holds SQLite's single writer lock for the transaction.
         pass
 
-    def create_tables(self, conn: Connection) -> None:
+    custom_tables = ("lines",)
+
+    @classmethod
+    def sql_dialect(cls) -> Any:
+        return sqlite_dialect.dialect()
+
+    @classmethod
+    def custom_table_ddl(cls, name: str) -> list[str]:
         # lines: clustered by (batch, entry, line) in a WITHOUT ROWID table, so appending a
         # batch appends to one B-tree and reading a batch or an entry is a range scan.
-        others = [table for name, table in t.metadata.tables.items() if name != "lines"]
-        t.metadata.create_all(conn, tables=others)
-        conn.exec_driver_sql(
+        assert name == "lines"
+        return [
             "CREATE TABLE lines (batch BIGINT NOT NULL, entry BIGINT NOT NULL, line INTEGER NOT NULL,"
             " book INTEGER NOT NULL, account INTEGER NOT NULL, amount BIGINT NOT NULL,"
             " dim1 INTEGER, dim2 INTEGER, dim3 INTEGER, dim4 INTEGER,"
             " PRIMARY KEY (batch, entry, line)) WITHOUT ROWID"
-        )
+        ]
 
     def period_sql(self, day: str) -> str:
         return f"CAST(strftime('%Y%m', {day} * 86400, 'unixepoch') AS INTEGER)"
 
-    def trigger_ddl(self) -> list[str]:
+    @classmethod
+    def trigger_ddl(cls) -> list[str]:
         statements = []
         for table in IMMUTABLE_TABLES:
             for action in ("UPDATE", "DELETE"):
@@ -96,7 +104,9 @@ class SQLiteStore(Store):
             empty = np.logical_and.reduce([columns[i] == 0 for i in nullable])
             kept = [i for i in range(len(names)) if i not in nullable]
             if empty.any():
-                self._executemany(cursor, table, tuple(names[i] for i in kept), [columns[i][empty] for i in kept])
+                self._executemany(
+                    cursor, table, tuple(names[i] for i in kept), [columns[i][empty] for i in kept]
+                )
             if not empty.all():
                 self._executemany(cursor, table, names, [column[~empty] for column in columns])
         finally:
