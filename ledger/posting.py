@@ -26,6 +26,7 @@ from ledger.columns import (
     COUNTERS_COUNT,
     ENTRY_PENDING,
     ENTRY_SLOT_DTYPE,
+    PENDING_OPEN,
     PENDING_SLOT_DTYPE,
     aligned_zeros,
 )
@@ -343,8 +344,67 @@ class Engine:
         self.pending_amounts[: len(pending_amounts)] = pending_amounts
         self.counters[COUNTER_PENDING_LINES] = len(pending_accounts)
 
-    def pending_entry(self, key: int) -> tuple[int, np.ndarray, np.ndarray, int] | None:
-        """(book, accounts, amounts, state) of a pending entry, or None if there is none."""
+    def add_balances(self, accounts: np.ndarray, changes: np.ndarray) -> None:
+        """Add [n, 4] changes (dp, cp, dq, cq) to the balances of `accounts` (distinct)."""
+        rows = self.rows
+        for position, field in enumerate(BALANCE_FIELDS):
+            rows[field][accounts] += changes[:, position]
+
+    def add_entries(self, keys: np.ndarray, fingerprints: np.ndarray) -> None:
+        """Admit keys another process posted (they are not in the table yet)."""
+        live = self.entries_count + len(keys)
+        used = live + int(self.counters[COUNTER_ENTRY_TOMBSTONES])
+        if 2 * used > len(self.entry_table):
+            self.entry_table = self._rehashed(self.entry_table, live, kernel.rehash_entries)
+            self.counters[COUNTER_ENTRY_TOMBSTONES] = 0
+        flat = np.zeros(len(keys), ENTRY_SLOT_DTYPE)
+        flat["key"] = keys
+        flat["fingerprint"] = fingerprints
+        kernel.rehash_entries(flat, self.entry_table)
+        self.counters[COUNTER_ENTRIES] = live
+
+    def add_pendings(
+        self,
+        keys: np.ndarray,
+        books: np.ndarray,
+        line_counts: np.ndarray,
+        accounts: np.ndarray,
+        amounts: np.ndarray,
+    ) -> None:
+        """Admit open pending entries another process posted, with their lines."""
+        if not len(keys):
+            return
+        live = int(self.counters[COUNTER_PENDINGS]) + len(keys)
+        used = live + int(self.counters[COUNTER_PENDING_TOMBSTONES])
+        if 2 * used > len(self.pending_table):
+            self.pending_table = self._rehashed(self.pending_table, live, kernel.rehash_pending)
+            self.counters[COUNTER_PENDING_TOMBSTONES] = 0
+        start = int(self.counters[COUNTER_PENDING_LINES])
+        needed = start + len(accounts)
+        if needed > len(self.pending_accounts):
+            size = max(needed, 2 * len(self.pending_accounts))
+            self.pending_accounts = np.resize(self.pending_accounts, size)
+            self.pending_amounts = np.resize(self.pending_amounts, size)
+        self.pending_accounts[start:needed] = accounts
+        self.pending_amounts[start:needed] = amounts
+        starts = start + np.concatenate([[0], np.cumsum(line_counts, dtype=np.int64)[:-1]])
+        flat = np.zeros(len(keys), PENDING_SLOT_DTYPE)
+        flat["key"] = keys
+        flat["lines_start"] = starts
+        flat["lines_count"] = line_counts
+        flat["book"] = books
+        flat["state"] = PENDING_OPEN
+        kernel.rehash_pending(flat, self.pending_table)
+        self.counters[COUNTER_PENDINGS] = live
+        self.counters[COUNTER_PENDING_LINES] = needed
+
+    def set_pending_state(self, key: int, state: int) -> None:
+        """Record that another process posted or voided pending entry `key`."""
+        slot = self._pending_slot(key)
+        assert slot >= 0, "a resolution names a pending entry this engine holds"
+        self.pending_table["state"][slot] = state
+
+    def _pending_slot(self, key: int) -> int:
         from ledger._reference import home_slot
 
         table = self.pending_table
@@ -353,17 +413,24 @@ class Engine:
         while True:
             found = int(table["key"][slot])
             if found == key:
-                record = table[slot]
-                start, count = int(record["lines_start"]), int(record["lines_count"])
-                return (
-                    int(record["book"]),
-                    self.pending_accounts[start : start + count].copy(),
-                    self.pending_amounts[start : start + count].copy(),
-                    int(record["state"]),
-                )
+                return slot
             if found == 0:
-                return None
+                return -1
             slot = (slot + 1) & mask
+
+    def pending_entry(self, key: int) -> tuple[int, np.ndarray, np.ndarray, int] | None:
+        """(book, accounts, amounts, state) of a pending entry, or None if there is none."""
+        slot = self._pending_slot(key)
+        if slot < 0:
+            return None
+        record = self.pending_table[slot]
+        start, count = int(record["lines_start"]), int(record["lines_count"])
+        return (
+            int(record["book"]),
+            self.pending_accounts[start : start + count].copy(),
+            self.pending_amounts[start : start + count].copy(),
+            int(record["state"]),
+        )
 
     @staticmethod
     def _rehashed(table: np.ndarray, needed: int, rehash) -> np.ndarray:

@@ -39,6 +39,8 @@ from ledger.columns import (
     ENTRY_PENDING,
     ENTRY_POST_PENDING,
     ENTRY_VOID_PENDING,
+    PENDING_POSTED,
+    PENDING_VOIDED,
 )
 from ledger.errors import AmountError, InvalidInput, LimitExceeded, NotFound
 from ledger.journal import batch_rows, entry_books, periods_of
@@ -123,6 +125,7 @@ class Ledger:
         self._catalog = Catalog()
         self._engine = Engine()
         self._seq = -1  # commit sequence the memory reflects; -1: nothing loaded
+        self._last_batch = 0
         self._closed_periods: set[tuple[int, int]] = set()
         self._posted = False
         with store.reader() as conn:
@@ -166,10 +169,18 @@ class Ledger:
             raise InvalidInput("this ledger is closed")
 
     def _sync(self, conn: Connection) -> None:
-        """Reload the in-memory state if the store has commits this process has not seen."""
+        """Make the in-memory state current: nothing to do when the store's commit sequence
+        is the one this process last saw; catch up on what others committed otherwise (a
+        full load the first time, or after a failed write dropped the memory)."""
         seq = self._store.commit_seq(conn)
         if seq == self._seq:
             return
+        if self._seq < 0:
+            self._load(conn)
+        else:
+            self._catch_up(conn)
+
+    def _load(self, conn: Connection) -> None:
         state = self._store._load(conn)
         catalog = Catalog.from_rows(state.groups, state.books, state.accounts)
         engine = Engine(groups_count=max(1, len(catalog.group_keys)))
@@ -190,7 +201,42 @@ class Ledger:
         )
         self._catalog, self._engine = catalog, engine
         self._closed_periods = state.closed_periods
+        self._last_batch = state.last_batch
         self._seq = state.commit_seq
+
+    def _catch_up(self, conn: Connection) -> None:
+        """Apply what other processes committed since this one's last look: new groups,
+        books and accounts, closed periods, and the effects of the new batches."""
+        catalog, engine = self._catalog, self._engine
+        new = self._store.load_since(
+            conn, self._last_batch, len(catalog.group_keys), len(catalog.book_keys), len(catalog.account_keys)
+        )
+        for key, scale in new.groups:
+            catalog.add_group(Group(key=key, scale=scale))
+        for key, name in new.books:
+            catalog.add_book(Book(key=key, name=name))
+        engine.groups_count = max(1, len(catalog.group_keys))
+        if new.accounts.num_rows:
+            catalog.add_account_table(new.accounts)
+            engine.add_accounts(
+                new.accounts.column("book").to_numpy(),
+                new.accounts.column("group").to_numpy(),
+                new.accounts.column("flags").to_numpy().astype(np.uint32),
+            )
+        engine.add_balances(new.balance_accounts, new.balance_changes)
+        engine.add_entries(new.entry_keys, new.entry_fingerprints)
+        engine.add_pendings(
+            new.pending_keys,
+            new.pending_books,
+            new.pending_line_counts,
+            new.pending_accounts,
+            new.pending_amounts,
+        )
+        for key, flags in zip(new.resolved_keys.tolist(), new.resolved_flags.tolist(), strict=True):
+            engine.set_pending_state(key, PENDING_POSTED if flags & ENTRY_POST_PENDING else PENDING_VOIDED)
+        self._closed_periods = new.closed_periods
+        self._last_batch = new.last_batch
+        self._seq = new.commit_seq
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -506,6 +552,7 @@ class Ledger:
         if rows is not None:
             self._store.write_batch(conn, rows)
             self._seq = self._store.bump(conn, batch=rows.batch_id, hash=rows.hash)
+            self._last_batch = rows.batch_id
             self._posted = True
         return codes
 

@@ -85,6 +85,29 @@ class LoadedState:
     closed_periods: set[tuple[int, int]]  # (book, yyyymm)
 
 
+@dataclass(slots=True)
+class Increment:
+    """What other processes committed after a state this process holds (see Store.load_since)."""
+
+    commit_seq: int
+    last_batch: int
+    groups: list[tuple[str, int]]  # new groups, by index from the count held
+    books: list[tuple[str, str | None]]
+    accounts: pa.Table  # new accounts, by index from the count held
+    closed_periods: set[tuple[int, int]]  # all of them (a small table)
+    balance_accounts: np.ndarray  # int64: accounts whose balances the new batches changed
+    balance_changes: np.ndarray  # int64 [n, 4]: dp, cp, dq, cq added by the new batches
+    entry_keys: np.ndarray  # int64, entries of the new batches
+    entry_fingerprints: np.ndarray  # uint64
+    pending_keys: np.ndarray  # int64, pending entries of the new batches
+    pending_books: np.ndarray  # int32
+    pending_line_counts: np.ndarray  # int32
+    pending_accounts: np.ndarray  # int32
+    pending_amounts: np.ndarray  # int64
+    resolved_keys: np.ndarray  # int64, pending entries the new batches posted or voided
+    resolved_flags: np.ndarray  # int32, the flags of the entry that resolved each
+
+
 ACCOUNT_COLUMNS = ("idx", "key", "book", "group", "code", "normal", "subledger", "flags", "name")
 
 
@@ -302,21 +325,7 @@ class Store:
         state = conn.execute(select(t.ledger_state)).one()
         groups = [(r.key, int(r.scale)) for r in conn.execute(select(t.groups).order_by(t.groups.c.idx))]
         books = [(r.key, r.name) for r in conn.execute(select(t.books).order_by(t.books.c.idx))]
-        accounts = self.read_table(
-            conn,
-            'SELECT idx, key, book, "group", code, normal, subledger, flags, name FROM accounts ORDER BY idx',
-            {
-                "idx": pa.int32(),
-                "key": pa.string(),
-                "book": pa.int32(),
-                "group": pa.int32(),
-                "code": pa.string(),
-                "normal": pa.string(),
-                "subledger": pa.string(),
-                "flags": pa.int64(),
-                "name": pa.string(),
-            },
-        )
+        accounts = self.read_accounts(conn)
         count = accounts.num_rows
         balances = np.zeros((count, 4), np.int64)
         checkpoint = int(state.checkpoint_batch)
@@ -338,27 +347,12 @@ class Store:
             "SELECT key, fingerprint FROM entries",
             {"key": pa.int64(), "fingerprint": pa.int64()},
         )
-        pendings = self.read_table(
-            conn,
-            "SELECT key, book, lines FROM entries WHERE (flags & 2) <> 0 ORDER BY key",
-            {"key": pa.int64(), "book": pa.int32(), "lines": pa.int32()},
-        )
+        pending = self._pending_rows(conn, "1 = 1")
         resolutions = self.read_table(
             conn,
             "SELECT pending, flags FROM entries WHERE (flags & 12) <> 0",
             {"pending": pa.int64(), "flags": pa.int32()},
         )
-        pending_lines = self.read_table(
-            conn,
-            "SELECT l.account, l.amount FROM entries e JOIN lines l ON l.batch = e.batch AND l.entry = e.key"
-            " WHERE (e.flags & 2) <> 0 ORDER BY l.entry, l.line",
-            {"account": pa.int32(), "amount": pa.int64()},
-        )
-        closed = {
-            (int(r.book), int(r.period))
-            for r in conn.execute(select(t.periods.c.book, t.periods.c.period).where(t.periods.c.closed))
-        }
-        pending_keys = pendings.column("key").to_numpy()
         return LoadedState(
             commit_seq=int(state.commit_seq),
             last_batch=int(state.last_batch),
@@ -369,15 +363,115 @@ class Store:
             balances=balances,
             entry_keys=keys.column("key").to_numpy(),
             entry_fingerprints=keys.column("fingerprint").to_numpy().view(np.uint64),
-            pending_keys=pending_keys,
-            pending_books=pendings.column("book").to_numpy(),
-            pending_states=_pending_states(
-                pending_keys, resolutions.column("pending").to_numpy(), resolutions.column("flags").to_numpy()
+            pending_keys=pending[0],
+            pending_books=pending[1],
+            pending_states=pending_states(
+                pending[0], resolutions.column("pending").to_numpy(), resolutions.column("flags").to_numpy()
             ),
-            pending_line_counts=pendings.column("lines").to_numpy(),
-            pending_accounts=pending_lines.column("account").to_numpy(),
-            pending_amounts=pending_lines.column("amount").to_numpy(),
-            closed_periods=closed,
+            pending_line_counts=pending[2],
+            pending_accounts=pending[3],
+            pending_amounts=pending[4],
+            closed_periods=self._closed_periods(conn),
+        )
+
+    def load_since(
+        self, conn: Connection, last_batch: int, groups: int, books: int, accounts: int
+    ) -> Increment:
+        """What was committed after batch `last_batch` with that many groups, books and accounts.
+
+        Catalog tables only ever gain rows and batches only append, so the difference is
+        the new rows: the balance changes of the new batches (the same unfolded sums a load
+        adds to a checkpoint), their entry keys, their pending entries and resolutions.
+        """
+        state = conn.execute(select(t.ledger_state)).one()
+        new_groups = [
+            (r.key, int(r.scale))
+            for r in conn.execute(select(t.groups).where(t.groups.c.idx >= groups).order_by(t.groups.c.idx))
+        ]
+        new_books = [
+            (r.key, r.name)
+            for r in conn.execute(select(t.books).where(t.books.c.idx >= books).order_by(t.books.c.idx))
+        ]
+        new_accounts = self.read_accounts(conn, f"WHERE idx >= {int(accounts)}")
+        sums = self.read_table(
+            conn,
+            f"SELECT account, SUM(dp), SUM(cp), SUM(dq), SUM(cq) FROM ({self.unfolded_sql(last_batch)}) AS n"
+            " GROUP BY account",
+            {name: pa.int64() for name in ("account", "dp", "cp", "dq", "cq")},
+        )
+        keys = self.read_table(
+            conn,
+            f"SELECT key, fingerprint FROM entries WHERE batch > {int(last_batch)}",
+            {"key": pa.int64(), "fingerprint": pa.int64()},
+        )
+        pending = self._pending_rows(conn, f"batch > {int(last_batch)}")
+        resolutions = self.read_table(
+            conn,
+            f"SELECT pending, flags FROM entries WHERE batch > {int(last_batch)} AND (flags & 12) <> 0",
+            {"pending": pa.int64(), "flags": pa.int32()},
+        )
+        return Increment(
+            commit_seq=int(state.commit_seq),
+            last_batch=int(state.last_batch),
+            groups=new_groups,
+            books=new_books,
+            accounts=new_accounts,
+            closed_periods=self._closed_periods(conn),
+            balance_accounts=sums.column("account").to_numpy(),
+            balance_changes=np.stack([sums.column(n).to_numpy() for n in ("dp", "cp", "dq", "cq")], axis=1)
+            if sums.num_rows
+            else np.zeros((0, 4), np.int64),
+            entry_keys=keys.column("key").to_numpy(),
+            entry_fingerprints=keys.column("fingerprint").to_numpy().view(np.uint64),
+            pending_keys=pending[0],
+            pending_books=pending[1],
+            pending_line_counts=pending[2],
+            pending_accounts=pending[3],
+            pending_amounts=pending[4],
+            resolved_keys=resolutions.column("pending").to_numpy(),
+            resolved_flags=resolutions.column("flags").to_numpy(),
+        )
+
+    def read_accounts(self, conn: Connection, where: str = "") -> pa.Table:
+        return self.read_table(
+            conn,
+            f'SELECT idx, key, book, "group", code, normal, subledger, flags, name FROM accounts {where} ORDER BY idx',
+            {
+                "idx": pa.int32(),
+                "key": pa.string(),
+                "book": pa.int32(),
+                "group": pa.int32(),
+                "code": pa.string(),
+                "normal": pa.string(),
+                "subledger": pa.string(),
+                "flags": pa.int64(),
+                "name": pa.string(),
+            },
+        )
+
+    def _closed_periods(self, conn: Connection) -> set[tuple[int, int]]:
+        query = select(t.periods.c.book, t.periods.c.period).where(t.periods.c.closed)
+        return {(int(r.book), int(r.period)) for r in conn.execute(query)}
+
+    def _pending_rows(self, conn: Connection, where: str) -> tuple[np.ndarray, ...]:
+        """keys, books, line counts, then the lines (accounts, amounts) of pending entries."""
+        pendings = self.read_table(
+            conn,
+            f"SELECT key, book, lines FROM entries WHERE (flags & 2) <> 0 AND {where} ORDER BY key",
+            {"key": pa.int64(), "book": pa.int32(), "lines": pa.int32()},
+        )
+        lines = self.read_table(
+            conn,
+            "SELECT l.account, l.amount FROM entries e JOIN lines l ON l.batch = e.batch AND l.entry = e.key"
+            f" WHERE (e.flags & 2) <> 0 AND {where.replace('batch', 'e.batch')} ORDER BY l.entry, l.line",
+            {"account": pa.int32(), "amount": pa.int64()},
+        )
+        return (
+            pendings.column("key").to_numpy(),
+            pendings.column("book").to_numpy(),
+            pendings.column("lines").to_numpy(),
+            lines.column("account").to_numpy(),
+            lines.column("amount").to_numpy(),
         )
 
     def read_table(
@@ -502,7 +596,7 @@ class Store:
         return totals
 
 
-def _pending_states(
+def pending_states(
     pending_keys: np.ndarray, resolved_keys: np.ndarray, resolved_flags: np.ndarray
 ) -> np.ndarray:
     """Each pending entry's state, from the flags of the entry that resolved it (if any).
