@@ -435,7 +435,8 @@ class Store:
     def read_accounts(self, conn: Connection, where: str = "") -> pa.Table:
         return self.read_table(
             conn,
-            f'SELECT idx, key, book, "group", code, normal, subledger, flags, name FROM accounts {where} ORDER BY idx',
+            'SELECT idx, key, book, "group", code, normal, subledger, flags, name'
+            f" FROM accounts {where} ORDER BY idx",
             {
                 "idx": pa.int32(),
                 "key": pa.string(),
