@@ -8,7 +8,9 @@ for one, e.g. to tell `exists` from `exists_with_different_fields`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -49,10 +51,13 @@ class Catalog:
     book_names: list[str | None] = field(default_factory=list)
     books: dict[str, int] = field(default_factory=dict)
     account_keys: list[str] = field(default_factory=list)
-    accounts: dict[str, int] = field(default_factory=dict)
+    # key -> index of the accounts, built on first use (millions of keys take a second).
+    _accounts: dict[str, int] | None = None
     # Accounts as Arrow chunks (loaded or bulk-created), by first index; single models aside.
     account_chunks: list[tuple[int, pa.Table]] = field(default_factory=list)
     account_models: dict[int, Account] = field(default_factory=dict)
+    # Fields of accounts held as keys only (restored from a snapshot), read on demand.
+    fetch_account: Callable[[int], dict[str, Any]] | None = None
 
     @classmethod
     def from_rows(
@@ -88,9 +93,22 @@ class Catalog:
 
     # --- accounts ----------------------------------------------------------------------------
 
+    @property
+    def accounts(self) -> dict[str, int]:
+        """Account key -> index."""
+        if self._accounts is None:
+            self._accounts = dict(zip(self.account_keys, range(len(self.account_keys)), strict=True))
+        return self._accounts
+
+    def set_account_keys(self, keys: list[str]) -> None:
+        """Hold these keys as accounts 0..n-1 (their fields are fetched on demand)."""
+        self.account_keys = keys
+        self._accounts = None
+
     def add_account(self, account: Account) -> int:
         index = len(self.account_keys)
-        self.accounts[account.key] = index
+        if self._accounts is not None:
+            self._accounts[account.key] = index
         self.account_keys.append(account.key)
         self.account_models[index] = account
         return index
@@ -101,7 +119,8 @@ class Catalog:
         start = len(self.account_keys)
         keys = table.column("key").to_pylist()
         self.account_keys.extend(keys)
-        self.accounts.update(zip(keys, range(start, start + len(keys)), strict=True))
+        if self._accounts is not None:
+            self._accounts.update(zip(keys, range(start, start + len(keys)), strict=True))
         if table.num_rows:
             self.account_chunks.append((start, table))
 
@@ -109,8 +128,12 @@ class Catalog:
         model = self.account_models.get(index)
         if model is not None:
             return model
-        chunk = next(chunk for chunk in reversed(self.account_chunks) if chunk[0] <= index)
-        row = chunk[1].slice(index - chunk[0], 1).to_pylist()[0]
+        chunk = next((chunk for chunk in reversed(self.account_chunks) if chunk[0] <= index), None)
+        if chunk is not None and index - chunk[0] < chunk[1].num_rows:
+            row = chunk[1].slice(index - chunk[0], 1).to_pylist()[0]
+        else:
+            assert self.fetch_account is not None, "accounts without fields in memory can be fetched"
+            row = self.fetch_account(index)
         bits = int(row["flags"])
         return Account(
             key=row["key"],

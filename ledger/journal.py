@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ledger.chain import batch_hash
-from ledger.columns import ENTRY_POST_PENDING, ENTRY_VOID_PENDING
+from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
 from ledger.posting import Batch, Engine, kernel
 from ledger.store.base import BatchRows
 
@@ -116,4 +116,56 @@ def batch_rows(
     )
 
 
-__all__ = ["batch_rows", "entry_books", "periods_of"]
+def fold_parts(engine: Engine, batch: Batch, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The monthly balance changes of an accepted batch, unaggregated, for a later fold.
+
+    Returns (account << 20 | yyyymm, column 0..3 = dp cp dq cq, signed amount): ordinary and
+    pending entries by their own lines in their own month; a post or void by the pending
+    entry's lines in the resolving entry's month (leaving pending, and for a post entering
+    posted). Summed they are what store.base.unfolded_sql computes from the tables.
+    """
+    accepted = codes == 0
+    n = batch.entries_count
+    flags = full_column(batch.flags, n, 0, np.uint16)
+    pending = full_column(batch.pending, n, 0, np.int64)
+    counts = np.diff(batch.offsets).astype(np.int64)
+    periods = periods_of(batch.dates).astype(np.int64)
+    resolving = (flags & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0
+    line_mask = np.repeat(accepted & ~resolving, counts)
+    amounts = batch.amounts[line_mask]
+    keys = [(batch.accounts[line_mask].astype(np.int64) << 20) | np.repeat(periods, counts)[line_mask]]
+    columns = [2 * np.repeat((flags & ENTRY_PENDING) != 0, counts)[line_mask] + (amounts < 0)]
+    values = [np.abs(amounts)]
+    for e in np.flatnonzero(accepted & resolving).tolist():
+        record = engine.pending_entry(int(pending[e]))
+        assert record is not None, "an accepted resolution names a pending entry"
+        _, accounts, pending_amounts, _ = record
+        key = (accounts.astype(np.int64) << 20) | periods[e]
+        side = (pending_amounts < 0).astype(np.int64)
+        size = np.abs(pending_amounts)
+        keys.append(key)
+        columns.append(2 + side)
+        values.append(-size)
+        if flags[e] & ENTRY_POST_PENDING:
+            keys.append(key)
+            columns.append(side)
+            values.append(size)
+    return np.concatenate(keys), np.concatenate(columns).astype(np.int8), np.concatenate(values)
+
+
+def aggregate_folds(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    """Sum fold parts per (account, month): accounts, periods, sums [n, 4] (zero rows dropped)."""
+    if not parts:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 4), np.int64)
+    keys = np.concatenate([p[0] for p in parts])
+    columns = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    values = np.concatenate([p[2] for p in parts])
+    unique, inverse = np.unique(keys, return_inverse=True)
+    sums = np.zeros((len(unique), 4), np.int64)
+    np.add.at(sums, (inverse, columns), values)
+    keep = (sums != 0).any(axis=1)
+    unique, sums = unique[keep], sums[keep]
+    return (unique >> 20).astype(np.int32), (unique & ((1 << 20) - 1)).astype(np.int32), sums
+
+
+__all__ = ["aggregate_folds", "batch_rows", "entry_books", "fold_parts", "periods_of"]

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, select
 
-from ledger import limits
+from ledger import limits, snapshot
 from ledger.catalog import ACCOUNT_FLAG_BITS, Catalog, account_bits
 from ledger.codes import Code
 from ledger.columns import (
@@ -43,7 +43,7 @@ from ledger.columns import (
     PENDING_VOIDED,
 )
 from ledger.errors import AmountError, InvalidInput, LimitExceeded, NotFound
-from ledger.journal import batch_rows, entry_books, periods_of
+from ledger.journal import aggregate_folds, batch_rows, entry_books, fold_parts, periods_of
 from ledger.money import to_decimal_amount, to_minor
 from ledger.posting import Batch, Engine, make_batch
 from ledger.schemas import Account, Balance, Book, Entry, EntryFlag, Group, Line, Result
@@ -127,7 +127,12 @@ class Ledger:
         self._seq = -1  # commit sequence the memory reflects; -1: nothing loaded
         self._last_batch = 0
         self._closed_periods: set[tuple[int, int]] = set()
-        self._posted = False
+        self._dirty = False  # this process changed the store since its last checkpoint
+        # Monthly changes of this process's batches since the checkpoint `_fold_base`; a
+        # checkpoint folds them when no other process posted in between (`_fold_complete`).
+        self._fold_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._fold_base = 0
+        self._fold_complete = False
         with store.reader() as conn:
             self._sync(conn)
 
@@ -138,25 +143,41 @@ class Ledger:
         return self._store.url
 
     def close(self) -> None:
-        """Checkpoint what this ledger posted (so the next open is fast), then release the store."""
+        """Checkpoint what this ledger changed (so the next open is a read), then release the store."""
         if not self._closed:
             try:
-                if self._posted:
+                if self._dirty:
                     self.checkpoint()
             finally:
                 self._closed = True
                 self._store.dispose()
 
     def checkpoint(self) -> int:
-        """Fold the batches posted since the last checkpoint into the monthly balances.
+        """Fold the batches posted since the last checkpoint into the monthly balances and
+        save the engine's state, so that the next open reads it instead of recomputing it.
 
         Reads are exact either way; a checkpoint only makes them (and opening) cheaper.
         Returns the number of batches folded.
         """
         with self._write() as conn:
-            folded = self._store.fold(conn)
-        self._posted = False
-        return folded
+            store = self._store
+            checkpoint = store.checkpoint_batch(conn)
+            folded = self._last_batch - checkpoint
+            if folded > 0 and self._fold_complete and self._fold_base == checkpoint:
+                accounts, periods, sums = aggregate_folds(self._fold_parts)
+                store.fold_rows(conn, accounts, periods, sums)
+                store.set_checkpoint(conn, self._last_batch)
+            elif folded > 0:
+                store.fold(conn)
+            header, blobs = snapshot.dump(
+                self._engine,
+                self._catalog.account_keys,
+                {"last_batch": self._last_batch, "commit_seq": self._seq},
+            )
+            store.write_snapshot(conn, header, blobs)
+        self._fold_parts, self._fold_base, self._fold_complete = [], self._last_batch, True
+        self._dirty = False
+        return max(folded, 0)
 
     def __enter__(self) -> Ledger:
         return self
@@ -181,6 +202,39 @@ class Ledger:
             self._catch_up(conn)
 
     def _load(self, conn: Connection) -> None:
+        """Load the whole state: from the saved snapshot and what came after it when there is
+        one, from the tables otherwise."""
+        checkpoint = self._store.checkpoint_batch(conn)
+        if not self._restore(conn):
+            self._load_tables(conn)
+        self._fold_parts, self._fold_base = [], checkpoint
+        self._fold_complete = self._last_batch == checkpoint
+
+    def _restore(self, conn: Connection) -> bool:
+        saved = self._store.read_snapshot(conn)
+        restored = snapshot.restore(*saved) if saved is not None else None
+        if restored is None:
+            return False
+        meta, engine, keys = restored
+        state = self._store.chain_head(conn)[0]
+        if int(meta["last_batch"]) > state:
+            return False  # a snapshot from a future this database does not have
+        groups = [(r.key, int(r.scale)) for r in conn.execute(select(t.groups).order_by(t.groups.c.idx))]
+        books = [(r.key, r.name) for r in conn.execute(select(t.books).order_by(t.books.c.idx))]
+        catalog = Catalog.from_rows(groups, books, pa.table({"key": pa.array([], pa.string())}))
+        catalog.set_account_keys(keys)
+        catalog.fetch_account = self._fetch_account
+        engine.groups_count = max(1, len(groups))
+        self._catalog, self._engine = catalog, engine
+        self._last_batch = int(meta["last_batch"])
+        self._catch_up(conn)
+        return True
+
+    def _fetch_account(self, index: int) -> dict[str, Any]:
+        with self._store.reader() as conn:
+            return self._store.account_row(conn, index)
+
+    def _load_tables(self, conn: Connection) -> None:
         state = self._store._load(conn)
         catalog = Catalog.from_rows(state.groups, state.books, state.accounts)
         engine = Engine(groups_count=max(1, len(catalog.group_keys)))
@@ -234,6 +288,8 @@ class Ledger:
         )
         for key, flags in zip(new.resolved_keys.tolist(), new.resolved_flags.tolist(), strict=True):
             engine.set_pending_state(key, PENDING_POSTED if flags & ENTRY_POST_PENDING else PENDING_VOIDED)
+        if new.last_batch != self._last_batch:
+            self._fold_complete = False  # batches of other processes: a checkpoint folds from the tables
         self._closed_periods = new.closed_periods
         self._last_batch = new.last_batch
         self._seq = new.commit_seq
@@ -396,6 +452,7 @@ class Ledger:
                 catalog.add_account_table(rows)
                 self._store.insert_table(conn, "accounts", rows)
                 self._seq = self._store.bump(conn)
+                self._dirty = True
         return result
 
     def _bulk_exists(self, table: pa.Table, row: int, existing: int, first_row: int) -> Code:
@@ -449,6 +506,7 @@ class Ledger:
         if rows:
             self._store.insert_rows(conn, table, rows)
             self._seq = self._store.bump(conn)
+            self._dirty = True
 
     # --- posting -----------------------------------------------------------------------------
 
@@ -553,7 +611,8 @@ class Ledger:
             self._store.write_batch(conn, rows)
             self._seq = self._store.bump(conn, batch=rows.batch_id, hash=rows.hash)
             self._last_batch = rows.batch_id
-            self._posted = True
+            self._fold_parts.append(fold_parts(self._engine, batch, codes))
+            self._dirty = True
         return codes
 
     def _with_closed_periods(self, batch: Batch) -> Batch:

@@ -520,6 +520,69 @@ class Store:
             f" WHERE r.batch > {cp} AND (r.flags & 12) <> 0{only}"
         )
 
+    def write_snapshot(self, conn: Connection, header: str, blobs: dict[str, list[bytes]]) -> None:
+        """Replace the saved snapshot (in the writer transaction)."""
+        conn.execute(t.snapshots.delete())
+        rows = [{"name": "header", "part": 0, "data": header.encode()}]
+        rows += [
+            {"name": name, "part": i, "data": part}
+            for name, parts in blobs.items()
+            for i, part in enumerate(parts)
+        ]
+        for row in rows:
+            conn.execute(insert(t.snapshots).values(**row))
+
+    def read_snapshot(self, conn: Connection) -> tuple[str, dict[str, bytes]] | None:
+        """The saved snapshot's header and arrays, or None when there is none."""
+        parts: dict[str, list[bytes]] = {}
+        query = select(t.snapshots.c.name, t.snapshots.c.data).order_by(
+            t.snapshots.c.name, t.snapshots.c.part
+        )
+        for name, data in conn.execute(query):
+            parts.setdefault(name, []).append(bytes(data))
+        if "header" not in parts:
+            return None
+        header = parts.pop("header")[0].decode()
+        return header, {name: b"".join(chunks) for name, chunks in parts.items()}
+
+    def account_row(self, conn: Connection, index: int) -> dict[str, Any]:
+        """One account's stored fields (book and group as indices)."""
+        row = conn.execute(select(t.accounts).where(t.accounts.c.idx == index)).one()
+        return dict(row._mapping)
+
+    def set_checkpoint(self, conn: Connection, batch: int) -> None:
+        conn.execute(update(t.ledger_state).values(checkpoint_batch=batch))
+
+    def fold_rows(
+        self, conn: Connection, accounts: np.ndarray, periods: np.ndarray, sums: np.ndarray
+    ) -> None:
+        """Add monthly sums computed by the caller into period_balances (upsert)."""
+        columns = (
+            "account",
+            "period",
+            "debits_posted",
+            "credits_posted",
+            "debits_pending",
+            "credits_pending",
+        )
+        self.stage_fold(conn, columns, [accounts, periods, *(sums[:, i] for i in range(4))])
+        conn.exec_driver_sql(
+            "INSERT INTO period_balances (account, period, book, debits_posted, credits_posted,"
+            " debits_pending, credits_pending)"
+            " SELECT f.account, f.period, a.book, f.debits_posted, f.credits_posted, f.debits_pending,"
+            " f.credits_pending FROM ledger_fold f JOIN accounts a ON a.idx = f.account WHERE 1 = 1"
+            " ON CONFLICT (account, period) DO UPDATE SET"
+            " debits_posted = period_balances.debits_posted + excluded.debits_posted,"
+            " credits_posted = period_balances.credits_posted + excluded.credits_posted,"
+            " debits_pending = period_balances.debits_pending + excluded.debits_pending,"
+            " credits_pending = period_balances.credits_pending + excluded.credits_pending"
+        )
+        conn.exec_driver_sql("DROP TABLE ledger_fold")
+
+    def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
+        """Create the temporary table ledger_fold and fill it with `columns`."""
+        raise NotImplementedError
+
     def checkpoint_batch(self, conn: Connection) -> int:
         return int(conn.execute(select(t.ledger_state.c.checkpoint_batch)).scalar_one())
 
@@ -545,7 +608,7 @@ class Store:
             " debits_pending = period_balances.debits_pending + excluded.debits_pending,"
             " credits_pending = period_balances.credits_pending + excluded.credits_pending"
         )
-        conn.execute(update(t.ledger_state).values(checkpoint_batch=last))
+        self.set_checkpoint(conn, last)
         return last - checkpoint
 
     def period_turnover(self, conn: Connection, account: int) -> list[tuple[int, int, int]]:

@@ -109,6 +109,11 @@ class PostgresStore(Store):
         return f"to_char(DATE '1970-01-01' + {day}, 'YYYYMM')::int"
 
     @classmethod
+    def schema_ddl(cls) -> list[str]:
+        # Snapshot parts are already dense binary: store them as they are, uncompressed.
+        return [*super().schema_ddl(), "ALTER TABLE snapshots ALTER COLUMN data SET STORAGE EXTERNAL"]
+
+    @classmethod
     def trigger_ddl(cls) -> list[str]:
         statements = [
             "CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS "
@@ -153,6 +158,50 @@ class PostgresStore(Store):
         raw = _driver(conn)
         with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT CSV)") as copy:
             copy.write(sink.getvalue())
+
+    def write_snapshot(self, conn: Connection, header: str, blobs: dict[str, list[bytes]]) -> None:
+        """As Store.write_snapshot, sending the parts as binary parameters (not hex text)."""
+        conn.exec_driver_sql("DELETE FROM snapshots")
+        rows = [("header", 0, header.encode())]
+        rows += [(name, i, part) for name, parts in blobs.items() for i, part in enumerate(parts)]
+        with _driver(conn).cursor(binary=True) as cursor:
+            for row in rows:
+                cursor.execute("INSERT INTO snapshots (name, part, data) VALUES (%s, %s, %b)", row)
+
+    def read_snapshot(self, conn: Connection) -> tuple[str, dict[str, bytes]] | None:
+        """As Store.read_snapshot, fetching the parts in binary format."""
+        parts: dict[str, list[bytes]] = {}
+        with _driver(conn).cursor(binary=True) as cursor:
+            cursor.execute("SELECT name, data FROM snapshots ORDER BY name, part")
+            for name, data in cursor:
+                parts.setdefault(name, []).append(bytes(data))
+        if "header" not in parts:
+            return None
+        header = parts.pop("header")[0].decode()
+        return header, {name: b"".join(chunks) for name, chunks in parts.items()}
+
+    def set_checkpoint(self, conn: Connection, batch: int) -> None:
+        super().set_checkpoint(conn, batch)
+        self.summarize(conn)
+
+    def summarize(self, conn: Connection) -> None:
+        """Summarize the BRIN ranges filled since the last checkpoint, so that reads of the
+        batches after a checkpoint skip everything before it."""
+        for index in ("lines_batch", "entries_batch", "entries_key"):
+            conn.exec_driver_sql(f"SELECT brin_summarize_new_values('{index}')")
+
+    def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
+        conn.exec_driver_sql(
+            "CREATE TEMP TABLE ledger_fold (account INTEGER, period INTEGER, debits_posted BIGINT,"
+            " credits_posted BIGINT, debits_pending BIGINT, credits_pending BIGINT) ON COMMIT DROP"
+        )
+        payload = copy_payload(columns, [">i4", ">i4", ">i8", ">i8", ">i8", ">i8"])
+        quoted = ", ".join(names)
+        with (
+            _driver(conn).cursor() as cursor,
+            cursor.copy(f"COPY ledger_fold ({quoted}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.write(payload)
 
     def read_table(
         self, conn: Connection, sql: str, types: dict[str, pa.DataType], names: list[str] | None = None

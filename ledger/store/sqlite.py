@@ -112,6 +112,17 @@ class SQLiteStore(Store):
         finally:
             cursor.close()
 
+    def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
+        conn.exec_driver_sql(
+            "CREATE TEMP TABLE ledger_fold (account INTEGER, period INTEGER, debits_posted BIGINT,"
+            " credits_posted BIGINT, debits_pending BIGINT, credits_pending BIGINT)"
+        )
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            self._executemany(cursor, "ledger_fold", names, columns)
+        finally:
+            cursor.close()
+
     @staticmethod
     def _executemany(cursor: Any, table: str, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
         quoted = ", ".join(f'"{name}"' for name in names)

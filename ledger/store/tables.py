@@ -150,6 +150,16 @@ periods = Table(
     Column("closed_at", BigInteger),
 )
 
+# The engine's arrays as of a checkpoint (see ledger.snapshot): a cache that makes opening a
+# read; the tables above stay the truth. Part 0 of "header" is the JSON header.
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("part", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
 IMMUTABLE_TABLES = ("entries", "lines", "entry_texts", "batches")
 
 __all__ = [
@@ -166,4 +176,5 @@ __all__ = [
     "metadata",
     "period_balances",
     "periods",
+    "snapshots",
 ]

@@ -96,6 +96,13 @@ CREATE TABLE periods (
 	PRIMARY KEY (book, period)
 );
 
+CREATE TABLE snapshots (
+	name VARCHAR(64) NOT NULL, 
+	part INTEGER NOT NULL, 
+	data BYTEA NOT NULL, 
+	PRIMARY KEY (name, part)
+);
+
 CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'ledger: % is append-only', TG_TABLE_NAME; END $$;
 
 CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
@@ -113,4 +120,6 @@ CREATE TRIGGER entry_texts_no_truncate BEFORE TRUNCATE ON entry_texts FOR EACH S
 CREATE TRIGGER batches_append_only BEFORE UPDATE OR DELETE ON batches FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
 
 CREATE TRIGGER batches_no_truncate BEFORE TRUNCATE ON batches FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+
+ALTER TABLE snapshots ALTER COLUMN data SET STORAGE EXTERNAL;
 

@@ -94,6 +94,13 @@ CREATE TABLE periods (
 	PRIMARY KEY (book, period)
 );
 
+CREATE TABLE snapshots (
+	name VARCHAR(64) NOT NULL, 
+	part INTEGER NOT NULL, 
+	data BLOB NOT NULL, 
+	PRIMARY KEY (name, part)
+);
+
 CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries BEGIN SELECT RAISE(ABORT, 'ledger: entries is append-only'); END;
 
 CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries BEGIN SELECT RAISE(ABORT, 'ledger: entries is append-only'); END;
