@@ -43,6 +43,11 @@ def entry_books(engine: Engine, batch: Batch) -> np.ndarray:
         record = engine.pending_entry(int(pending[e]))
         if record is not None:
             books[e] = record[0]
+            continue
+        # A pending entry reserved earlier in this same batch: its own book.
+        earlier = np.flatnonzero(batch.keys[:e] == pending[e])
+        if len(earlier):
+            books[e] = books[earlier[0]]
     return books
 
 

@@ -360,7 +360,8 @@ class Ledger:
     def create_accounts(self, accounts: Iterable[Account | Mapping[str, Any]]) -> list[Result]:
         """Create accounts with zero balances; one result per item.
 
-        Codes: ok, exists, exists_with_different_fields, group_not_found, book_not_found.
+        Codes: ok, exists, exists_with_different_fields, book_not_found, group_not_found (in
+        that order of precedence, as on the bulk path).
         """
         models = _validated(Account, accounts, "accounts")
         with self._write() as conn:
@@ -375,10 +376,10 @@ class Ledger:
                     results.append(
                         Result(account.key, Code.exists if same else Code.exists_with_different_fields)
                     )
-                elif account.group not in catalog.groups:
-                    results.append(Result(account.key, Code.group_not_found))
                 elif account.book not in catalog.books:
                     results.append(Result(account.key, Code.book_not_found))
+                elif account.group not in catalog.groups:
+                    results.append(Result(account.key, Code.group_not_found))
                 else:
                     catalog.add_account(account)
                     new.append(account)
