@@ -222,6 +222,7 @@ class Engine:
             self._rows = grown
         start = self.accounts_count
         new = self._rows[start:needed]
+        new.view(np.uint8)[:] = 0  # spare capacity is not trusted to be zero
         new["book"] = books
         new["group"] = groups
         new["flags"] = flags

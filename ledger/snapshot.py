@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ledger.columns import ACCOUNT_DTYPE, ENTRY_SLOT_DTYPE, PENDING_SLOT_DTYPE, aligned_empty
+from ledger.columns import ACCOUNT_DTYPE, ENTRY_SLOT_DTYPE, PENDING_SLOT_DTYPE, aligned_zeros
 from ledger.posting import Engine
 
 # Bumped whenever the layout of a saved array changes; other snapshots are ignored.
@@ -55,7 +55,7 @@ def restore(header: str, blobs: dict[str, bytes]) -> tuple[dict[str, Any], Engin
     count = int(meta["accounts"])
     rows = np.frombuffer(blobs["rows"], ACCOUNT_DTYPE)
     assert len(rows) == count, "a snapshot's rows are its accounts"
-    engine._rows = aligned_empty(max(count, 1024), ACCOUNT_DTYPE)
+    engine._rows = aligned_zeros(max(count, 1024), ACCOUNT_DTYPE)
     engine._rows[:count] = rows
     engine.accounts_count = count
     engine.entry_table = np.frombuffer(blobs["entry_table"], ENTRY_SLOT_DTYPE).copy()

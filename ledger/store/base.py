@@ -329,19 +329,13 @@ class Store:
         count = accounts.num_rows
         balances = np.zeros((count, 4), np.int64)
         checkpoint = int(state.checkpoint_batch)
-        sums = self.read_table(
+        index, sums = self.account_sums(
             conn,
-            "SELECT account, SUM(dp), SUM(cp), SUM(dq), SUM(cq) FROM ("
-            " SELECT account, debits_posted AS dp, credits_posted AS cp, debits_pending AS dq,"
+            "SELECT account, debits_posted AS dp, credits_posted AS cp, debits_pending AS dq,"
             " credits_pending AS cq FROM period_balances"
-            f" UNION ALL SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS n"
-            ") AS b GROUP BY account",
-            {name: pa.int64() for name in ("account", "dp", "cp", "dq", "cq")},
+            f" UNION ALL SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS n",
         )
-        if sums.num_rows:
-            index = sums.column("account").to_numpy()
-            for position, name in enumerate(("dp", "cp", "dq", "cq")):
-                balances[index, position] = sums.column(name).to_numpy()
+        balances[index] = sums
         keys = self.read_table(
             conn,
             "SELECT key, fingerprint FROM entries",
@@ -374,6 +368,30 @@ class Store:
             closed_periods=self._closed_periods(conn),
         )
 
+    def account_sums(self, conn: Connection, rows_sql: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per account, the sums of the dp, cp, dq, cq columns of `rows_sql`'s rows.
+
+        Each value is summed as its high and low 32 bits, so no partial sum can overflow the
+        database's integers (a pending amount and its release may meet in any order), and the
+        halves are joined in int64 arithmetic, exact whenever the total fits, as a balance does.
+        """
+        parts = ", ".join(
+            f"SUM({c} >> 32) AS {c}_hi, SUM({c} & 4294967295) AS {c}_lo" for c in ("dp", "cp", "dq", "cq")
+        )
+        names = ["account"] + [f"{c}_{half}" for c in ("dp", "cp", "dq", "cq") for half in ("hi", "lo")]
+        table = self.read_table(
+            conn,
+            f"SELECT account, {parts} FROM ({rows_sql}) AS b GROUP BY account",
+            {name: pa.int64() for name in names},
+        )
+        sums = np.zeros((table.num_rows, 4), np.int64)
+        with np.errstate(over="ignore"):
+            for position, c in enumerate(("dp", "cp", "dq", "cq")):
+                high = table.column(f"{c}_hi").to_numpy().astype(np.int64)
+                low = table.column(f"{c}_lo").to_numpy().astype(np.int64)
+                sums[:, position] = (high << np.int64(32)) + low
+        return table.column("account").to_numpy().astype(np.int64), sums
+
     def load_since(
         self, conn: Connection, last_batch: int, groups: int, books: int, accounts: int
     ) -> Increment:
@@ -393,11 +411,8 @@ class Store:
             for r in conn.execute(select(t.books).where(t.books.c.idx >= books).order_by(t.books.c.idx))
         ]
         new_accounts = self.read_accounts(conn, f"WHERE idx >= {int(accounts)}")
-        sums = self.read_table(
-            conn,
-            f"SELECT account, SUM(dp), SUM(cp), SUM(dq), SUM(cq) FROM ({self.unfolded_sql(last_batch)}) AS n"
-            " GROUP BY account",
-            {name: pa.int64() for name in ("account", "dp", "cp", "dq", "cq")},
+        balance_accounts, balance_changes = self.account_sums(
+            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(last_batch)}) AS n"
         )
         keys = self.read_table(
             conn,
@@ -417,10 +432,8 @@ class Store:
             books=new_books,
             accounts=new_accounts,
             closed_periods=self._closed_periods(conn),
-            balance_accounts=sums.column("account").to_numpy(),
-            balance_changes=np.stack([sums.column(n).to_numpy() for n in ("dp", "cp", "dq", "cq")], axis=1)
-            if sums.num_rows
-            else np.zeros((0, 4), np.int64),
+            balance_accounts=balance_accounts,
+            balance_changes=balance_changes,
             entry_keys=keys.column("key").to_numpy(),
             entry_fingerprints=keys.column("fingerprint").to_numpy().view(np.uint64),
             pending_keys=pending[0],
@@ -566,21 +579,15 @@ class Store:
             "credits_pending",
         )
         self.stage_fold(conn, columns, [accounts, periods, *(sums[:, i] for i in range(4))])
-        conn.exec_driver_sql(
-            "INSERT INTO period_balances (account, period, book, debits_posted, credits_posted,"
-            " debits_pending, credits_pending)"
-            " SELECT f.account, f.period, a.book, f.debits_posted, f.credits_posted, f.debits_pending,"
-            " f.credits_pending FROM ledger_fold f JOIN accounts a ON a.idx = f.account WHERE 1 = 1"
-            " ON CONFLICT (account, period) DO UPDATE SET"
-            " debits_posted = period_balances.debits_posted + excluded.debits_posted,"
-            " credits_posted = period_balances.credits_posted + excluded.credits_posted,"
-            " debits_pending = period_balances.debits_pending + excluded.debits_pending,"
-            " credits_pending = period_balances.credits_pending + excluded.credits_pending"
-        )
+        self.merge_fold(conn)
         conn.exec_driver_sql("DROP TABLE ledger_fold")
 
     def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
         """Create the temporary table ledger_fold and fill it with `columns`."""
+        raise NotImplementedError
+
+    def merge_fold(self, conn: Connection) -> None:
+        """Add ledger_fold into period_balances, modulo 2**64 per column."""
         raise NotImplementedError
 
     def checkpoint_batch(self, conn: Connection) -> int:
@@ -590,24 +597,25 @@ class Store:
         """Fold the batches after the checkpoint into period_balances (under the writer lock).
 
         Returns the number of batches folded. Readers see the old or the new checkpoint,
-        never a mix: both move in this one transaction.
+        never a mix: both move in this one transaction. Monthly sums are kept modulo 2**64
+        (see wrap64): a month's pending reservations may add up past int64 even though every
+        balance fits, and any balance read back from them is still exact.
         """
         checkpoint = self.checkpoint_batch(conn)
         last, _ = self.chain_head(conn)
         if last <= checkpoint:
             return 0
-        conn.exec_driver_sql(
-            "INSERT INTO period_balances (account, period, book, debits_posted, credits_posted,"
-            " debits_pending, credits_pending)"
-            " SELECT u.account, u.period, a.book, SUM(u.dp), SUM(u.cp), SUM(u.dq), SUM(u.cq)"
-            f" FROM ({self.unfolded_sql(checkpoint)}) AS u JOIN accounts a ON a.idx = u.account"
-            " WHERE 1 = 1 GROUP BY u.account, u.period, a.book"
-            " ON CONFLICT (account, period) DO UPDATE SET"
-            " debits_posted = period_balances.debits_posted + excluded.debits_posted,"
-            " credits_posted = period_balances.credits_posted + excluded.credits_posted,"
-            " debits_pending = period_balances.debits_pending + excluded.debits_pending,"
-            " credits_pending = period_balances.credits_pending + excluded.credits_pending"
+        rows = self.read_table(
+            conn,
+            f"SELECT account, period, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS u",
+            {name: pa.int64() for name in ("account", "period", "dp", "cp", "dq", "cq")},
         )
+        keys = (rows.column("account").to_numpy() << 20) | rows.column("period").to_numpy()
+        unique, inverse = np.unique(keys, return_inverse=True)
+        sums = np.zeros((len(unique), 4), np.int64)
+        for position, name in enumerate(("dp", "cp", "dq", "cq")):
+            np.add.at(sums[:, position], inverse, rows.column(name).to_numpy())
+        self.fold_rows(conn, (unique >> 20).astype(np.int32), (unique & 0xFFFFF).astype(np.int32), sums)
         self.set_checkpoint(conn, last)
         return last - checkpoint
 
@@ -615,13 +623,16 @@ class Store:
         """(period, debit turnover, credit turnover) of posted amounts, by month."""
         checkpoint = self.checkpoint_batch(conn)
         rows = conn.exec_driver_sql(
-            "SELECT period, SUM(dp), SUM(cp) FROM ("
-            " SELECT period, debits_posted AS dp, credits_posted AS cp FROM period_balances"
+            "SELECT period, debits_posted, credits_posted FROM period_balances"
             f" WHERE account = {int(account)}"
             f" UNION ALL SELECT period, dp, cp FROM ({self.unfolded_sql(checkpoint, account)}) AS n"
-            ") AS b GROUP BY period ORDER BY period"
         ).all()
-        return [(int(p), int(dr or 0), int(cr or 0)) for p, dr, cr in rows]
+        totals: dict[int, list[int]] = {}
+        for period, debit, credit in rows:  # Python ints: no partial sum can overflow
+            total = totals.setdefault(int(period), [0, 0])
+            total[0] += int(debit)
+            total[1] += int(credit)
+        return [(period, wrap64(dr), wrap64(cr)) for period, (dr, cr) in sorted(totals.items())]
 
     def balance_as_of(self, conn: Connection, account: int, period: int, first: int, last: int) -> list[int]:
         """[dp, cp, dq, cq] of one account at the end of day `last` (by accounting date).
@@ -633,14 +644,12 @@ class Store:
         checkpoint = self.checkpoint_batch(conn)
         a = int(account)
         before = conn.exec_driver_sql(
-            "SELECT SUM(dp), SUM(cp), SUM(dq), SUM(cq) FROM ("
-            " SELECT debits_posted AS dp, credits_posted AS cp, debits_pending AS dq,"
-            f" credits_pending AS cq FROM period_balances WHERE account = {a} AND period < {int(period)}"
+            "SELECT debits_posted, credits_posted, debits_pending, credits_pending FROM period_balances"
+            f" WHERE account = {a} AND period < {int(period)}"
             f" UNION ALL SELECT dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint, a)}) AS n"
             f" WHERE n.period < {int(period)}"
-            ") AS b"
-        ).one()
-        totals = [int(value or 0) for value in before]
+        ).all()
+        totals = [wrap64(sum(int(row[i]) for row in before)) for i in range(4)]
         own = conn.exec_driver_sql(
             "SELECT l.amount, e.flags FROM entries e JOIN lines l ON l.batch = e.batch AND l.entry = e.key"
             f" WHERE l.account = {a} AND e.date BETWEEN {int(first)} AND {int(last)}"
@@ -658,6 +667,12 @@ class Store:
             if flags & ENTRY_POST_PENDING:
                 totals[side] += abs(amount)
         return totals
+
+
+def wrap64(value: int) -> int:
+    """`value` modulo 2**64 as a signed int64: the exact sum of parts stored modulo 2**64,
+    whenever that sum fits int64 (as every balance does)."""
+    return (value + 2**63) % 2**64 - 2**63
 
 
 def pending_states(

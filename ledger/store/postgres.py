@@ -203,6 +203,21 @@ class PostgresStore(Store):
         ):
             copy.write(payload)
 
+    def merge_fold(self, conn: Connection) -> None:
+        names = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+        wrapped = ", ".join(
+            f"{n} = ((period_balances.{n}::numeric + excluded.{n} + 9223372036854775808)"
+            f" %% 18446744073709551616 - 9223372036854775808)::bigint"
+            for n in names
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO period_balances (account, period, book, " + ", ".join(names) + ")"
+            " SELECT f.account, f.period, a.book, "
+            + ", ".join(f"f.{n}" for n in names)
+            + " FROM ledger_fold f JOIN accounts a ON a.idx = f.account"
+            f" ON CONFLICT (account, period) DO UPDATE SET {wrapped}"
+        )
+
     def read_table(
         self, conn: Connection, sql: str, types: dict[str, pa.DataType], names: list[str] | None = None
     ) -> pa.Table:

@@ -123,6 +123,30 @@ class SQLiteStore(Store):
         finally:
             cursor.close()
 
+    def merge_fold(self, conn: Connection) -> None:
+        # SQLite turns an integer overflow into a float: add modulo 2**64 in numpy instead.
+        names = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+        rows = conn.exec_driver_sql(
+            "SELECT f.account, f.period, a.book, "
+            + ", ".join(f"f.{n}, COALESCE(p.{n}, 0)" for n in names)
+            + " FROM ledger_fold f JOIN accounts a ON a.idx = f.account"
+            " LEFT JOIN period_balances p ON p.account = f.account AND p.period = f.period"
+        ).all()
+        if not rows:
+            return
+        data = np.array(rows, dtype=np.int64)
+        with np.errstate(over="ignore"):
+            sums = [data[:, 3 + 2 * i] + data[:, 4 + 2 * i] for i in range(4)]
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(
+                "INSERT OR REPLACE INTO period_balances (account, period, book, " + ", ".join(names) + ")"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                zip(*(c.tolist() for c in (data[:, 0], data[:, 1], data[:, 2], *sums)), strict=True),
+            )
+        finally:
+            cursor.close()
+
     @staticmethod
     def _executemany(cursor: Any, table: str, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
         quoted = ", ".join(f'"{name}"' for name in names)
