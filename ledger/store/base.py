@@ -215,8 +215,13 @@ class Store:
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Connection]:
+        """A read transaction that sees one snapshot of the database for all its queries."""
         with self.engine.connect() as conn, conn.begin():
+            self.begin_read(conn)
             yield conn
+
+    def begin_read(self, conn: Connection) -> None:
+        """First statement of a read transaction (SQLite's WAL readers see one snapshot already)."""
 
     def commit_seq(self, conn: Connection) -> int:
         return int(conn.execute(select(t.ledger_state.c.commit_seq)).scalar_one())

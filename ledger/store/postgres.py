@@ -78,6 +78,11 @@ class PostgresStore(Store):
     def from_url(cls, url: str) -> PostgresStore:
         return cls(url, create_engine(url, pool_pre_ping=True))
 
+    def begin_read(self, conn: Connection) -> None:
+        # READ COMMITTED would let a checkpoint or a batch commit between two queries of one
+        # load and count it twice; REPEATABLE READ reads everything from one snapshot.
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
     def lock(self, conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))")
 
