@@ -78,7 +78,8 @@ class _Batch:
 
 
 def _entry_book(b: _Batch, rows: np.ndarray, e: int) -> int:
-    if b.books[e] >= 0 or b.offsets[e + 1] == b.offsets[e]:
+    """The entry's book: its own (an unknown one, < -1, included), else its first line's."""
+    if b.books[e] != -1 or b.offsets[e + 1] == b.offsets[e]:
         return b.books[e]
     a = b.accounts[b.offsets[e]]
     return int(rows["book"][a]) if 0 <= a < len(rows) else -1
@@ -232,7 +233,8 @@ class _Kernel:
     def pending_lines(self, p: int) -> list[tuple[int, int]]:
         slot = self.pendings.slots[p]
         start, count = int(slot["lines_start"]), int(slot["lines_count"])
-        return [(int(self.pending_accounts[k]), int(self.pending_amounts[k])) for k in range(start, start + count)]
+        lines = range(start, start + count)
+        return [(int(self.pending_accounts[k]), int(self.pending_amounts[k])) for k in lines]
 
     def resolve_pending(self, e: int, book: int) -> Code:
         b = self.b
@@ -358,7 +360,8 @@ def post_batch(keys, offsets, accounts, amounts, dims, flags, dates, pending_key
     """Same contract as ledger._native.posting.post_batch."""
     if len(keys) == 0:
         return
-    b = _Batch(keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra, period_closed)
+    b = _Batch(keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra,
+               period_closed)  # fmt: skip
     kernel = _Kernel(b, account_table, entry_table, pending_table, pending_accounts, pending_amounts,
                      counters, lines_max)  # fmt: skip
     kernel.run(codes)
@@ -391,7 +394,7 @@ def fingerprints(offsets, accounts, amounts, dims, flags, dates, pending_keys, b
     b = _Batch(np.zeros(len(out), np.int64), offsets, accounts, amounts, dims, flags, dates, pending_keys,
                books, extra, np.zeros(0, np.uint8))  # fmt: skip
     for e in range(len(out)):
-        out[e] = _fingerprint(b, self.rows, e)
+        out[e] = _fingerprint(b, account_table, e)
 
 
 def codes_table() -> dict[str, int]:

@@ -150,9 +150,13 @@ cdef struct State:
 
 cdef inline int32_t entry_book(const Batch* b, const AccountRow* rows, int64_t rows_count,
                                int64_t e) noexcept nogil:
-    """The entry's book: its own, else its first line's account's, else -1."""
+    """The entry's book: its own, else its first line's account's, else -1.
+
+    An unknown book (< -1) is the entry's own too: the entry is refused with book_not_found,
+    and its fingerprint must differ from that of the same lines in a book that exists.
+    """
     cdef int64_t a
-    if given_book(b, e) >= 0 or b.offsets[e + 1] == b.offsets[e]:
+    if given_book(b, e) != -1 or b.offsets[e + 1] == b.offsets[e]:
         return given_book(b, e)
     a = b.accounts[b.offsets[e]]
     if 0 <= a < rows_count:

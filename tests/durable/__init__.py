@@ -1,0 +1,1 @@
+"""The durability suite: every test runs against SQLite (a file) and PostgreSQL (a schema)."""

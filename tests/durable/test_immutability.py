@@ -1,0 +1,208 @@
+"""Entries, lines, texts and batch records are append-only, and the hash chain shows edits.
+
+The database itself refuses UPDATE and DELETE on the four immutable tables (and TRUNCATE on
+PostgreSQL), whoever sends them. Someone who drops a trigger can change a row behind the
+ledger's back; `verify()` then names the first batch whose stored rows no longer hash to
+its chained hash, and finds nothing on a ledger nobody touched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+import ledger
+from ledger.service import entry_extra_hash
+from ledger.store.tables import IMMUTABLE_TABLES
+
+from ._workload import balance_rows, rows
+
+BATCHES = 5
+
+UPDATES = {
+    "entries": "UPDATE entries SET date = date + 1",
+    "lines": "UPDATE lines SET amount = amount",
+    "entry_texts": "UPDATE entry_texts SET reference = 'forged'",
+    "batches": "UPDATE batches SET created_at = 0",
+}
+
+
+def build(url: str) -> None:
+    """BATCHES batches: odd ones through the record path, even ones through the bulk path;
+    entries with a kind and a reference (on the bulk path some with only one of them) and
+    lines with dimension codes."""
+    with ledger.open(url) as book:
+        book.create_groups([{"key": "CNY", "scale": 2}])
+        book.create_books([{"key": "B"}])
+        book.create_accounts(
+            [{"key": f"a{i}", "book": "B", "group": "CNY", "code": "1001"} for i in range(4)]
+        )
+        for b in range(1, BATCHES + 1):
+            keys = [100 * b + i for i in range(3)]
+            if b % 2:
+                results = book.post(
+                    [
+                        {
+                            "key": key,
+                            "book": "B",
+                            "date": f"2024-0{b}-1{i}",
+                            "kind": "payment",
+                            "reference": f"P-{key}",
+                            "lines": [
+                                {"account": f"a{i}", "debit": f"{key}.25", "dims": (i, 7)},
+                                {"account": f"a{i + 1}", "credit": f"{key}.25"},
+                            ],
+                        }
+                        for i, key in enumerate(keys)
+                    ]
+                )
+                assert all(r.ok for r in results)
+            else:
+                codes = book.post_columns(
+                    keys,
+                    [0, 2, 4, 6],
+                    [0, 1, 1, 2, 2, 3],
+                    [b, -b, 2 * b, -2 * b, 3 * b, -3 * b],
+                    dates=[19800 + b] * 3,
+                    dims=[[b, 0, 0, 0], [0, 0, 0, 0]] * 3,
+                    kinds=["bulk", None, "bulk"],
+                    references=[f"R-{keys[0]}", f"R-{keys[1]}", None],
+                )
+                assert not codes.any()
+
+
+@pytest.fixture
+def built(durable):
+    build(durable.url)
+    return durable
+
+
+def drop_trigger(durable, table: str, action: str) -> None:
+    with durable.engine().begin() as conn:
+        if durable.kind == "sqlite":
+            conn.execute(text(f"DROP TRIGGER {table}_no_{action}"))
+        else:
+            conn.execute(text(f"DROP TRIGGER {table}_append_only ON {table}"))
+
+
+def counts(durable) -> dict[str, int]:
+    engine = durable.engine()
+    return {table: int(rows(engine, f"SELECT count(*) FROM {table}")[0][0]) for table in IMMUTABLE_TABLES}
+
+
+@pytest.mark.parametrize("table", IMMUTABLE_TABLES)
+@pytest.mark.parametrize("action", ["update", "delete"])
+def test_database_refuses_changes(built, table: str, action: str) -> None:
+    """UPDATE and DELETE of the rows of an immutable table fail in the database itself;
+    nothing changes, and the chain still verifies."""
+    before = counts(built)
+    statement = UPDATES[table] if action == "update" else f"DELETE FROM {table}"
+    with pytest.raises(DBAPIError, match="append-only"), built.engine().begin() as conn:
+        conn.execute(text(statement))
+    assert counts(built) == before
+    with ledger.open(built.url) as book:
+        assert book.verify() is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("table", IMMUTABLE_TABLES)
+def test_postgres_refuses_truncate(pg, table: str) -> None:
+    """TRUNCATE (which fires no row trigger) is refused on every immutable table."""
+    build(pg.url)
+    before = counts(pg)
+    with pytest.raises(DBAPIError, match="append-only"), pg.engine().begin() as conn:
+        conn.execute(text(f"TRUNCATE {table}"))
+    assert counts(pg) == before
+
+
+EDITS = [
+    pytest.param(
+        "lines",
+        "update",
+        4,
+        "UPDATE lines SET amount = amount + 1 WHERE batch = 4 AND entry = 401 AND line = 0",
+        id="line-amount",
+    ),
+    pytest.param(
+        "entries",
+        "update",
+        3,
+        "UPDATE entries SET date = date - 1 WHERE key = 302",
+        id="entry-date",
+    ),
+    pytest.param(
+        "entry_texts",
+        "update",
+        4,
+        "UPDATE entry_texts SET reference = 'R-forged' WHERE entry = 400",
+        id="text-reference",
+    ),
+    pytest.param(
+        "entry_texts",
+        "update",
+        3,
+        "UPDATE entry_texts SET kind = 'refund' WHERE entry = 301",
+        id="text-kind",
+    ),
+    pytest.param(
+        "lines",
+        "delete",
+        3,
+        "DELETE FROM lines WHERE entry = 300 AND line = 1",
+        id="line-deleted",
+    ),
+    pytest.param(
+        "batches",
+        "update",
+        BATCHES,
+        f"UPDATE batches SET hash = prev_hash WHERE id = {BATCHES}",
+        id="batch-hash",
+    ),
+    pytest.param(
+        "lines",
+        "update",
+        1,
+        "UPDATE lines SET account = 3 WHERE batch = 1 AND entry = 100 AND line = 1",
+        id="line-account-first-batch",
+    ),
+]
+
+
+@pytest.mark.parametrize(("table", "action", "bad_batch", "statement"), EDITS)
+def test_verify_finds_the_first_edited_batch(
+    built, table: str, action: str, bad_batch: int, statement: str
+) -> None:
+    """With a trigger dropped, one row of batch k is edited behind the ledger's back:
+    verify() returns k (everything before it still verifies)."""
+    with ledger.open(built.url) as book:
+        assert book.verify() is None
+    drop_trigger(built, table, action)
+    with built.engine().begin() as conn:
+        assert conn.execute(text(statement)).rowcount == 1
+    with ledger.open(built.url) as book:
+        assert book.verify() == bad_batch
+
+
+def test_verify_accepts_every_posting_path(durable) -> None:
+    """An untouched ledger verifies whichever way its entries came in: records with texts,
+    bulk columns with kinds and references, and bulk columns carrying only the hash of
+    kind and reference in `extra` (as post_columns documents)."""
+    build(durable.url)
+    with ledger.open(durable.url) as book:
+        assert book.verify() is None
+        codes = book.post_columns(
+            [900, 901],
+            [0, 2, 4],
+            [0, 1, 2, 3],
+            [5, -5, 6, -6],
+            dates=[19900, 19901],
+            extra=np.array([entry_extra_hash("payment", "P-900"), 0], np.uint64),
+        )
+        assert not codes.any()
+        before = balance_rows(book)
+        assert book.verify() is None
+    with ledger.open(durable.url) as book:
+        assert np.array_equal(balance_rows(book), before)
+        assert book.verify() is None
