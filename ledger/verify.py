@@ -3,8 +3,8 @@
 Each batch's hash is recomputed from its stored rows (see ledger.chain) and must equal the
 stored hash; each batch's prev_hash must equal the previous batch's hash; ids run 1, 2, 3…
 without gaps; the chain head in ledger_state must be the last batch; and each entry's
-stored `extra` must be the hash of its stored kind and reference (where it has them). The first batch where any
-of this fails is reported: everything before it is intact.
+stored `extra` must be the hash of its stored kind and reference (where it has them). The
+first batch where any of this fails is reported: everything before it is intact.
 """
 
 from __future__ import annotations
