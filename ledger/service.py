@@ -814,6 +814,7 @@ class Ledger:
 
     @property
     def accounts_count(self) -> int:
+        self._read()
         return self._engine.accounts_count
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, create_engine, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ledger.columns import (
@@ -124,7 +125,7 @@ class Store:
 
     def prepare(self) -> None:
         """Create the schema on a new database; check the version of an existing one."""
-        with self.engine.begin() as conn:
+        with _store_errors(self.url), self.engine.begin() as conn:
             if not conn.dialect.has_table(conn, "ledger_state"):
                 self._create(conn)
                 return
@@ -200,7 +201,7 @@ class Store:
     @contextlib.contextmanager
     def writer(self) -> Iterator[Connection]:
         """A transaction holding the writer lock; commits on success, rolls back otherwise."""
-        with self.engine.connect() as conn:
+        with _store_errors(self.url), self.engine.connect() as conn:
             self.begin_write(conn)
             try:
                 self.lock(conn)
@@ -216,7 +217,7 @@ class Store:
     @contextlib.contextmanager
     def reader(self) -> Iterator[Connection]:
         """A read transaction that sees one snapshot of the database for all its queries."""
-        with self.engine.connect() as conn, conn.begin():
+        with _store_errors(self.url), self.engine.connect() as conn, conn.begin():
             self.begin_read(conn)
             yield conn
 
@@ -672,6 +673,15 @@ class Store:
             if flags & ENTRY_POST_PENDING:
                 totals[side] += abs(amount)
         return totals
+
+
+@contextlib.contextmanager
+def _store_errors(url: str) -> Iterator[None]:
+    """Database errors surface as StoreError (the one exception tree), the cause attached."""
+    try:
+        yield
+    except SQLAlchemyError as error:
+        raise StoreError(f"{url}: {error}") from error
 
 
 def wrap64(value: int) -> int:

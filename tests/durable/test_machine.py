@@ -22,9 +22,9 @@ from hypothesis.stateful import rule, run_state_machine_as_test
 import ledger
 from ledger.testing import LedgerMachine, Mix, assert_matches
 
-EXAMPLES = 40
+EXAMPLES = 25
 STEPS_PER_EXAMPLE = 25
-STEPS_MIN = 300
+STEPS_MIN = 250
 
 
 class DurableMachine(LedgerMachine):
