@@ -15,20 +15,28 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ledger.columns import ACCOUNT_DTYPE, ENTRY_SLOT_DTYPE, PENDING_SLOT_DTYPE, aligned_zeros
-from ledger.posting import Engine
+from ledger.columns import (
+    ACCOUNT_DTYPE,
+    COUNTER_ENTRY_TOMBSTONES,
+    COUNTER_PENDING_LINES,
+    ENTRY_SLOT_DTYPE,
+    PENDING_SLOT_DTYPE,
+    aligned_zeros,
+)
+from ledger.posting import Engine, kernel
 
 # Bumped whenever the layout of a saved array changes; other snapshots are ignored.
-SNAPSHOT_LAYOUT = 1
+SNAPSHOT_LAYOUT = 2
 PART_BYTES = 64 * 2**20
 
 
 def dump(engine: Engine, account_keys: list[str], meta: dict[str, Any]) -> tuple[str, dict[str, list[bytes]]]:
     """The snapshot of `engine` and the account keys: a JSON header and named byte parts."""
-    used = int(engine.counters[4])
+    used = int(engine.counters[COUNTER_PENDING_LINES])
     arrays = {
         "rows": engine.rows,
-        "entry_table": engine.entry_table,
+        # Live keys only (the table is at most half full): rehashed on restore.
+        "entry_table": engine.entry_table[engine.entry_table["key"] > 0],
         "pending_table": engine.pending_table,
         "pending_accounts": engine.pending_accounts[:used],
         "pending_amounts": engine.pending_amounts[:used],
@@ -58,7 +66,8 @@ def restore(header: str, blobs: dict[str, bytes]) -> tuple[dict[str, Any], Engin
     engine._rows = aligned_zeros(max(count, 1024), ACCOUNT_DTYPE)
     engine._rows[:count] = rows
     engine.accounts_count = count
-    engine.entry_table = np.frombuffer(blobs["entry_table"], ENTRY_SLOT_DTYPE).copy()
+    live = np.frombuffer(blobs["entry_table"], ENTRY_SLOT_DTYPE).copy()
+    engine.entry_table = engine._rehashed(live, len(live), kernel.rehash_entries)
     engine.pending_table = np.frombuffer(blobs["pending_table"], PENDING_SLOT_DTYPE).copy()
     accounts = np.frombuffer(blobs["pending_accounts"], np.int32)
     amounts = np.frombuffer(blobs["pending_amounts"], np.int64)
@@ -68,6 +77,7 @@ def restore(header: str, blobs: dict[str, bytes]) -> tuple[dict[str, Any], Engin
     engine.pending_accounts[: len(accounts)] = accounts
     engine.pending_amounts[: len(amounts)] = amounts
     engine.counters = np.frombuffer(blobs["counters"], np.int64).copy()
+    engine.counters[COUNTER_ENTRY_TOMBSTONES] = 0
     with pa.ipc.open_stream(blobs["account_keys"]) as reader:
         keys = reader.read_all().column("key").to_pylist()
     assert len(keys) == count, "a snapshot's keys are its accounts"
