@@ -325,10 +325,7 @@ class Ledger:
             for group in models:
                 index = catalog.groups.get(group.key)
                 if index is not None:
-                    same = catalog.group_model(index) == group
-                    results.append(
-                        Result(group.key, Code.exists if same else Code.exists_with_different_fields)
-                    )
+                    results.append(Result(group.key, _existing(catalog.group_model(index), group)))
                     continue
                 index = catalog.add_group(group)
                 rows.append({"idx": index, "key": group.key, "scale": group.scale})
@@ -346,10 +343,7 @@ class Ledger:
             for book in models:
                 index = catalog.books.get(book.key)
                 if index is not None:
-                    same = catalog.book_model(index) == book
-                    results.append(
-                        Result(book.key, Code.exists if same else Code.exists_with_different_fields)
-                    )
+                    results.append(Result(book.key, _existing(catalog.book_model(index), book)))
                     continue
                 index = catalog.add_book(book)
                 rows.append({"idx": index, "key": book.key, "name": book.name})
@@ -372,10 +366,7 @@ class Ledger:
             for account in models:
                 index = catalog.accounts.get(account.key)
                 if index is not None:
-                    same = catalog.account_model(index) == account
-                    results.append(
-                        Result(account.key, Code.exists if same else Code.exists_with_different_fields)
-                    )
+                    results.append(Result(account.key, _existing(catalog.account_model(index), account)))
                 elif account.book not in catalog.books:
                     results.append(Result(account.key, Code.book_not_found))
                 elif account.group not in catalog.groups:
@@ -461,10 +452,9 @@ class Ledger:
         values = table.slice(row, 1).to_pylist()[0]
         if existing < 0:  # repeated inside this call
             other = table.slice(first_row, 1).to_pylist()[0]
-            same = {k: v for k, v in values.items() if k != "valid"} == {
-                k: v for k, v in other.items() if k != "valid"
-            }
-            return Code.exists if same else Code.exists_with_different_fields
+            values.pop("valid")
+            other.pop("valid")
+            return _existing(other, values)
         try:
             candidate = Account(
                 key=values["key"],
@@ -478,8 +468,7 @@ class Ledger:
             )
         except ValidationError:
             return Code.exists_with_different_fields
-        same = self._catalog.account_model(int(existing)) == candidate
-        return Code.exists if same else Code.exists_with_different_fields
+        return _existing(self._catalog.account_model(int(existing)), candidate)
 
     def _add_accounts(self, conn: Connection, new: list[Account]) -> None:
         catalog = self._catalog
@@ -898,6 +887,11 @@ def account_columns(keys: object, books: object, groups: object, codes: object, 
     )
     valid = pc.and_(pc.and_(valid, pc.fill_null(sub_ok, False)), pa.array(flags_ok))
     return table.append_column("valid", valid)
+
+
+def _existing(stored: object, offered: object) -> Code:
+    """The code of an item whose key exists: exists if it is the same, else the other one."""
+    return Code.exists if stored == offered else Code.exists_with_different_fields
 
 
 def _line_minor(line: Line, scale: int) -> int:
