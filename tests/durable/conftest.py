@@ -50,7 +50,7 @@ def require_postgres() -> None:
     if error is not None:
         if REQUIRE_POSTGRES:
             pytest.fail(error)
-        pytest.skip(error)
+        pytest.skip(f"{error} (LEDGER_REQUIRE_POSTGRES=1 turns this skip into a failure)")
 
 
 @dataclass
