@@ -11,7 +11,6 @@ batch is visible to anyone, in the database or (see service.py) in memory.
 from __future__ import annotations
 
 import contextlib
-import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,8 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Engine, create_engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -107,9 +105,6 @@ class Increment:
     pending_amounts: np.ndarray  # int64
     resolved_keys: np.ndarray  # int64, pending entries the new batches posted or voided
     resolved_flags: np.ndarray  # int32, the flags of the entry that resolved each
-
-
-ACCOUNT_COLUMNS = ("idx", "key", "book", "group", "code", "normal", "subledger", "flags", "name")
 
 
 class Store:
@@ -706,20 +701,4 @@ def pending_states(
     return states
 
 
-def csv_table(payload: bytes, types: dict[str, pa.DataType]) -> pa.Table:
-    """Parse headerless CSV (as COPY ... TO STDOUT (FORMAT CSV) writes it) into Arrow."""
-    names = list(types)
-    if not payload:
-        return pa.table({name: pa.array([], type=types[name]) for name in names})
-    return pacsv.read_csv(
-        io.BytesIO(payload),
-        read_options=pacsv.ReadOptions(column_names=names),
-        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
-    )
-
-
-def create_store_engine(url: str) -> Engine:
-    return create_engine(url, future=True)
-
-
-__all__ = ["BatchRows", "GENESIS_HASH", "LoadedState", "Store", "csv_table"]
+__all__ = ["GENESIS_HASH", "BatchRows", "Increment", "LoadedState", "Store", "wrap64"]
