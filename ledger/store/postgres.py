@@ -22,6 +22,7 @@ from ledger.store.base import Store
 _LOCK_CLASS = 0x6C656467  # "ledg"
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
+_COPY_CHUNK_BYTES = 512 * 1024
 _BINARY_TYPES = {"BIGINT": ">i8", "INTEGER": ">i4", "SMALLINT": ">i2"}
 
 
@@ -150,7 +151,9 @@ class PostgresStore(Store):
             raw.cursor() as cursor,
             cursor.copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy,
         ):
-            copy.write(payload)
+            # In pieces, so the server parses while the rest is still on its way.
+            for start in range(0, len(payload), _COPY_CHUNK_BYTES):
+                copy.write(payload[start : start + _COPY_CHUNK_BYTES])
 
     def insert_table(self, conn: Connection, table: str, data: pa.Table) -> None:
         if not data.num_rows:
@@ -194,6 +197,9 @@ class PostgresStore(Store):
         batches after a checkpoint skip everything before it."""
         for index in ("lines_batch", "entries_batch", "entries_key"):
             conn.exec_driver_sql(f"SELECT brin_summarize_new_values('{index}')")
+        # Fresh statistics: without them the planner expects many rows after the checkpoint
+        # and the catch-up of the next open scans whole tables.
+        conn.exec_driver_sql("ANALYZE lines, entries")
 
     def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
         conn.exec_driver_sql(

@@ -15,6 +15,7 @@ from ledger.store.base import Store
 from ledger.store.tables import IMMUTABLE_TABLES
 
 _BUSY_TIMEOUT_MS = 600_000
+_ROWS_PER_INSERT = 50
 
 
 class SQLiteStore(Store):
@@ -149,10 +150,18 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _executemany(cursor: Any, table: str, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
+        """Insert integer columns, _ROWS_PER_INSERT rows per statement (binding and stepping
+        one statement per row is most of SQLite's cost), the remainder row by row."""
         quoted = ", ".join(f'"{name}"' for name in names)
-        marks = ", ".join("?" for _ in names)
-        rows = zip(*(np.asarray(column).tolist() for column in columns), strict=True)
-        cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({marks})", rows)
+        row = "(" + ", ".join("?" for _ in names) + ")"
+        table_rows = np.stack([np.asarray(column, np.int64) for column in columns], axis=1)
+        full = len(table_rows) - len(table_rows) % _ROWS_PER_INSERT
+        if full:
+            groups = table_rows[:full].reshape(full // _ROWS_PER_INSERT, -1).tolist()
+            values = ", ".join([row] * _ROWS_PER_INSERT)
+            cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES {values}", groups)
+        if full < len(table_rows):
+            cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES {row}", table_rows[full:].tolist())
 
 
 __all__ = ["SQLiteStore"]
