@@ -12,7 +12,7 @@ import numpy as np
 from ledger.chain import batch_hash
 from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
 from ledger.posting import Batch, Engine, kernel
-from ledger.store.base import BatchRows
+from ledger.store.base import BatchRows, LineRows
 
 
 def periods_of(days: np.ndarray) -> np.ndarray:
@@ -51,18 +51,40 @@ def entry_books(engine: Engine, batch: Batch) -> np.ndarray:
     return books
 
 
+def line_rows(engine: Engine, batch: Batch, codes: np.ndarray, batch_id: int) -> LineRows | None:
+    """The lines an accepted batch stores, or None when no entry was accepted."""
+    accepted = codes == 0
+    if not accepted.any():
+        return None
+    n = batch.entries_count
+    flags = full_column(batch.flags, n, 0, np.uint16)
+    counts = np.diff(batch.offsets).astype(np.int64)
+    resolving = (flags & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0
+    line_mask = np.repeat(accepted & ~resolving, counts)
+    starts = np.repeat(batch.offsets[:-1], counts)
+    dims = batch.dims[line_mask] if len(batch.dims) else np.zeros((int(line_mask.sum()), 4), np.int32)
+    return LineRows(
+        batch_id=batch_id,
+        entries=np.repeat(batch.keys, counts)[line_mask],
+        numbers=(np.arange(batch.lines_count, dtype=np.int64) - starts)[line_mask].astype(np.int32),
+        books=np.repeat(entry_books(engine, batch), counts)[line_mask],
+        accounts=batch.accounts[line_mask],
+        amounts=batch.amounts[line_mask],
+        dims=np.ascontiguousarray(dims),
+        pending=np.repeat((flags & ENTRY_PENDING) != 0, counts)[line_mask],
+    )
+
+
 def batch_rows(
     engine: Engine,
     batch: Batch,
     codes: np.ndarray,
-    batch_id: int,
+    lines: LineRows,
     prev_hash: bytes,
     texts: list[tuple[int, str | None, str | None]],
-) -> BatchRows | None:
-    """The rows an accepted batch appends, or None when no entry was accepted."""
+) -> BatchRows:
+    """The entry rows and the chain link of an accepted batch whose lines are `lines`."""
     accepted = codes == 0
-    if not accepted.any():
-        return None
     n = batch.entries_count
     flags = full_column(batch.flags, n, 0, np.uint16)
     pending = full_column(batch.pending, n, 0, np.int64)
@@ -70,17 +92,11 @@ def batch_rows(
     counts = np.diff(batch.offsets).astype(np.int64)
     books = entry_books(engine, batch)
     resolving = (flags & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0
-    stores_lines = accepted & ~resolving
-    line_mask = np.repeat(stores_lines, counts)
-    starts = np.repeat(batch.offsets[:-1], counts)
-    dims = batch.dims if len(batch.dims) else np.zeros((batch.lines_count, 4), np.int32)
     fingerprints = np.empty(n, np.uint64)
     kernel.fingerprints(
         batch.offsets, batch.accounts, batch.amounts, batch.dims, batch.flags, batch.dates,
         batch.pending, batch.books, batch.extra, engine.rows, fingerprints,
     )  # fmt: skip
-    line_accounts = batch.accounts[line_mask]
-    line_amounts = batch.amounts[line_mask]
     entry_rows = [
         batch.keys[accepted],
         books[accepted],
@@ -89,18 +105,18 @@ def batch_rows(
         pending[accepted],
         extra[accepted].view(np.int64),
         fingerprints[accepted].view(np.int64),
-        np.where(stores_lines, counts, 0)[accepted].astype(np.int32),
+        np.where(~resolving, counts, 0)[accepted].astype(np.int32),
     ]
-    line_rows = [
-        np.repeat(batch.keys, counts)[line_mask],
-        (np.arange(batch.lines_count, dtype=np.int64) - starts)[line_mask].astype(np.int32),
-        line_accounts,
-        line_amounts,
-        *(dims[line_mask, i] for i in range(4)),
+    line_columns = [
+        lines.entries,
+        lines.numbers,
+        lines.accounts,
+        lines.amounts,
+        *(lines.dims[:, i] for i in range(4)),
     ]
-    digest = batch_hash(prev_hash, batch_id, entry_rows, line_rows, texts)
+    digest = batch_hash(prev_hash, lines.batch_id, entry_rows, line_columns, texts)
     return BatchRows(
-        batch_id=batch_id,
+        batch_id=lines.batch_id,
         prev_hash=prev_hash,
         hash=digest,
         entry_keys=entry_rows[0],
@@ -112,12 +128,7 @@ def batch_rows(
         entry_fingerprints=entry_rows[6],
         entry_line_counts=entry_rows[7],
         texts=texts,
-        line_entries=line_rows[0],
-        line_numbers=line_rows[1],
-        line_books=np.repeat(books, counts)[line_mask],
-        line_accounts=line_accounts,
-        line_amounts=line_amounts,
-        line_dims=np.ascontiguousarray(dims[line_mask]),
+        lines=lines,
     )
 
 
@@ -173,4 +184,4 @@ def aggregate_folds(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> t
     return (unique >> 20).astype(np.int32), (unique & ((1 << 20) - 1)).astype(np.int32), sums
 
 
-__all__ = ["aggregate_folds", "batch_rows", "entry_books", "fold_parts", "periods_of"]
+__all__ = ["aggregate_folds", "batch_rows", "entry_books", "fold_parts", "line_rows", "periods_of"]

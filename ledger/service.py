@@ -43,7 +43,7 @@ from ledger.columns import (
     PENDING_VOIDED,
 )
 from ledger.errors import AmountError, InvalidInput, LimitExceeded, NotFound
-from ledger.journal import aggregate_folds, batch_rows, entry_books, fold_parts, periods_of
+from ledger.journal import aggregate_folds, batch_rows, entry_books, fold_parts, line_rows, periods_of
 from ledger.money import to_decimal_amount, to_minor
 from ledger.posting import Batch, Engine, make_batch
 from ledger.schemas import Account, Balance, Book, Entry, EntryFlag, Group, Line, Result
@@ -595,14 +595,18 @@ class Ledger:
             batch = self._with_closed_periods(batch)
         codes = self._engine.post(batch)
         last_batch, last_hash = self._store.chain_head(conn)
+        lines = line_rows(self._engine, batch, codes, last_batch + 1)
+        if lines is None:
+            return codes
         accepted_texts = [text for position, text in texts.items() if codes[position] == 0]
-        rows = batch_rows(self._engine, batch, codes, last_batch + 1, last_hash, accepted_texts)
-        if rows is not None:
-            self._store.write_batch(conn, rows)
-            self._seq = self._store.bump(conn, batch=rows.batch_id, hash=rows.hash)
-            self._last_batch = rows.batch_id
-            self._fold_parts.append(fold_parts(self._engine, batch, codes))
-            self._dirty = True
+        with self._store.writing_lines(conn, lines):  # the rest is computed while they are sent
+            rows = batch_rows(self._engine, batch, codes, lines, last_hash, accepted_texts)
+            fold = fold_parts(self._engine, batch, codes)
+        self._store.write_batch(conn, rows)
+        self._seq = self._store.bump(conn, batch=rows.batch_id, hash=rows.hash)
+        self._last_batch = rows.batch_id
+        self._fold_parts.append(fold)
+        self._dirty = True
         return codes
 
     def _with_closed_periods(self, batch: Batch) -> Batch:
@@ -667,9 +671,14 @@ class Ledger:
                 )
             if flags & ENTRY_VOID_PENDING:
                 raise InvalidInput(f"entry {entry} voids a pending entry; there is nothing to reverse")
-            source = int(row.pending) if flags & ENTRY_POST_PENDING else entry
-            lines = conn.execute(
-                select(t.lines).where(t.lines.c.entry == source).order_by(t.lines.c.line)
+            source = row
+            if flags & ENTRY_POST_PENDING:
+                source = conn.execute(select(t.entries).where(t.entries.c.key == int(row.pending))).one()
+            batch = int(source.batch)
+            lines = conn.exec_driver_sql(
+                "SELECT account, amount, dim1, dim2, dim3, dim4 FROM lines"
+                f" WHERE {self._store.lines_where(conn, batch, batch)} AND entry = {int(source.key)}"
+                " ORDER BY line"
             ).all()
         self._read()
         catalog = self._catalog

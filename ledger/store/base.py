@@ -37,6 +37,21 @@ GENESIS_HASH = bytes(32)
 
 
 @dataclass(frozen=True, slots=True)
+class LineRows:
+    """The lines one accepted batch stores (those of its ordinary and pending entries), in
+    entry order, then line order."""
+
+    batch_id: int
+    entries: np.ndarray  # int64, the entry key of each line
+    numbers: np.ndarray  # int32, the line's position in its entry
+    books: np.ndarray  # int32
+    accounts: np.ndarray  # int32
+    amounts: np.ndarray  # int64
+    dims: np.ndarray  # int32 [lines, 4]
+    pending: np.ndarray  # bool: the line belongs to a pending entry (also goes to pending_lines)
+
+
+@dataclass(frozen=True, slots=True)
 class BatchRows:
     """Everything one accepted batch adds to the database, as columns."""
 
@@ -53,13 +68,7 @@ class BatchRows:
     entry_fingerprints: np.ndarray  # int64 (uint64 bits)
     entry_line_counts: np.ndarray  # int32, lines stored for each entry
     texts: list[tuple[int, str | None, str | None]]  # (entry, kind, reference) where present
-    # lines (of the accepted entries that carry new lines)
-    line_entries: np.ndarray  # int64
-    line_numbers: np.ndarray  # int32
-    line_books: np.ndarray  # int32
-    line_accounts: np.ndarray  # int32
-    line_amounts: np.ndarray  # int64
-    line_dims: np.ndarray  # int32 [lines, 4]
+    lines: LineRows
 
 
 @dataclass(slots=True)
@@ -255,8 +264,19 @@ class Store:
 
     # --- batch writes ------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def writing_lines(self, conn: Connection, lines: LineRows) -> Iterator[None]:
+        """Write a batch's lines (see write_lines) around the body of the `with`.
+
+        The body must not use `conn`. Here the lines are written first; PostgresStore sends
+        them while the body runs, so the caller's work overlaps the server's.
+        """
+        self.write_lines(conn, lines)
+        yield
+
     def write_batch(self, conn: Connection, rows: BatchRows) -> None:
-        """Write an accepted batch: entries, texts, lines and the batch record."""
+        """Write an accepted batch whose lines are written (writing_lines): its entries,
+        texts and the batch record."""
         self.bulk_insert(
             conn,
             "entries",
@@ -280,34 +300,61 @@ class Store:
                 t.entry_texts,
                 [{"entry": key, "kind": kind, "reference": ref} for key, kind, ref in rows.texts],
             )
-        dims = rows.line_dims
+        conn.execute(
+            insert(t.batches).values(
+                id=rows.batch_id,
+                entries=len(rows.entry_keys),
+                lines=len(rows.lines.entries),
+                prev_hash=rows.prev_hash,
+                hash=rows.hash,
+                created_at=time.time_ns() // 1000,
+                lines_blocks=self.lines_blocks_sql(),
+            )
+        )
+
+    def write_lines(self, conn: Connection, lines: LineRows) -> None:
+        """The batch's lines, and those of its pending entries into pending_lines too."""
+        dims = lines.dims
         self.bulk_insert(
             conn,
             "lines",
-            ("batch", "entry", "line", "book", "account", "amount", "dim1", "dim2", "dim3", "dim4"),
+            ("batch", "entry", "amount", "line", "book", "account", "dim1", "dim2", "dim3", "dim4"),
             [
-                np.full(len(rows.line_entries), rows.batch_id, np.int64),
-                rows.line_entries,
-                rows.line_numbers,
-                rows.line_books,
-                rows.line_accounts,
-                rows.line_amounts,
+                np.full(len(lines.entries), lines.batch_id, np.int64),
+                lines.entries,
+                lines.amounts,
+                lines.numbers,
+                lines.books,
+                lines.accounts,
                 dims[:, 0],
                 dims[:, 1],
                 dims[:, 2],
                 dims[:, 3],
             ],
         )
-        conn.execute(
-            insert(t.batches).values(
-                id=rows.batch_id,
-                entries=len(rows.entry_keys),
-                lines=len(rows.line_entries),
-                prev_hash=rows.prev_hash,
-                hash=rows.hash,
-                created_at=time.time_ns() // 1000,
+        pending = lines.pending
+        if pending.any():
+            self.bulk_insert(
+                conn,
+                "pending_lines",
+                ("entry", "line", "account", "amount"),
+                [
+                    lines.entries[pending],
+                    lines.numbers[pending],
+                    lines.accounts[pending],
+                    lines.amounts[pending],
+                ],
             )
-        )
+
+    def lines_blocks_sql(self) -> Any:
+        """What batches.lines_blocks records for a batch just written (None: nothing)."""
+        return None
+
+    def lines_where(self, conn: Connection, first: int, last: int | None = None, alias: str = "lines") -> str:
+        """An SQL condition on `alias` selecting exactly the lines of batches first..last
+        (last None: every batch from first on)."""
+        condition = f"{alias}.batch >= {int(first)}"
+        return condition if last is None else f"{condition} AND {alias}.batch <= {int(last)}"
 
     def bulk_insert(
         self, conn: Connection, table: str, names: tuple[str, ...], columns: list[np.ndarray]
@@ -334,7 +381,7 @@ class Store:
             conn,
             "SELECT account, debits_posted AS dp, credits_posted AS cp, debits_pending AS dq,"
             " credits_pending AS cq FROM period_balances"
-            f" UNION ALL SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS n",
+            f" UNION ALL SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(conn, checkpoint)}) AS n",
         )
         balances[index] = sums
         keys = self.read_table(
@@ -413,7 +460,7 @@ class Store:
         ]
         new_accounts = self.read_accounts(conn, f"WHERE idx >= {int(accounts)}")
         balance_accounts, balance_changes = self.account_sums(
-            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(last_batch)}) AS n"
+            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(conn, last_batch)}) AS n"
         )
         keys = self.read_table(
             conn,
@@ -477,7 +524,7 @@ class Store:
         )
         lines = self.read_table(
             conn,
-            "SELECT l.account, l.amount FROM entries e JOIN lines l ON l.batch = e.batch AND l.entry = e.key"
+            "SELECT l.account, l.amount FROM entries e JOIN pending_lines l ON l.entry = e.key"
             f" WHERE (e.flags & 2) <> 0 AND {where.replace('batch', 'e.batch')} ORDER BY l.entry, l.line",
             {"account": pa.int32(), "amount": pa.int64()},
         )
@@ -507,13 +554,15 @@ class Store:
         """SQL for the yyyymm of an int day-number expression."""
         raise NotImplementedError
 
-    def unfolded_sql(self, checkpoint: int, account: int | None = None) -> str:
+    def unfolded_sql(self, conn: Connection, checkpoint: int, account: int | None = None) -> str:
         """(account, period, dp, cp, dq, cq) rows of every batch after `checkpoint`.
 
         Ordinary and pending entries count their own lines in their own month; a post or
-        void counts the pending entry's lines in the month of the entry that resolved it.
+        void counts the pending entry's lines (pending_lines) in the month of the entry that
+        resolved it.
         """
         only = f" AND l.account = {int(account)}" if account is not None else ""
+        resolved_only = f" AND pl.account = {int(account)}" if account is not None else ""
         cp = int(checkpoint)
         return (
             f"SELECT l.account AS account, {self.period_sql('e.date')} AS period,"
@@ -522,16 +571,15 @@ class Store:
             " CASE WHEN (e.flags & 2) <> 0 AND l.amount > 0 THEN l.amount ELSE 0 END AS dq,"
             " CASE WHEN (e.flags & 2) <> 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cq"
             " FROM lines l JOIN entries e ON e.batch = l.batch AND e.key = l.entry"
-            f" WHERE l.batch > {cp} AND e.batch > {cp}{only}"
+            f" WHERE {self.lines_where(conn, cp + 1, alias='l')} AND e.batch > {cp}{only}"
             " UNION ALL"
-            f" SELECT l.account, {self.period_sql('r.date')},"
-            " CASE WHEN (r.flags & 4) <> 0 AND l.amount > 0 THEN l.amount ELSE 0 END,"
-            " CASE WHEN (r.flags & 4) <> 0 AND l.amount < 0 THEN -l.amount ELSE 0 END,"
-            " CASE WHEN l.amount > 0 THEN -l.amount ELSE 0 END,"
-            " CASE WHEN l.amount < 0 THEN l.amount ELSE 0 END"
-            " FROM entries r JOIN entries p ON p.key = r.pending"
-            " JOIN lines l ON l.batch = p.batch AND l.entry = p.key"
-            f" WHERE r.batch > {cp} AND (r.flags & 12) <> 0{only}"
+            f" SELECT pl.account, {self.period_sql('r.date')},"
+            " CASE WHEN (r.flags & 4) <> 0 AND pl.amount > 0 THEN pl.amount ELSE 0 END,"
+            " CASE WHEN (r.flags & 4) <> 0 AND pl.amount < 0 THEN -pl.amount ELSE 0 END,"
+            " CASE WHEN pl.amount > 0 THEN -pl.amount ELSE 0 END,"
+            " CASE WHEN pl.amount < 0 THEN pl.amount ELSE 0 END"
+            " FROM entries r JOIN pending_lines pl ON pl.entry = r.pending"
+            f" WHERE r.batch > {cp} AND (r.flags & 12) <> 0{resolved_only}"
         )
 
     def write_snapshot(self, conn: Connection, header: str, blobs: dict[str, list[bytes]]) -> None:
@@ -608,7 +656,7 @@ class Store:
             return 0
         rows = self.read_table(
             conn,
-            f"SELECT account, period, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS u",
+            f"SELECT account, period, dp, cp, dq, cq FROM ({self.unfolded_sql(conn, checkpoint)}) AS u",
             {name: pa.int64() for name in ("account", "period", "dp", "cp", "dq", "cq")},
         )
         keys = (rows.column("account").to_numpy() << 20) | rows.column("period").to_numpy()
@@ -626,7 +674,7 @@ class Store:
         rows = conn.exec_driver_sql(
             "SELECT period, debits_posted, credits_posted FROM period_balances"
             f" WHERE account = {int(account)}"
-            f" UNION ALL SELECT period, dp, cp FROM ({self.unfolded_sql(checkpoint, account)}) AS n"
+            f" UNION ALL SELECT period, dp, cp FROM ({self.unfolded_sql(conn, checkpoint, account)}) AS n"
         ).all()
         totals: dict[int, list[int]] = {}
         for period, debit, credit in rows:  # Python ints: no partial sum can overflow
@@ -647,7 +695,7 @@ class Store:
         before = conn.exec_driver_sql(
             "SELECT debits_posted, credits_posted, debits_pending, credits_pending FROM period_balances"
             f" WHERE account = {a} AND period < {int(period)}"
-            f" UNION ALL SELECT dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint, a)}) AS n"
+            f" UNION ALL SELECT dp, cp, dq, cq FROM ({self.unfolded_sql(conn, checkpoint, a)}) AS n"
             f" WHERE n.period < {int(period)}"
         ).all()
         totals = [wrap64(sum(int(row[i]) for row in before)) for i in range(4)]
@@ -658,8 +706,7 @@ class Store:
         for amount, flags in own:
             totals[2 * bool(flags & ENTRY_PENDING) + (amount < 0)] += abs(amount)
         resolved = conn.exec_driver_sql(
-            "SELECT l.amount, r.flags FROM entries r JOIN entries p ON p.key = r.pending"
-            " JOIN lines l ON l.batch = p.batch AND l.entry = p.key"
+            "SELECT l.amount, r.flags FROM entries r JOIN pending_lines l ON l.entry = r.pending"
             f" WHERE (r.flags & 12) <> 0 AND r.date BETWEEN {int(first)} AND {int(last)} AND l.account = {a}"
         ).all()
         for amount, flags in resolved:
@@ -701,4 +748,4 @@ def pending_states(
     return states
 
 
-__all__ = ["GENESIS_HASH", "BatchRows", "Increment", "LoadedState", "Store", "wrap64"]
+__all__ = ["GENESIS_HASH", "BatchRows", "Increment", "LineRows", "LoadedState", "Store", "wrap64"]

@@ -3,19 +3,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import struct
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 
 from ledger.store import tables as t
-from ledger.store.base import Store
+from ledger.store.base import LineRows, Store
 
 # The writer lock is (this int32, hash of the schema): one lock per ledger, where a ledger is
 # a schema of a database, so ledgers in other schemas never wait for each other.
@@ -155,6 +158,31 @@ class PostgresStore(Store):
             for start in range(0, len(payload), _COPY_CHUNK_BYTES):
                 copy.write(payload[start : start + _COPY_CHUNK_BYTES])
 
+    @contextlib.contextmanager
+    def writing_lines(self, conn: Connection, lines: LineRows) -> Iterator[None]:
+        """As Store.writing_lines, the COPY running in a thread while the body runs.
+
+        The server parses and stores the lines (most of a batch's time) while the caller
+        derives the entry rows and the hash; the thread is always joined before this returns
+        or raises, so the connection is never used by two threads at once.
+        """
+        failure: list[BaseException] = []
+
+        def send() -> None:
+            try:
+                self.write_lines(conn, lines)
+            except BaseException as error:  # re-raised in the caller's thread
+                failure.append(error)
+
+        sender = threading.Thread(target=send, name="ledger-lines-copy")
+        sender.start()
+        try:
+            yield
+        finally:
+            sender.join()
+        if failure:
+            raise failure[0]
+
     def insert_table(self, conn: Connection, table: str, data: pa.Table) -> None:
         if not data.num_rows:
             return
@@ -195,11 +223,49 @@ class PostgresStore(Store):
     def summarize(self, conn: Connection) -> None:
         """Summarize the BRIN ranges filled since the last checkpoint, so that reads of the
         batches after a checkpoint skip everything before it."""
-        for index in ("lines_batch", "entries_batch", "entries_key"):
+        for index in ("entries_batch", "entries_key"):
             conn.exec_driver_sql(f"SELECT brin_summarize_new_values('{index}')")
         # Fresh statistics: without them the planner expects many rows after the checkpoint
         # and the catch-up of the next open scans whole tables.
         conn.exec_driver_sql("ANALYZE lines, entries")
+
+    def lines_blocks_sql(self) -> Any:
+        return text("pg_relation_size('lines') / current_setting('block_size')::bigint")
+
+    def lines_where(self, conn: Connection, first: int, last: int | None = None, alias: str = "lines") -> str:
+        """As Store.lines_where, bounded to the heap blocks those batches were written to.
+
+        The lines table has no index. Every line of batches up to `last` lies below the
+        table's size recorded after `last` was written; a later batch starts on the last
+        block of the one before it, unless the server put some rows into free space further
+        back. So the block range is checked by counting: when it holds as many lines of
+        those batches as the batch records say, it holds all of them, and a TID range scan
+        reads only that part of the table; otherwise the whole table is searched.
+        """
+        condition = super().lines_where(conn, first, last, alias)
+        upper = None
+        if last is not None:
+            upper = conn.exec_driver_sql(f"SELECT lines_blocks FROM batches WHERE id = {int(last)}").scalar()
+        lower = 0
+        if first > 1:
+            before = conn.exec_driver_sql(
+                f"SELECT lines_blocks FROM batches WHERE id = {int(first) - 1}"
+            ).scalar()
+            lower = max(int(before) - 1, 0) if before is not None else 0
+        bounds = [f"{alias}.ctid >= '({lower},0)'::tid"] if lower else []
+        if upper is not None:
+            bounds.append(f"{alias}.ctid < '({int(upper)},0)'::tid")
+        if not lower:
+            return " AND ".join([condition, *bounds])  # nothing excluded below: nothing to check
+        in_range = " AND ".join(
+            [condition.replace(f"{alias}.", "lines."), *(b.replace(f"{alias}.", "lines.") for b in bounds)]
+        )
+        only = f" AND id <= {int(last)}" if last is not None else ""
+        expected = conn.exec_driver_sql(
+            f"SELECT coalesce(sum(lines), 0) FROM batches WHERE id >= {int(first)}{only}"
+        ).scalar_one()
+        found = conn.exec_driver_sql(f"SELECT count(*) FROM lines WHERE {in_range}").scalar_one()
+        return " AND ".join([condition, *bounds]) if found == expected else condition
 
     def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
         conn.exec_driver_sql(

@@ -68,8 +68,8 @@ class SQLiteStore(Store):
         # batch appends to one B-tree and reading a batch or an entry is a range scan.
         assert name == "lines"
         return [
-            "CREATE TABLE lines (batch BIGINT NOT NULL, entry BIGINT NOT NULL, line INTEGER NOT NULL,"
-            " book INTEGER NOT NULL, account INTEGER NOT NULL, amount BIGINT NOT NULL,"
+            "CREATE TABLE lines (batch BIGINT NOT NULL, entry BIGINT NOT NULL, amount BIGINT NOT NULL,"
+            " line INTEGER NOT NULL, book INTEGER NOT NULL, account INTEGER NOT NULL,"
             " dim1 INTEGER, dim2 INTEGER, dim3 INTEGER, dim4 INTEGER,"
             " PRIMARY KEY (batch, entry, line)) WITHOUT ROWID"
         ]

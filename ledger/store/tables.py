@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 # Bumped whenever a table changes; a database of another version is refused (no silent upgrade).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -111,23 +111,37 @@ entry_texts = Table(
     Column("reference", Text),
 )
 
-# Append-only in batch order: no primary key, only a (BRIN on PostgreSQL) index on batch, so
-# writing a line costs little more than the raw COPY; a line is found through its batch.
+# Append-only in batch order. On PostgreSQL a heap without any index: writing a line costs
+# what the raw COPY does, and the lines of a range of batches are found by the heap blocks
+# their batches were written to (batches.lines_blocks, see PostgresStore.lines_where). On
+# SQLite the rows are clustered by (batch, entry, line) (SQLiteStore.custom_table_ddl).
+# The 8-byte columns come first, so no row carries alignment padding.
 lines = Table(
     "lines",
     metadata,
     Column("batch", BigInteger, nullable=False),
     Column("entry", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
     Column("line", Integer, nullable=False),
     Column("book", Integer, nullable=False),
     Column("account", Integer, nullable=False),
-    Column("amount", BigInteger, nullable=False),
     # Dimension codes; NULL stands for 0 (a line without codes stores no bytes for them).
     Column("dim1", Integer),
     Column("dim2", Integer),
     Column("dim3", Integer),
     Column("dim4", Integer),
-    Index("lines_batch", "batch", postgresql_using="brin"),
+)
+
+# The lines of pending entries once more, keyed by entry: what a post or void resolves is
+# read from here, never by searching the lines table. Written in the same transaction as the
+# lines themselves; verify checks that both agree.
+pending_lines = Table(
+    "pending_lines",
+    metadata,
+    Column("entry", BigInteger, primary_key=True, autoincrement=False),
+    Column("line", Integer, primary_key=True, autoincrement=False),
+    Column("account", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
 )
 
 batches = Table(
@@ -139,6 +153,9 @@ batches = Table(
     Column("prev_hash", LargeBinary, nullable=False),
     Column("hash", LargeBinary, nullable=False),
     Column("created_at", BigInteger, nullable=False),  # unix microseconds
+    # PostgreSQL: the size in blocks of the lines table right after this batch's lines were
+    # written, so every line of this and earlier batches lies below it (NULL on SQLite).
+    Column("lines_blocks", BigInteger),
 )
 
 periods = Table(
@@ -160,7 +177,7 @@ snapshots = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
-IMMUTABLE_TABLES = ("entries", "lines", "entry_texts", "batches")
+IMMUTABLE_TABLES = ("entries", "lines", "pending_lines", "entry_texts", "batches")
 
 __all__ = [
     "IMMUTABLE_TABLES",
@@ -174,6 +191,7 @@ __all__ = [
     "ledger_state",
     "lines",
     "metadata",
+    "pending_lines",
     "period_balances",
     "periods",
     "snapshots",

@@ -20,6 +20,7 @@ CREATE TABLE batches (
 	prev_hash BYTEA NOT NULL, 
 	hash BYTEA NOT NULL, 
 	created_at BIGINT NOT NULL, 
+	lines_blocks BIGINT, 
 	PRIMARY KEY (id)
 );
 
@@ -65,17 +66,23 @@ CREATE TABLE ledger_state (
 CREATE TABLE lines (
 	batch BIGINT NOT NULL, 
 	entry BIGINT NOT NULL, 
+	amount BIGINT NOT NULL, 
 	line INTEGER NOT NULL, 
 	book INTEGER NOT NULL, 
 	account INTEGER NOT NULL, 
-	amount BIGINT NOT NULL, 
 	dim1 INTEGER, 
 	dim2 INTEGER, 
 	dim3 INTEGER, 
 	dim4 INTEGER
 );
 
-CREATE INDEX lines_batch ON lines USING brin (batch);
+CREATE TABLE pending_lines (
+	entry BIGINT NOT NULL, 
+	line INTEGER NOT NULL, 
+	account INTEGER NOT NULL, 
+	amount BIGINT NOT NULL, 
+	PRIMARY KEY (entry, line)
+);
 
 CREATE TABLE period_balances (
 	account INTEGER NOT NULL, 
@@ -112,6 +119,10 @@ CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON entries FOR EACH STATEMENT
 CREATE TRIGGER lines_append_only BEFORE UPDATE OR DELETE ON lines FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
 
 CREATE TRIGGER lines_no_truncate BEFORE TRUNCATE ON lines FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER pending_lines_append_only BEFORE UPDATE OR DELETE ON pending_lines FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER pending_lines_no_truncate BEFORE TRUNCATE ON pending_lines FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
 
 CREATE TRIGGER entry_texts_append_only BEFORE UPDATE OR DELETE ON entry_texts FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
 

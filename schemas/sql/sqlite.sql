@@ -20,6 +20,7 @@ CREATE TABLE batches (
 	prev_hash BLOB NOT NULL, 
 	hash BLOB NOT NULL, 
 	created_at BIGINT NOT NULL, 
+	lines_blocks BIGINT, 
 	PRIMARY KEY (id)
 );
 
@@ -73,7 +74,15 @@ CREATE TABLE ledger_state (
 	PRIMARY KEY (id)
 );
 
-CREATE TABLE lines (batch BIGINT NOT NULL, entry BIGINT NOT NULL, line INTEGER NOT NULL, book INTEGER NOT NULL, account INTEGER NOT NULL, amount BIGINT NOT NULL, dim1 INTEGER, dim2 INTEGER, dim3 INTEGER, dim4 INTEGER, PRIMARY KEY (batch, entry, line)) WITHOUT ROWID;
+CREATE TABLE lines (batch BIGINT NOT NULL, entry BIGINT NOT NULL, amount BIGINT NOT NULL, line INTEGER NOT NULL, book INTEGER NOT NULL, account INTEGER NOT NULL, dim1 INTEGER, dim2 INTEGER, dim3 INTEGER, dim4 INTEGER, PRIMARY KEY (batch, entry, line)) WITHOUT ROWID;
+
+CREATE TABLE pending_lines (
+	entry BIGINT NOT NULL, 
+	line INTEGER NOT NULL, 
+	account INTEGER NOT NULL, 
+	amount BIGINT NOT NULL, 
+	PRIMARY KEY (entry, line)
+);
 
 CREATE TABLE period_balances (
 	account INTEGER NOT NULL, 
@@ -108,6 +117,10 @@ CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries BEGIN SELECT RAISE(ABO
 CREATE TRIGGER lines_no_update BEFORE UPDATE ON lines BEGIN SELECT RAISE(ABORT, 'ledger: lines is append-only'); END;
 
 CREATE TRIGGER lines_no_delete BEFORE DELETE ON lines BEGIN SELECT RAISE(ABORT, 'ledger: lines is append-only'); END;
+
+CREATE TRIGGER pending_lines_no_update BEFORE UPDATE ON pending_lines BEGIN SELECT RAISE(ABORT, 'ledger: pending_lines is append-only'); END;
+
+CREATE TRIGGER pending_lines_no_delete BEFORE DELETE ON pending_lines BEGIN SELECT RAISE(ABORT, 'ledger: pending_lines is append-only'); END;
 
 CREATE TRIGGER entry_texts_no_update BEFORE UPDATE ON entry_texts BEGIN SELECT RAISE(ABORT, 'ledger: entry_texts is append-only'); END;
 

@@ -24,6 +24,7 @@ BATCHES = 5
 UPDATES = {
     "entries": "UPDATE entries SET date = date + 1",
     "lines": "UPDATE lines SET amount = amount",
+    "pending_lines": "UPDATE pending_lines SET amount = amount",
     "entry_texts": "UPDATE entry_texts SET reference = 'forged'",
     "batches": "UPDATE batches SET created_at = 0",
 }
@@ -57,6 +58,7 @@ def build(url: str) -> None:
                         }
                         for i, key in enumerate(keys)
                     ]
+                    + resolving(b)
                 )
                 assert all(r.ok for r in results)
             else:
@@ -71,6 +73,16 @@ def build(url: str) -> None:
                     references=[f"R-{keys[0]}", f"R-{keys[1]}", None],
                 )
                 assert not codes.any()
+
+
+def resolving(batch: int) -> list[dict]:
+    """Batch 3 reserves a pending entry (310), batch 5 posts it (510)."""
+    if batch == 3:
+        lines = [{"account": "a0", "debit": "7.50"}, {"account": "a3", "credit": "7.50"}]
+        return [{"key": 310, "book": "B", "date": "2024-03-20", "flags": ["pending"], "lines": lines}]
+    if batch == 5:
+        return [{"key": 510, "book": "B", "date": "2024-05-20", "flags": ["post_pending"], "pending": 310}]
+    return []
 
 
 @pytest.fixture
@@ -152,6 +164,20 @@ EDITS = [
         3,
         "DELETE FROM lines WHERE entry = 300 AND line = 1",
         id="line-deleted",
+    ),
+    pytest.param(
+        "pending_lines",
+        "update",
+        3,
+        "UPDATE pending_lines SET amount = amount + 1 WHERE entry = 310 AND line = 0",
+        id="pending-line-amount",
+    ),
+    pytest.param(
+        "pending_lines",
+        "delete",
+        3,
+        "DELETE FROM pending_lines WHERE entry = 310 AND line = 1",
+        id="pending-line-deleted",
     ),
     pytest.param(
         "batches",
