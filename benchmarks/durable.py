@@ -19,7 +19,7 @@ entries of 2-6 lines, accounts drawn uniformly at random, one book, one balance 
 * checkpoint: `checkpoint()` after the last call folds the posted lines into the monthly
   balances. It is deferred work that a reader would otherwise pay, so it is timed apart and
   a lines/s figure that includes it is reported beside the plain one.
-* the ceiling (PostgreSQL): binary COPY, built with `ledger.store.postgres.copy_payload`, of
+* the ceiling (PostgreSQL): binary COPY, streamed by `ledger.store.postgres.copy_chunks`, of
   the same lines into bare tables (no index, key or trigger), one transaction per batch:
   the five columns entry, line, book, account, amount, and the ten columns of the ledger's
   `lines` table (dimension codes sent as NULL, as the store sends them). Timed: the payload,
@@ -281,11 +281,12 @@ class RawCopy:
 
     def __call__(self, columns: list[np.ndarray]) -> None:
         chosen = [columns[p] for p in self.positions]
-        payload = ledger.store.postgres.copy_payload(
+        chunks = ledger.store.postgres.copy_chunks(
             chosen, self.types, self.nullable, zero_is_null=bool(self.nullable)
         )
         with self.conn.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
-            copy.write(payload)
+            for chunk in chunks:
+                copy.write(chunk)
         self.conn.commit()
 
     def close(self) -> None:
@@ -329,7 +330,7 @@ class StepTimer:
 
     `patched(steps)` wraps the steps (class attributes and module globals that the library
     looks up at call time) and puts the originals back on exit. Steps nest (write_batch calls
-    bulk_insert, which on PostgreSQL calls copy_payload): each step is charged its own time
+    bulk_insert): each step is charged its own time
     minus that of the wrapped steps it called, so the parts of a call add up to the call, and
     what no step covers is reported as "other".
     """
@@ -437,7 +438,6 @@ class StepTimer:
                 "bulk_insert",
                 lambda a: self._table(a[2], f"{'COPY send' if copy else 'executemany'} {a[2]}"),
             ),
-            (ledger.store.postgres, "copy_payload", lambda a: f"COPY payload {self.table}"),
             (store_class, "bump", lambda a: "commit_seq bump"),
         ]
 

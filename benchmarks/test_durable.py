@@ -166,7 +166,7 @@ def test_durable_open(benchmark, durable_workload, store, request):
 @pytest.mark.usefixtures("postgres_reachable")
 @pytest.mark.parametrize("columns", [RAW_NARROW, LINE_NAMES], ids=["5-columns", "10-columns"])
 def test_raw_copy_postgresql(benchmark, durable_workload, columns):
-    """The ceiling: binary COPY (ledger.store.postgres.copy_payload) of the same lines into a
+    """The ceiling: binary COPY (ledger.store.postgres.copy_chunks) of the same lines into a
     bare table with no index, one transaction per batch (the columns derived untimed)."""
     workload = durable_workload
     describe(benchmark, workload, "postgresql")

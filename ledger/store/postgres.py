@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import struct
 import threading
@@ -25,7 +26,7 @@ from ledger.store.base import LineRows, Store
 _LOCK_CLASS = 0x6C656467  # "ledg"
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
-_COPY_CHUNK_BYTES = 512 * 1024
+_COPY_CHUNK_ROWS = 8192
 _BINARY_TYPES = {"BIGINT": ">i8", "INTEGER": ">i4", "SMALLINT": ">i2"}
 
 
@@ -48,24 +49,46 @@ def _copy_rows(columns: list[np.ndarray], types: list[str], null: frozenset[int]
     return rows.tobytes()
 
 
-def copy_payload(
-    columns: list[np.ndarray], types: list[str], nullable: tuple[int, ...] = (), zero_is_null: bool = False
-) -> bytes:
-    """The binary COPY stream of equal-length integer columns (big-endian).
+def copy_chunks(
+    columns: list[np.ndarray],
+    types: list[str],
+    nullable: tuple[int, ...] = (),
+    zero_is_null: bool = False,
+    rows_per_chunk: int = _COPY_CHUNK_ROWS,
+) -> Iterator[bytes]:
+    """The binary COPY stream of equal-length integer columns (big-endian), in pieces of at
+    most `rows_per_chunk` rows: the server parses a piece while the next is being built.
 
     With `zero_is_null`, rows whose `nullable` columns are all zero send those columns as
     NULL (no data bytes): lines without dimension codes then cost what a narrower table would.
+    Rows keep their order.
     """
-    body: list[bytes] = []
-    if zero_is_null and nullable:
-        empty = np.logical_and.reduce([columns[i] == 0 for i in nullable])
-        if empty.any():
-            body.append(_copy_rows([c[empty] for c in columns], types, frozenset(nullable)))
-        if not empty.all():
-            body.append(_copy_rows([c[~empty] for c in columns], types, frozenset()))
-    else:
-        body.append(_copy_rows(columns, types, frozenset()))
-    return _COPY_HEADER + b"".join(body) + _COPY_TRAILER
+    n = len(columns[0])
+    yield _COPY_HEADER
+    for start in range(0, n, rows_per_chunk):
+        part = [column[start : start + rows_per_chunk] for column in columns]
+        if not (zero_is_null and nullable):
+            yield _copy_rows(part, types, frozenset())
+            continue
+        empty = np.logical_and.reduce([part[i] == 0 for i in nullable])
+        if empty.all():
+            yield _copy_rows(part, types, frozenset(nullable))
+        elif not empty.any():
+            yield _copy_rows(part, types, frozenset())
+        else:  # runs of rows with and without values, in order
+            edges = np.flatnonzero(np.diff(empty.view(np.int8))) + 1
+            bounds = [0, *edges.tolist(), len(empty)]
+            for low, high in itertools.pairwise(bounds):
+                null = frozenset(nullable) if empty[low] else frozenset()
+                yield _copy_rows([c[low:high] for c in part], types, null)
+    yield _COPY_TRAILER
+
+
+def copy_payload(
+    columns: list[np.ndarray], types: list[str], nullable: tuple[int, ...] = (), zero_is_null: bool = False
+) -> bytes:
+    """The whole binary COPY stream of `columns` at once (see copy_chunks)."""
+    return b"".join(copy_chunks(columns, types, nullable, zero_is_null))
 
 
 def _driver(conn: Connection) -> Any:
@@ -147,16 +170,14 @@ class PostgresStore(Store):
         sql_table = t.metadata.tables[table]
         types = [_BINARY_TYPES[str(sql_table.c[name].type)] for name in names]
         nullable = tuple(i for i, name in enumerate(names) if sql_table.c[name].nullable)
-        payload = copy_payload(columns, types, nullable, zero_is_null=True)
         quoted = ", ".join(f'"{name}"' for name in names)
         raw = _driver(conn)
         with (
             raw.cursor() as cursor,
             cursor.copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy,
         ):
-            # In pieces, so the server parses while the rest is still on its way.
-            for start in range(0, len(payload), _COPY_CHUNK_BYTES):
-                copy.write(payload[start : start + _COPY_CHUNK_BYTES])
+            for chunk in copy_chunks(columns, types, nullable, zero_is_null=True):
+                copy.write(chunk)
 
     @contextlib.contextmanager
     def writing_lines(self, conn: Connection, lines: LineRows) -> Iterator[None]:
@@ -332,4 +353,4 @@ class PostgresStore(Store):
         return pa.table(data)
 
 
-__all__ = ["PostgresStore", "copy_payload"]
+__all__ = ["PostgresStore", "copy_chunks", "copy_payload"]
