@@ -78,13 +78,26 @@ cdef extern from *:
 cdef enum:
     # How many entries ahead the loop prefetches account rows and key slots.
     PREFETCH_ENTRIES = 12
+    # Size of the ring of prefetched home slots: a power of two above PREFETCH_ENTRIES.
+    PREFETCH_RING = 16
 
-cdef uint64_t FP_SEED = 0x9E3779B97F4A7C15ULL
-cdef uint64_t FP_K1 = 0xC2B2AE3D27D4EB4FULL
-cdef uint64_t FP_K2 = 0x165667B19E3779F9ULL
-cdef uint64_t FP_K3 = 0x27D4EB2F165667C5ULL
-cdef uint64_t FP_K4 = 0x85EBCA77C2B2AE63ULL
-cdef uint64_t FP_STEP = 0x9FB21C651E98DF25ULL
+# Fingerprint constants as C constants, which the compiler folds into the code (a module-level
+# cdef variable is read from memory on every use).
+cdef extern from *:
+    """
+    #define LEDGER_FP_SEED 0x9E3779B97F4A7C15ULL
+    #define LEDGER_FP_K1 0xC2B2AE3D27D4EB4FULL
+    #define LEDGER_FP_K2 0x165667B19E3779F9ULL
+    #define LEDGER_FP_K3 0x27D4EB2F165667C5ULL
+    #define LEDGER_FP_K4 0x85EBCA77C2B2AE63ULL
+    #define LEDGER_FP_STEP 0x9FB21C651E98DF25ULL
+    """
+    const uint64_t FP_SEED "LEDGER_FP_SEED"
+    const uint64_t FP_K1 "LEDGER_FP_K1"
+    const uint64_t FP_K2 "LEDGER_FP_K2"
+    const uint64_t FP_K3 "LEDGER_FP_K3"
+    const uint64_t FP_K4 "LEDGER_FP_K4"
+    const uint64_t FP_STEP "LEDGER_FP_STEP"
 
 
 cdef inline uint64_t mix64(uint64_t z) noexcept nogil:
@@ -164,9 +177,19 @@ cdef inline int32_t entry_book(const Batch* b, const AccountRow* rows, int64_t r
     return -1
 
 
-cdef inline uint64_t fingerprint(const Batch* b, const AccountRow* rows, int64_t rows_count,
-                                 int64_t e) noexcept nogil:
-    """A 64-bit hash of everything that makes up entry e except its key.
+cdef inline uint64_t line_hash(const int32_t* accounts, const int64_t* amounts, const int32_t* dims,
+                               int64_t i) noexcept nogil:
+    """Line i's part of the fingerprint (dims NULL: no dimensions)."""
+    cdef uint64_t h = (<uint64_t><uint32_t>accounts[i] * FP_K1) ^ (<uint64_t>amounts[i] * FP_K2)
+    if dims != NULL:
+        h ^= (<uint64_t><uint32_t>dims[4 * i] | (<uint64_t><uint32_t>dims[4 * i + 1] << 32)) * FP_K3
+        h ^= (<uint64_t><uint32_t>dims[4 * i + 2] | (<uint64_t><uint32_t>dims[4 * i + 3] << 32)) * FP_K4
+    return h ^ (h >> 29)
+
+
+cdef inline uint64_t fingerprint_of(const Batch* b, int64_t e, int32_t book) noexcept nogil:
+    """A 64-bit hash of everything that makes up entry e except its key; `book` is its
+    resolved book (entry_book).
 
     The book is the resolved one, so an entry posted through the record path (which names
     its book) and the same entry through the bulk path (book of the first line) agree.
@@ -174,23 +197,32 @@ cdef inline uint64_t fingerprint(const Batch* b, const AccountRow* rows, int64_t
     the cost per line is a few cycles; the header and the result go through mix64.
     """
     cdef int64_t i
-    cdef uint64_t line_hash
+    cdef int64_t start = b.offsets[e]
+    cdef int64_t end = b.offsets[e + 1]
+    cdef const int32_t* accounts = b.accounts
+    cdef const int64_t* amounts = b.amounts
     cdef uint64_t h = mix64(
         FP_SEED
         ^ (<uint64_t>entry_flags(b, e) * FP_K1)
         ^ (<uint64_t><uint32_t>b.dates[e] * FP_K2)
-        ^ (<uint64_t><uint32_t>entry_book(b, rows, rows_count, e) * FP_K3)
+        ^ (<uint64_t><uint32_t>book * FP_K3)
         ^ (<uint64_t>pending_key(b, e) * FP_K4)
         ^ extra_hash(b, e)
     )
-    for i in range(b.offsets[e], b.offsets[e + 1]):
-        line_hash = (<uint64_t><uint32_t>b.accounts[i] * FP_K1) ^ (<uint64_t>b.amounts[i] * FP_K2)
-        if b.dims != NULL:
-            line_hash ^= (<uint64_t><uint32_t>b.dims[4 * i] | (<uint64_t><uint32_t>b.dims[4 * i + 1] << 32)) * FP_K3
-            line_hash ^= (<uint64_t><uint32_t>b.dims[4 * i + 2] | (<uint64_t><uint32_t>b.dims[4 * i + 3] << 32)) * FP_K4
-        line_hash ^= line_hash >> 29
-        h = (h ^ line_hash) * FP_STEP
-    return mix64(h ^ <uint64_t>(b.offsets[e + 1] - b.offsets[e]))
+    # Two loops, so that the common case (no dimensions) tests for them once per entry.
+    if b.dims == NULL:
+        for i in range(start, end):
+            h = (h ^ line_hash(accounts, amounts, NULL, i)) * FP_STEP
+    else:
+        for i in range(start, end):
+            h = (h ^ line_hash(accounts, amounts, b.dims, i)) * FP_STEP
+    return mix64(h ^ <uint64_t>(end - start))
+
+
+cdef inline uint64_t fingerprint(const Batch* b, const AccountRow* rows, int64_t rows_count,
+                                 int64_t e) noexcept nogil:
+    """The fingerprint of entry e (see fingerprint_of)."""
+    return fingerprint_of(b, e, entry_book(b, rows, rows_count, e))
 
 
 # --- open-addressing tables (key 0 empty, -1 tombstone, linear probing) ---------------------
@@ -463,12 +495,15 @@ cdef int resolve_pending(const Batch* b, State* s, int64_t e, int32_t book, bint
     return CODE_OK
 
 
-cdef int process_entry(const Batch* b, State* s, int64_t e, bint last) noexcept nogil:
-    """Validates entry e and applies it when every check passes; returns its code."""
+cdef int process_entry(const Batch* b, State* s, int64_t e, bint last, uint64_t home) noexcept nogil:
+    """Validates entry e and applies it when every check passes; returns its code.
+
+    `home` is home_slot(key, entry_mask), computed when the entry was prefetched.
+    """
     cdef int64_t i, p, start, end, n_lines
     cdef uint16_t f = entry_flags(b, e)
     cdef int64_t key = b.keys[e]
-    cdef uint64_t slot, home
+    cdef uint64_t slot
     cdef int64_t free_slot = -1
     cdef Scan scan
     cdef int code
@@ -484,7 +519,7 @@ cdef int process_entry(const Batch* b, State* s, int64_t e, bint last) noexcept 
     if key <= 0:
         return CODE_KEY_INVALID
     # One probe both finds the key and remembers where it would go.
-    slot = home_slot(key, s.entry_mask)
+    slot = home
     while s.entry_table[slot].key != 0:
         if s.entry_table[slot].key == key:
             if s.entry_table[slot].fingerprint == fingerprint(b, s.accounts, s.accounts_count, e):
@@ -508,32 +543,32 @@ cdef int process_entry(const Batch* b, State* s, int64_t e, bint last) noexcept 
         return code
     if resolving:
         code = resolve_pending(b, s, e, scan.book if n_lines > 0 else given_book(b, e), True)
-        if code == CODE_OK:
-            put_key(s, free_slot, key, fingerprint(b, s.accounts, s.accounts_count, e))
-        return code
-    if b.period_closed != NULL and b.period_closed[e]:
-        return CODE_PERIOD_CLOSED
-    if not balanced(b, s, e, &scan):
-        return CODE_UNBALANCED
-    code = CODE_OK
-    if apply_lines(b, s, e, pending):
-        code = CODE_OVERFLOW
-    elif scan.constrained:
-        code = check_constraints(b, s, e)
-    if code != CODE_OK:
-        unapply_lines(b, s, e, pending)
-        return code
-    if pending:
-        p = pending_insert(s, key)
-        s.pending_table[p].lines_start = s.counters[COUNTER_PENDING_LINES]
-        s.pending_table[p].lines_count = <int32_t>n_lines
-        s.pending_table[p].book = scan.book
-        s.pending_table[p].state = PENDING_OPEN
-        for i in range(start, end):
-            s.pending_accounts[s.counters[COUNTER_PENDING_LINES]] = b.accounts[i]
-            s.pending_amounts[s.counters[COUNTER_PENDING_LINES]] = b.amounts[i]
-            s.counters[COUNTER_PENDING_LINES] += 1
-    put_key(s, free_slot, key, fingerprint(b, s.accounts, s.accounts_count, e))
+        if code != CODE_OK:
+            return code
+    else:
+        if b.period_closed != NULL and b.period_closed[e]:
+            return CODE_PERIOD_CLOSED
+        if not balanced(b, s, e, &scan):
+            return CODE_UNBALANCED
+        code = CODE_OK
+        if apply_lines(b, s, e, pending):
+            code = CODE_OVERFLOW
+        elif scan.constrained:
+            code = check_constraints(b, s, e)
+        if code != CODE_OK:
+            unapply_lines(b, s, e, pending)
+            return code
+        if pending:
+            p = pending_insert(s, key)
+            s.pending_table[p].lines_start = s.counters[COUNTER_PENDING_LINES]
+            s.pending_table[p].lines_count = <int32_t>n_lines
+            s.pending_table[p].book = scan.book
+            s.pending_table[p].state = PENDING_OPEN
+            for i in range(start, end):
+                s.pending_accounts[s.counters[COUNTER_PENDING_LINES]] = b.accounts[i]
+                s.pending_amounts[s.counters[COUNTER_PENDING_LINES]] = b.amounts[i]
+                s.counters[COUNTER_PENDING_LINES] += 1
+    put_key(s, free_slot, key, fingerprint_of(b, e, scan.book))
     return CODE_OK
 
 
@@ -561,13 +596,19 @@ cdef void undo_entry(const Batch* b, State* s, int64_t e) noexcept nogil:
         s.counters[COUNTER_PENDING_LINES] -= b.offsets[e + 1] - b.offsets[e]
 
 
-cdef inline void prefetch_entry(const Batch* b, const State* s, int64_t e) noexcept nogil:
+cdef inline uint64_t prefetch_entry(const Batch* b, const State* s, int64_t e) noexcept nogil:
+    """Prefetches entry e's key slot and account rows; returns the key's home slot."""
     cdef int64_t i, a
-    LEDGER_PREFETCH(&s.entry_table[home_slot(b.keys[e], s.entry_mask)])
+    cdef const int32_t* accounts = b.accounts
+    cdef const AccountRow* rows = s.accounts
+    cdef uint64_t rows_count = <uint64_t>s.accounts_count
+    cdef uint64_t home = home_slot(b.keys[e], s.entry_mask)
+    LEDGER_PREFETCH(&s.entry_table[home])
     for i in range(b.offsets[e], b.offsets[e + 1]):
-        a = b.accounts[i]
-        if 0 <= a < s.accounts_count:
-            LEDGER_PREFETCH(&s.accounts[a])
+        a = accounts[i]
+        if <uint64_t>a < rows_count:
+            LEDGER_PREFETCH(&rows[a])
+    return home
 
 
 cdef void run_batch(const Batch* b, State* s, uint8_t* codes) noexcept nogil:
@@ -576,15 +617,17 @@ cdef void run_batch(const Batch* b, State* s, uint8_t* codes) noexcept nogil:
     cdef int64_t chain_start = -1
     cdef bint chain_failed = False
     cdef int code
+    # Home slots of the prefetched entries, kept until they are processed.
+    cdef uint64_t homes[PREFETCH_RING]
     for e in range(min(PREFETCH_ENTRIES, n)):
-        prefetch_entry(b, s, e)
+        homes[e & (PREFETCH_RING - 1)] = prefetch_entry(b, s, e)
     for e in range(n):
         if e + PREFETCH_ENTRIES < n:
-            prefetch_entry(b, s, e + PREFETCH_ENTRIES)
+            homes[(e + PREFETCH_ENTRIES) & (PREFETCH_RING - 1)] = prefetch_entry(b, s, e + PREFETCH_ENTRIES)
         if chain_failed:
             code = CODE_LINKED_EVENT_FAILED
         else:
-            code = process_entry(b, s, e, e == n - 1)
+            code = process_entry(b, s, e, e == n - 1, homes[e & (PREFETCH_RING - 1)])
         if chain_start < 0 and (entry_flags(b, e) & ENTRY_LINKED):
             chain_start = e
         if chain_start >= 0:
