@@ -32,6 +32,7 @@ from ledger.testing import (
     LineSpec,
     Mix,
     account_layouts,
+    account_model,
     batches,
     group_totals,
     populate,
@@ -40,8 +41,7 @@ from ledger.testing import (
 
 MIX = Mix(bad=0.25, huge=0.08)
 NO_CHAINS = dataclasses.replace(MIX, linked=0.0)
-# Two plain accounts added to every drawn world (B0, CNY): a known-good entry between them
-# shows whether a key is free.
+# Two plain accounts added to every drawn world (B0, CNY).
 PROBES: list[AccountLayout] = [(0, 0, 0), (0, 0, 0)]
 
 
@@ -129,9 +129,13 @@ def test_a_rejected_entry_changes_nothing_and_leaves_its_key_free(layouts, data)
             assert np.array_equal(rows(book), before), f"{code.name} changed balances"
             if code not in (Code.exists, Code.exists_with_different_fields, Code.key_invalid):
                 rejected.add(entry.key)
-        probe = len(layouts)
+        # A known-good entry between two accounts no drawn entry could touch shows whether
+        # a key is free (the batch may have filled the PROBES accounts to the limit).
+        keys = ["fresh-0", "fresh-1"]
+        assert all(r.ok for r in book.create_accounts([account_model(k, (0, 0, 0)) for k in keys]))
+        first, second = book.account_index(keys).tolist()
         free = sorted(rejected - accepted - set(auditor.entries))
-        probes = [EntrySpec(key, (LineSpec(probe, 1), LineSpec(probe + 1, -1))) for key in free]
+        probes = [EntrySpec(key, (LineSpec(first, 1), LineSpec(second, -1))) for key in free]
         assert post(book, probes) == [Code.ok] * len(free)
 
 
