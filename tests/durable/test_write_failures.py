@@ -1,0 +1,55 @@
+"""A batch write failing part-way — while its lines are sent (on PostgreSQL from a thread) or
+while the entry rows are derived meanwhile — commits nothing and leaves the ledger usable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ledger
+import ledger.service
+from ledger.store.base import Store
+
+from ._workload import balance_rows, scalar
+
+
+def world(book: ledger.Ledger) -> None:
+    book.create_groups([{"key": "C"}])
+    book.create_books([{"key": "B"}])
+    book.create_accounts([{"key": k, "book": "B", "group": "C", "code": "1"} for k in ("a", "b")])
+
+
+def entry(key: int) -> dict:
+    lines = [{"account": "a", "debit": "5.00", "dims": (1, 2)}, {"account": "b", "credit": "5.00"}]
+    return {"key": key, "book": "B", "date": "2026-01-02", "lines": lines}
+
+
+def fail(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("injected failure")
+
+
+@pytest.mark.parametrize(
+    ("owner", "name"),
+    [(Store, "bulk_insert"), (ledger.service, "batch_rows"), (ledger.service, "fold_parts")],
+    ids=["lines-write", "entry-rows", "monthly-sums"],
+)
+def test_a_failed_batch_commits_nothing(durable, monkeypatch, owner: object, name: str) -> None:
+    with ledger.open(durable.url) as book:
+        world(book)
+        assert book.post([entry(1)])[0].ok
+        before = balance_rows(book)
+        store_class = type(book._store)
+        target = store_class if owner is Store else owner
+        monkeypatch.setattr(target, name, fail)
+        with pytest.raises(RuntimeError, match="injected failure"):
+            book.post([entry(2)])
+        monkeypatch.undo()
+        assert np.array_equal(balance_rows(book), before)
+        engine = durable.engine()
+        for table, rows in (("lines", 2), ("entries", 1), ("batches", 1), ("pending_lines", 0)):
+            assert scalar(engine, f"SELECT count(*) FROM {table}") == rows, table
+        assert book.post([entry(2)])[0].ok
+        assert book.verify() is None
+    with ledger.open(durable.url) as book:
+        assert book.balance("a").debits_posted == 10
+        assert book.verify() is None
