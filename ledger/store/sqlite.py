@@ -140,16 +140,20 @@ class SQLiteStore(Store):
             sums = [data[:, 3 + 2 * i] + data[:, 4 + 2 * i] for i in range(4)]
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(
-                "INSERT OR REPLACE INTO period_balances (account, period, book, " + ", ".join(names) + ")"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                zip(*(c.tolist() for c in (data[:, 0], data[:, 1], data[:, 2], *sums)), strict=True),
+            self._executemany(
+                cursor,
+                "period_balances",
+                ("account", "period", "book", *names),
+                [data[:, 0], data[:, 1], data[:, 2], *sums],
+                verb="INSERT OR REPLACE",
             )
         finally:
             cursor.close()
 
     @staticmethod
-    def _executemany(cursor: Any, table: str, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
+    def _executemany(
+        cursor: Any, table: str, names: tuple[str, ...], columns: list[np.ndarray], verb: str = "INSERT"
+    ) -> None:
         """Insert integer columns, _ROWS_PER_INSERT rows per statement (binding and stepping
         one statement per row is most of SQLite's cost), the remainder row by row."""
         quoted = ", ".join(f'"{name}"' for name in names)
@@ -159,9 +163,9 @@ class SQLiteStore(Store):
         if full:
             groups = table_rows[:full].reshape(full // _ROWS_PER_INSERT, -1).tolist()
             values = ", ".join([row] * _ROWS_PER_INSERT)
-            cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES {values}", groups)
+            cursor.executemany(f"{verb} INTO {table} ({quoted}) VALUES {values}", groups)
         if full < len(table_rows):
-            cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES {row}", table_rows[full:].tolist())
+            cursor.executemany(f"{verb} INTO {table} ({quoted}) VALUES {row}", table_rows[full:].tolist())
 
 
 __all__ = ["SQLiteStore"]
