@@ -61,17 +61,22 @@ def line_rows(engine: Engine, batch: Batch, codes: np.ndarray, batch_id: int) ->
     counts = np.diff(batch.offsets).astype(np.int64)
     resolving = (flags & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0
     line_mask = np.repeat(accepted & ~resolving, counts)
+    every = bool(line_mask.all())  # the common case: no copies of the batch's own columns
+
+    def kept(column: np.ndarray) -> np.ndarray:
+        return column if every else column[line_mask]
+
     starts = np.repeat(batch.offsets[:-1], counts)
-    dims = batch.dims[line_mask] if len(batch.dims) else np.zeros((int(line_mask.sum()), 4), np.int32)
+    stored = batch.lines_count if every else int(line_mask.sum())
     return LineRows(
         batch_id=batch_id,
-        entries=np.repeat(batch.keys, counts)[line_mask],
-        numbers=(np.arange(batch.lines_count, dtype=np.int64) - starts)[line_mask].astype(np.int32),
-        books=np.repeat(entry_books(engine, batch), counts)[line_mask],
-        accounts=batch.accounts[line_mask],
-        amounts=batch.amounts[line_mask],
-        dims=np.ascontiguousarray(dims),
-        pending=np.repeat((flags & ENTRY_PENDING) != 0, counts)[line_mask],
+        entries=kept(np.repeat(batch.keys, counts)),
+        numbers=kept(np.arange(batch.lines_count, dtype=np.int64) - starts).astype(np.int32),
+        books=kept(np.repeat(entry_books(engine, batch), counts)),
+        accounts=kept(batch.accounts),
+        amounts=kept(batch.amounts),
+        dims=np.ascontiguousarray(kept(batch.dims)) if len(batch.dims) else np.zeros((stored, 4), np.int32),
+        pending=kept(np.repeat((flags & ENTRY_PENDING) != 0, counts)),
     )
 
 
