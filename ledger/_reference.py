@@ -34,12 +34,12 @@ M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1
 INT64_MAX = (1 << 63) - 1
 INT64_MIN = -(1 << 63)
-FP_SEED = 0x9E3779B97F4A7C15
 FP_K1 = 0xC2B2AE3D27D4EB4F
-FP_K2 = 0x165667B19E3779F9
+FP_K2 = 0x85EBCA77C2B2AE63
 FP_K3 = 0x27D4EB2F165667C5
-FP_K4 = 0x85EBCA77C2B2AE63
-FP_STEP = 0x9FB21C651E98DF25
+FP_K4 = 0x165667B19E3779F9
+FP_K5 = 0x9FB21C651E98DF25
+FP_DIMS0 = 0x6E34F8BEA6B2418D  # mum(FP_K1, FP_K5): zero dims hash to 0
 
 
 def mix64(z: int) -> int:
@@ -48,6 +48,12 @@ def mix64(z: int) -> int:
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
     return z ^ (z >> 31)
+
+
+def mum(a: int, b: int) -> int:
+    """The 128-bit product of two 64-bit values, folded: low half xor high half."""
+    p = (a & M64) * (b & M64)
+    return (p & M64) ^ (p >> 64)
 
 
 def home_slot(key: int, mask: int) -> int:
@@ -86,19 +92,19 @@ def _entry_book(b: _Batch, rows: np.ndarray, e: int) -> int:
 
 
 def _fingerprint(b: _Batch, rows: np.ndarray, e: int) -> int:
-    header = FP_SEED ^ ((b.flags[e] * FP_K1) & M64) ^ (((b.dates[e] & M32) * FP_K2) & M64)
-    header ^= ((_entry_book(b, rows, e) & M32) * FP_K3) & M64
-    header ^= ((b.pending_keys[e] & M64) * FP_K4) & M64
-    h = mix64(header ^ b.extra[e])
+    """Same function as the kernel's fingerprint_of."""
+    header = ((b.dates[e] & M32) << 32) | (_entry_book(b, rows, e) & M32)
+    h = mum(header ^ FP_K1, (b.pending_keys[e] & M64) ^ FP_K2)
+    h = mum(h ^ b.extra[e], FP_K3)
     for i in b.lines(e):
-        line_hash = ((b.accounts[i] & M32) * FP_K1 & M64) ^ ((b.amounts[i] & M64) * FP_K2 & M64)
+        x = h ^ (b.amounts[i] & M64)
         if b.dims is not None:
             d = b.dims[i]
-            line_hash ^= (((d[0] & M32) | ((d[1] & M32) << 32)) * FP_K3) & M64
-            line_hash ^= (((d[2] & M32) | ((d[3] & M32) << 32)) * FP_K4) & M64
-        line_hash ^= line_hash >> 29
-        h = ((h ^ line_hash) * FP_STEP) & M64
-    return mix64(h ^ (b.offsets[e + 1] - b.offsets[e]))
+            low = ((d[0] & M32) | ((d[1] & M32) << 32)) ^ FP_K1
+            high = ((d[2] & M32) | ((d[3] & M32) << 32)) ^ FP_K5
+            x ^= mum(low, high) ^ FP_DIMS0
+        h = mum(x, (b.accounts[i] & M32) ^ FP_K4)
+    return mix64(h ^ ((b.offsets[e + 1] - b.offsets[e]) | (b.flags[e] << 32)))
 
 
 class _Table:

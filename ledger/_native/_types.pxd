@@ -13,7 +13,7 @@ cdef packed struct AccountRow:
     int64_t credits_posted
     int64_t debits_pending
     int64_t credits_pending
-    int32_t book
+    int32_t book             # book and group adjacent: the kernel reads them as one word
     int32_t group
     uint32_t flags
     int32_t reserved

@@ -14,6 +14,7 @@ entry can never overflow), and the account's constraint flag holds on posted + p
 
 from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint16_t, uint32_t, uint64_t, uint8_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 from ledger._native._types cimport (
     ACCOUNT_CLOSED,
@@ -85,19 +86,37 @@ cdef enum:
 # cdef variable is read from memory on every use).
 cdef extern from *:
     """
-    #define LEDGER_FP_SEED 0x9E3779B97F4A7C15ULL
+    /* Each constant xored into a multiplier keeps it nonzero: K2 and K5 have the top bit
+       set (a pending key or a fourth dimension code would have to be negative), and K4's
+       high half is nonzero (an account is 32 bits). */
     #define LEDGER_FP_K1 0xC2B2AE3D27D4EB4FULL
-    #define LEDGER_FP_K2 0x165667B19E3779F9ULL
+    #define LEDGER_FP_K2 0x85EBCA77C2B2AE63ULL
     #define LEDGER_FP_K3 0x27D4EB2F165667C5ULL
-    #define LEDGER_FP_K4 0x85EBCA77C2B2AE63ULL
-    #define LEDGER_FP_STEP 0x9FB21C651E98DF25ULL
+    #define LEDGER_FP_K4 0x165667B19E3779F9ULL
+    #define LEDGER_FP_K5 0x9FB21C651E98DF25ULL
+    /* ledger_mum(LEDGER_FP_K1, LEDGER_FP_K5): what dims_hash of four zero codes cancels. */
+    #define LEDGER_FP_DIMS0 0x6E34F8BEA6B2418DULL
+
+    /* The 128-bit product of a and b, folded: low half xor high half. On x86-64 one mulq
+       (GCC spills an unsigned __int128 product in a loop to the stack). */
+    static inline uint64_t ledger_mum(uint64_t a, uint64_t b) {
+    #if defined(__GNUC__) && defined(__x86_64__)
+        uint64_t lo, hi;
+        __asm__("mulq %3" : "=a"(lo), "=d"(hi) : "%0"(a), "rm"(b) : "cc");
+        return lo ^ hi;
+    #else
+        unsigned __int128 p = (unsigned __int128)a * b;
+        return (uint64_t)p ^ (uint64_t)(p >> 64);
+    #endif
+    }
     """
-    const uint64_t FP_SEED "LEDGER_FP_SEED"
     const uint64_t FP_K1 "LEDGER_FP_K1"
     const uint64_t FP_K2 "LEDGER_FP_K2"
     const uint64_t FP_K3 "LEDGER_FP_K3"
     const uint64_t FP_K4 "LEDGER_FP_K4"
-    const uint64_t FP_STEP "LEDGER_FP_STEP"
+    const uint64_t FP_K5 "LEDGER_FP_K5"
+    const uint64_t FP_DIMS0 "LEDGER_FP_DIMS0"
+    uint64_t mum "ledger_mum"(uint64_t a, uint64_t b) nogil
 
 
 cdef inline uint64_t mix64(uint64_t z) noexcept nogil:
@@ -177,14 +196,13 @@ cdef inline int32_t entry_book(const Batch* b, const AccountRow* rows, int64_t r
     return -1
 
 
-cdef inline uint64_t line_hash(const int32_t* accounts, const int64_t* amounts, const int32_t* dims,
-                               int64_t i) noexcept nogil:
-    """Line i's part of the fingerprint (dims NULL: no dimensions)."""
-    cdef uint64_t h = (<uint64_t><uint32_t>accounts[i] * FP_K1) ^ (<uint64_t>amounts[i] * FP_K2)
-    if dims != NULL:
-        h ^= (<uint64_t><uint32_t>dims[4 * i] | (<uint64_t><uint32_t>dims[4 * i + 1] << 32)) * FP_K3
-        h ^= (<uint64_t><uint32_t>dims[4 * i + 2] | (<uint64_t><uint32_t>dims[4 * i + 3] << 32)) * FP_K4
-    return h ^ (h >> 29)
+cdef inline uint64_t dims_hash(const int32_t* dims, int64_t i) noexcept nogil:
+    """Line i's dimension codes hashed to 64 bits; 0 when all four are 0, so that zero dims
+    in a dims column fingerprint the same as no dims column."""
+    return mum(
+        (<uint64_t><uint32_t>dims[4 * i] | (<uint64_t><uint32_t>dims[4 * i + 1] << 32)) ^ FP_K1,
+        (<uint64_t><uint32_t>dims[4 * i + 2] | (<uint64_t><uint32_t>dims[4 * i + 3] << 32)) ^ FP_K5,
+    ) ^ FP_DIMS0
 
 
 cdef inline uint64_t fingerprint_of(const Batch* b, int64_t e, int32_t book) noexcept nogil:
@@ -193,30 +211,29 @@ cdef inline uint64_t fingerprint_of(const Batch* b, int64_t e, int32_t book) noe
 
     The book is the resolved one, so an entry posted through the record path (which names
     its book) and the same entry through the bulk path (book of the first line) agree.
-    Each line is hashed on its own (independent multiplies) and chained by one multiply, so
-    the cost per line is a few cycles; the header and the result go through mix64.
+    The header (book and date in one word, the pending key, extra) and then each line go
+    through a chain of folded 128-bit multiplies (mum): one per line, two with dimensions.
+    Flags and the line count enter the last word, and the result goes through mix64.
     """
     cdef int64_t i
     cdef int64_t start = b.offsets[e]
     cdef int64_t end = b.offsets[e + 1]
     cdef const int32_t* accounts = b.accounts
     cdef const int64_t* amounts = b.amounts
-    cdef uint64_t h = mix64(
-        FP_SEED
-        ^ (<uint64_t>entry_flags(b, e) * FP_K1)
-        ^ (<uint64_t><uint32_t>b.dates[e] * FP_K2)
-        ^ (<uint64_t><uint32_t>book * FP_K3)
-        ^ (<uint64_t>pending_key(b, e) * FP_K4)
-        ^ extra_hash(b, e)
+    cdef const int32_t* dims = b.dims
+    cdef uint64_t h = mum(
+        ((<uint64_t><uint32_t>b.dates[e] << 32) | <uint64_t><uint32_t>book) ^ FP_K1,
+        <uint64_t>pending_key(b, e) ^ FP_K2,
     )
+    h = mum(h ^ extra_hash(b, e), FP_K3)
     # Two loops, so that the common case (no dimensions) tests for them once per entry.
-    if b.dims == NULL:
+    if dims == NULL:
         for i in range(start, end):
-            h = (h ^ line_hash(accounts, amounts, NULL, i)) * FP_STEP
+            h = mum(h ^ <uint64_t>amounts[i], <uint64_t><uint32_t>accounts[i] ^ FP_K4)
     else:
         for i in range(start, end):
-            h = (h ^ line_hash(accounts, amounts, b.dims, i)) * FP_STEP
-    return mix64(h ^ <uint64_t>(end - start))
+            h = mum(h ^ <uint64_t>amounts[i] ^ dims_hash(dims, i), <uint64_t><uint32_t>accounts[i] ^ FP_K4)
+    return mix64(h ^ (<uint64_t>(end - start) | (<uint64_t>entry_flags(b, e) << 32)))
 
 
 cdef inline uint64_t fingerprint(const Batch* b, const AccountRow* rows, int64_t rows_count,
@@ -323,41 +340,64 @@ cdef inline int scan_lines(const Batch* b, State* s, int64_t e, Scan* scan) noex
     """All checks of each line on its own, in one pass; returns the first code by precedence.
 
     The pass records every failure as a bit and picks the highest-precedence one at the end,
-    so the result is the same as checking rule by rule over all lines.
+    so the result is the same as checking rule by rule over all lines. Over the lines whose
+    account exists it folds the account fields without a branch: the or of their flags
+    (closed, constrained), and the or of (book, group) xor (the entry's book, the first
+    line's group), read as one 64-bit word (book and group are adjacent int32s): its book
+    half is nonzero on cross_book, its group half when the lines span several groups.
     """
+    # Columns, rows and results live in locals: a store through `scan` could alias the
+    # batch's arrays as far as the compiler knows, and would force reloads on every line.
     cdef int64_t i, a, amount
     cdef int64_t start = b.offsets[e]
     cdef int64_t end = b.offsets[e + 1]
+    cdef const int32_t* accounts = b.accounts
+    cdef const int64_t* amounts = b.amounts
+    cdef const AccountRow* rows = s.accounts
+    cdef uint64_t rows_count = <uint64_t>s.accounts_count
     cdef int fail = 0
-    cdef bint voiding = (entry_flags(b, e) & ENTRY_VOID_PENDING) != 0
-    cdef int32_t group0 = -1
+    cdef int32_t book = given_book(b, e)
+    cdef int32_t pair[2]
+    cdef uint64_t reference = 0
+    cdef uint64_t word
+    cdef uint64_t differ = 0
+    cdef uint32_t flags_or = 0
+    cdef ledger_int128 total = 0
     cdef const AccountRow* row
-    scan.book = entry_book(b, s.accounts, s.accounts_count, e)
-    scan.multi_group = False
-    scan.constrained = False
-    scan.total = 0
-    if given_book(b, e) < -1:
+    if book < -1:
         fail |= FAIL_BOOK_NOT_FOUND
+    # The entry's book as entry_book, and the first line's group (when its account does not
+    # exist the entry fails anyway), from one read of the first line's row.
+    pair[0] = book
+    pair[1] = 0
+    if start < end and <uint64_t>accounts[start] < rows_count:
+        memcpy(pair, &rows[accounts[start]].book, 8)
+        if book == -1:
+            book = pair[0]
+        else:
+            pair[0] = book
+    memcpy(&reference, pair, 8)
     for i in range(start, end):
-        amount = b.amounts[i]
-        a = b.accounts[i]
-        if amount == 0 or amount == INT64_MIN:
-            fail |= FAIL_AMOUNT
-        scan.total += amount
-        if a < 0 or a >= s.accounts_count:
+        amount = amounts[i]
+        a = accounts[i]
+        fail |= FAIL_AMOUNT * ((amount & INT64_MAX) == 0)  # 0 or INT64_MIN
+        total += amount
+        if <uint64_t>a >= rows_count:
             fail |= FAIL_ACCOUNT_NOT_FOUND
             continue
-        row = &s.accounts[a]
-        if (row.flags & ACCOUNT_CLOSED) and not voiding:
-            fail |= FAIL_ACCOUNT_CLOSED
-        if row.book != scan.book:
-            fail |= FAIL_CROSS_BOOK
-        if i == start:
-            group0 = row.group
-        elif row.group != group0:
-            scan.multi_group = True
-        if row.flags & (ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS | ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS):
-            scan.constrained = True
+        row = &rows[a]
+        flags_or |= row.flags
+        memcpy(&word, &row.book, 8)
+        differ |= word ^ reference
+    memcpy(pair, &differ, 8)
+    if (flags_or & ACCOUNT_CLOSED) and not (entry_flags(b, e) & ENTRY_VOID_PENDING):
+        fail |= FAIL_ACCOUNT_CLOSED
+    if pair[0] != 0:
+        fail |= FAIL_CROSS_BOOK
+    scan.book = book
+    scan.multi_group = pair[1] != 0
+    scan.constrained = (flags_or & (ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS | ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS)) != 0
+    scan.total = total
     if fail == 0:
         return CODE_OK
     if fail & FAIL_AMOUNT:
@@ -414,14 +454,21 @@ cdef inline bint apply_lines(const Batch* b, State* s, int64_t e, bint pending) 
     the entry's whole effect.
     """
     cdef int64_t i, amount, total
+    cdef int64_t start = b.offsets[e]
+    cdef int64_t end = b.offsets[e + 1]
+    cdef const int32_t* accounts = b.accounts
+    cdef const int64_t* amounts = b.amounts
+    cdef AccountRow* rows = s.accounts
     cdef bint overflow = False
-    cdef AccountRow* row
-    for i in range(b.offsets[e], b.offsets[e + 1]):
-        amount = b.amounts[i]
-        row = &s.accounts[b.accounts[i]]
-        overflow |= add_checked(line_column(row, amount, pending), amount if amount > 0 else -amount)
-        overflow |= __builtin_add_overflow(row.debits_posted, row.debits_pending, &total)
-        overflow |= __builtin_add_overflow(row.credits_posted, row.credits_pending, &total)
+    cdef int64_t* side
+    # Pointers in locals: stores into rows need not reload them (see scan_lines).
+    # A line changes one side only (debits: columns 0 and 2, credits: 1 and 3), and the
+    # other side was checked when it last changed, so checking this side is enough.
+    for i in range(start, end):
+        amount = amounts[i]
+        side = line_column(&rows[accounts[i]], amount, False)
+        overflow |= add_checked(side + 2 * <int>pending, amount if amount > 0 else -amount)
+        overflow |= __builtin_add_overflow(side[0], side[2], &total)
     return overflow
 
 
@@ -441,13 +488,15 @@ cdef inline int check_constraints(const Batch* b, State* s, int64_t e) noexcept 
     side's posted amount; exceeds_credits is checked on every line before exceeds_debits.
     """
     cdef int64_t i
-    cdef AccountRow* row
+    cdef const int32_t* accounts = b.accounts
+    cdef const AccountRow* rows = s.accounts
+    cdef const AccountRow* row
     cdef bint over_credits = False
     cdef bint over_debits = False
     # One pass, no branch on the (unpredictable) flags: both violations are collected, and
     # exceeds_credits wins over exceeds_debits as if the lines were checked rule by rule.
     for i in range(b.offsets[e], b.offsets[e + 1]):
-        row = &s.accounts[b.accounts[i]]
+        row = &rows[accounts[i]]
         over_credits |= ((row.flags & ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS) != 0) & (
             row.debits_posted + row.debits_pending > row.credits_posted
         )
