@@ -47,3 +47,12 @@ def test_compiled_rows_equal_numpy_rows(
     finally:
         postgres.copyfmt = compiled_module
     assert compiled == reference
+
+
+@pytest.mark.skipif(postgres.copyfmt is None, reason="the compiled packer is not in use")
+def test_compiled_packer_refuses_mismatched_layouts() -> None:
+    columns = np.zeros((2, 3), np.int64)
+    with pytest.raises(ValueError, match="one value per column"):
+        postgres.copyfmt.copy_rows(columns, np.array([8], np.uint8), np.zeros(2, np.uint8), False)
+    with pytest.raises(ValueError, match="width 3"):
+        postgres.copyfmt.copy_rows(columns, np.array([8, 3], np.uint8), np.zeros(2, np.uint8), False)

@@ -33,6 +33,18 @@ cdef inline void put64(uint8_t* out, uint64_t value) noexcept nogil:
     memcpy(out, &value, 8)
 
 
+cdef inline bint nulls_row(const int64_t[:, ::1] columns, const uint8_t[::1] nullable, Py_ssize_t r,
+                           bint zero_is_null) noexcept nogil:
+    """True when row r sends its nullable columns as NULL (all of them zero)."""
+    cdef Py_ssize_t c
+    if not zero_is_null:
+        return False
+    for c in range(columns.shape[0]):
+        if nullable[c] and columns[c, r] != 0:
+            return False
+    return True
+
+
 def copy_rows(const int64_t[:, ::1] columns, const uint8_t[::1] widths, const uint8_t[::1] nullable,
               bint zero_is_null):
     """Binary COPY rows (no header or trailer) of `columns` (one row of the 2-D array per
@@ -47,28 +59,21 @@ def copy_rows(const int64_t[:, ::1] columns, const uint8_t[::1] widths, const ui
     cdef bint empty
     cdef uint8_t* out
     cdef uint64_t value
+    if widths.shape[0] != count or nullable.shape[0] != count:
+        raise ValueError("widths and nullable need one value per column")
     for c in range(count):
+        if widths[c] not in (2, 4, 8):
+            raise ValueError(f"column {c}: width {widths[c]} (2, 4 or 8 bytes)")
         full_row += 4 + widths[c]
         null_row += 4 if nullable[c] else 4 + widths[c]
     with nogil:
         for r in range(n):
-            empty = zero_is_null
-            if empty:
-                for c in range(count):
-                    if nullable[c] and columns[c, r] != 0:
-                        empty = False
-                        break
-            size += null_row if empty else full_row
+            size += null_row if nulls_row(columns, nullable, r, zero_is_null) else full_row
     data = bytearray(size)
     out = data
     with nogil:
         for r in range(n):
-            empty = zero_is_null
-            if empty:
-                for c in range(count):
-                    if nullable[c] and columns[c, r] != 0:
-                        empty = False
-                        break
+            empty = nulls_row(columns, nullable, r, zero_is_null)
             put16(out, <uint16_t>count)
             out += 2
             for c in range(count):
