@@ -281,11 +281,11 @@ class PostgresStore(Store):
         The lines table has no index. Every line of batches up to `last` lies below the
         table's size recorded after `last` was written; a later batch starts on the last
         block of the one before it, unless the server put some rows into free space further
-        back. So the block range is checked by counting: when it holds as many lines of
-        those batches as the batch records say, it holds all of them, and a TID range scan
-        reads only that part of the table; otherwise the whole table is searched.
+        back (or the table was rewritten). So the block range is checked by counting: when
+        it holds as many lines of those batches as the batch records say, it holds all of
+        them, and a TID range scan reads only that part of the table; otherwise the whole
+        table is searched.
         """
-        condition = super().lines_where(conn, first, last, alias)
         upper = None
         if last is not None:
             upper = conn.exec_driver_sql(f"SELECT lines_blocks FROM batches WHERE id = {int(last)}").scalar()
@@ -295,20 +295,23 @@ class PostgresStore(Store):
                 f"SELECT lines_blocks FROM batches WHERE id = {int(first) - 1}"
             ).scalar()
             lower = max(int(before) - 1, 0) if before is not None else 0
-        bounds = [f"{alias}.ctid >= '({lower},0)'::tid"] if lower else []
-        if upper is not None:
-            bounds.append(f"{alias}.ctid < '({int(upper)},0)'::tid")
-        if not lower:
-            return " AND ".join([condition, *bounds])  # nothing excluded below: nothing to check
-        in_range = " AND ".join(
-            [condition.replace(f"{alias}.", "lines."), *(b.replace(f"{alias}.", "lines.") for b in bounds)]
-        )
+
+        def bounded(name: str) -> str:
+            terms = [super(PostgresStore, self).lines_where(conn, first, last, name)]
+            if lower:
+                terms.append(f"{name}.ctid >= '({lower},0)'::tid")
+            if upper is not None:
+                terms.append(f"{name}.ctid < '({int(upper)},0)'::tid")
+            return " AND ".join(terms)
+
+        if not lower and upper is None:
+            return bounded(alias)  # every batch from the first: nothing to bound
         only = f" AND id <= {int(last)}" if last is not None else ""
         expected = conn.exec_driver_sql(
             f"SELECT coalesce(sum(lines), 0) FROM batches WHERE id >= {int(first)}{only}"
         ).scalar_one()
-        found = conn.exec_driver_sql(f"SELECT count(*) FROM lines WHERE {in_range}").scalar_one()
-        return " AND ".join([condition, *bounds]) if found == expected else condition
+        found = conn.exec_driver_sql(f"SELECT count(*) FROM lines WHERE {bounded('lines')}").scalar_one()
+        return bounded(alias) if found == expected else super().lines_where(conn, first, last, alias)
 
     def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
         conn.exec_driver_sql(
