@@ -72,8 +72,38 @@ cdef extern from *:
     #else
     #define LEDGER_PREFETCH(p) ((void)(p))
     #endif
+    /* Branch hint: x is expected to be false (a refusal, flags, a chain, pending). */
+    #if defined(__GNUC__)
+    #define LEDGER_UNLIKELY(x) __builtin_expect(!!(x), 0)
+    #else
+    #define LEDGER_UNLIKELY(x) (x)
+    #endif
+
+    /* Rare paths of process_entry and run_batch kept out of line, so that the common path
+       keeps its values in registers: a prototype of each cdef function (by the name
+       Cython gives it in this module) with GCC's noinline attribute, or cold for the
+       paths of refused entries and failed chains. */
+    #if defined(__GNUC__)
+    #define LEDGER_FN(name) __pyx_f_6ledger_7_native_7posting_##name
+    #define LEDGER_BATCH struct __pyx_t_6ledger_7_native_7posting_Batch
+    #define LEDGER_STATE struct __pyx_t_6ledger_7_native_7posting_State
+    LEDGER_BATCH;
+    LEDGER_STATE;
+    static __attribute__((noinline, cold)) int LEDGER_FN(existing_code)(
+        LEDGER_BATCH const *, LEDGER_STATE *, int64_t, uint64_t);
+    static __attribute__((noinline)) int LEDGER_FN(flags_invalid)(uint16_t, int64_t);
+    static __attribute__((noinline)) void LEDGER_FN(store_pending)(
+        LEDGER_BATCH const *, LEDGER_STATE *, int64_t, int32_t);
+    static __attribute__((noinline)) int LEDGER_FN(resolve_pending)(
+        LEDGER_BATCH const *, LEDGER_STATE *, int64_t, int32_t, int);
+    static __attribute__((noinline, cold)) int LEDGER_FN(refuse_applied)(
+        LEDGER_BATCH const *, LEDGER_STATE *, int64_t, int, int);
+    static __attribute__((noinline, cold)) void LEDGER_FN(fail_chain)(
+        LEDGER_BATCH const *, LEDGER_STATE *, uint8_t *, int64_t, int64_t);
+    #endif
     """
     void LEDGER_PREFETCH(const void* p) nogil
+    bint unlikely "LEDGER_UNLIKELY"(bint x) nogil
     bint __builtin_add_overflow(int64_t a, int64_t b, int64_t* r) nogil
 
 cdef enum:
@@ -205,7 +235,8 @@ cdef inline uint64_t dims_hash(const int32_t* dims, int64_t i) noexcept nogil:
     ) ^ FP_DIMS0
 
 
-cdef inline uint64_t fingerprint_of(const Batch* b, int64_t e, int32_t book) noexcept nogil:
+cdef inline uint64_t fingerprint_fields(const Batch* b, int64_t e, int32_t book, uint16_t f,
+                                        int64_t pk) noexcept nogil:
     """A 64-bit hash of everything that makes up entry e except its key; `book` is its
     resolved book (entry_book).
 
@@ -214,6 +245,7 @@ cdef inline uint64_t fingerprint_of(const Batch* b, int64_t e, int32_t book) noe
     The header (book and date in one word, the pending key, extra) and then each line go
     through a chain of folded 128-bit multiplies (mum): one per line, two with dimensions.
     Flags and the line count enter the last word, and the result goes through mix64.
+    `f` and `pk` are the entry's flags and pending key (entry_flags, pending_key).
     """
     cdef int64_t i
     cdef int64_t start = b.offsets[e]
@@ -223,7 +255,7 @@ cdef inline uint64_t fingerprint_of(const Batch* b, int64_t e, int32_t book) noe
     cdef const int32_t* dims = b.dims
     cdef uint64_t h = mum(
         ((<uint64_t><uint32_t>b.dates[e] << 32) | <uint64_t><uint32_t>book) ^ FP_K1,
-        <uint64_t>pending_key(b, e) ^ FP_K2,
+        <uint64_t>pk ^ FP_K2,
     )
     h = mum(h ^ extra_hash(b, e), FP_K3)
     # Two loops, so that the common case (no dimensions) tests for them once per entry.
@@ -233,7 +265,12 @@ cdef inline uint64_t fingerprint_of(const Batch* b, int64_t e, int32_t book) noe
     else:
         for i in range(start, end):
             h = mum(h ^ <uint64_t>amounts[i] ^ dims_hash(dims, i), <uint64_t><uint32_t>accounts[i] ^ FP_K4)
-    return mix64(h ^ (<uint64_t>(end - start) | (<uint64_t>entry_flags(b, e) << 32)))
+    return mix64(h ^ (<uint64_t>(end - start) | (<uint64_t>f << 32)))
+
+
+cdef inline uint64_t fingerprint_of(const Batch* b, int64_t e, int32_t book) noexcept nogil:
+    """fingerprint_fields of entry e with its own flags and pending key."""
+    return fingerprint_fields(b, e, book, entry_flags(b, e), pending_key(b, e))
 
 
 cdef inline uint64_t fingerprint(const Batch* b, const AccountRow* rows, int64_t rows_count,
@@ -544,80 +581,110 @@ cdef int resolve_pending(const Batch* b, State* s, int64_t e, int32_t book, bint
     return CODE_OK
 
 
-cdef int process_entry(const Batch* b, State* s, int64_t e, bint last, uint64_t home) noexcept nogil:
+cdef int existing_code(const Batch* b, State* s, int64_t e, uint64_t slot) noexcept nogil:
+    """The code of an entry whose key is already at `slot`: exists when the fingerprints match."""
+    if s.entry_table[slot].fingerprint == fingerprint(b, s.accounts, s.accounts_count, e):
+        return CODE_EXISTS
+    return CODE_EXISTS_WITH_DIFFERENT_FIELDS
+
+
+cdef bint flags_invalid(uint16_t f, int64_t pending) noexcept nogil:
+    """True when flags f with pending key `pending` are refused with flags_invalid."""
+    cdef bint resolving = (f & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0
+    cdef int kinds = ((f & ENTRY_PENDING) != 0) + ((f & ENTRY_POST_PENDING) != 0) + ((f & ENTRY_VOID_PENDING) != 0)
+    if (f & ~ENTRY_FLAGS_ALL) or kinds > 1:
+        return True
+    return resolving != (pending != 0) or pending < 0
+
+
+cdef void store_pending(const Batch* b, State* s, int64_t e, int32_t book) noexcept nogil:
+    """Enters a pending entry's key and lines into the pending store."""
+    cdef int64_t i
+    cdef int64_t start = b.offsets[e]
+    cdef int64_t end = b.offsets[e + 1]
+    cdef int64_t p = pending_insert(s, b.keys[e])
+    s.pending_table[p].lines_start = s.counters[COUNTER_PENDING_LINES]
+    s.pending_table[p].lines_count = <int32_t>(end - start)
+    s.pending_table[p].book = book
+    s.pending_table[p].state = PENDING_OPEN
+    for i in range(start, end):
+        s.pending_accounts[s.counters[COUNTER_PENDING_LINES]] = b.accounts[i]
+        s.pending_amounts[s.counters[COUNTER_PENDING_LINES]] = b.amounts[i]
+        s.counters[COUNTER_PENDING_LINES] += 1
+
+
+cdef int refuse_applied(const Batch* b, State* s, int64_t e, bint pending, int code) noexcept nogil:
+    """Takes an applied entry's lines off again; returns code."""
+    unapply_lines(b, s, e, pending)
+    return code
+
+
+cdef int process_entry(const Batch* b, State* s, int64_t e, uint16_t f, bint last,
+                       uint64_t home) noexcept nogil:
     """Validates entry e and applies it when every check passes; returns its code.
 
-    `home` is home_slot(key, entry_mask), computed when the entry was prefetched.
+    `f` is entry_flags(b, e); `home` is home_slot(key, entry_mask), computed when the entry
+    was prefetched. The rare paths (a known key, flags or a pending key, resolving, pending,
+    a refused application) are separate functions, so that the common one keeps its values
+    in registers.
     """
-    cdef int64_t i, p, start, end, n_lines
-    cdef uint16_t f = entry_flags(b, e)
+    cdef int64_t start, end, n_lines
+    cdef int64_t pk = pending_key(b, e)
     cdef int64_t key = b.keys[e]
+    cdef int64_t slot_key
     cdef uint64_t slot
     cdef int64_t free_slot = -1
     cdef Scan scan
     cdef int code
     cdef bint pending = (f & ENTRY_PENDING) != 0
     cdef bint resolving = (f & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0
-    cdef int kinds = ((f & ENTRY_PENDING) != 0) + ((f & ENTRY_POST_PENDING) != 0) + ((f & ENTRY_VOID_PENDING) != 0)
     start = b.offsets[e]
     end = b.offsets[e + 1]
     n_lines = end - start
 
-    if (f & ENTRY_LINKED) and last:
+    if unlikely((f & ENTRY_LINKED) and last):
         return CODE_LINKED_CHAIN_OPEN
-    if key <= 0:
+    if unlikely(key <= 0):
         return CODE_KEY_INVALID
     # One probe both finds the key and remembers where it would go.
     slot = home
-    while s.entry_table[slot].key != 0:
-        if s.entry_table[slot].key == key:
-            if s.entry_table[slot].fingerprint == fingerprint(b, s.accounts, s.accounts_count, e):
-                return CODE_EXISTS
-            return CODE_EXISTS_WITH_DIFFERENT_FIELDS
-        if s.entry_table[slot].key == -1 and free_slot < 0:
+    slot_key = s.entry_table[slot].key
+    while slot_key != 0:
+        if unlikely(slot_key == key):
+            return existing_code(b, s, e, slot)
+        if slot_key == -1 and free_slot < 0:
             free_slot = <int64_t>slot
         slot = (slot + 1) & s.entry_mask
+        slot_key = s.entry_table[slot].key
     if free_slot < 0:
         free_slot = <int64_t>slot
-    if (f & ~ENTRY_FLAGS_ALL) or kinds > 1:
+    if unlikely((f | <uint64_t>pk) != 0) and flags_invalid(f, pk):
         return CODE_FLAGS_INVALID
-    if resolving != (pending_key(b, e) != 0) or pending_key(b, e) < 0:
-        return CODE_FLAGS_INVALID
-    if n_lines < 2 and not (resolving and n_lines == 0):
+    if unlikely(n_lines < 2) and not (resolving and n_lines == 0):
         return CODE_NO_LINES
-    if n_lines > s.lines_max:
+    if unlikely(n_lines > s.lines_max):
         return CODE_TOO_MANY_LINES
     code = scan_lines(b, s, e, &scan)
-    if code != CODE_OK:
+    if unlikely(code != CODE_OK):
         return code
-    if resolving:
+    if unlikely(resolving):
         code = resolve_pending(b, s, e, scan.book if n_lines > 0 else given_book(b, e), True)
         if code != CODE_OK:
             return code
     else:
-        if b.period_closed != NULL and b.period_closed[e]:
+        if unlikely(b.period_closed != NULL and b.period_closed[e]):
             return CODE_PERIOD_CLOSED
-        if not balanced(b, s, e, &scan):
+        if unlikely(not balanced(b, s, e, &scan)):
             return CODE_UNBALANCED
-        code = CODE_OK
-        if apply_lines(b, s, e, pending):
-            code = CODE_OVERFLOW
-        elif scan.constrained:
+        if unlikely(apply_lines(b, s, e, pending)):
+            return refuse_applied(b, s, e, pending, CODE_OVERFLOW)
+        if unlikely(scan.constrained):
             code = check_constraints(b, s, e)
-        if code != CODE_OK:
-            unapply_lines(b, s, e, pending)
-            return code
-        if pending:
-            p = pending_insert(s, key)
-            s.pending_table[p].lines_start = s.counters[COUNTER_PENDING_LINES]
-            s.pending_table[p].lines_count = <int32_t>n_lines
-            s.pending_table[p].book = scan.book
-            s.pending_table[p].state = PENDING_OPEN
-            for i in range(start, end):
-                s.pending_accounts[s.counters[COUNTER_PENDING_LINES]] = b.accounts[i]
-                s.pending_amounts[s.counters[COUNTER_PENDING_LINES]] = b.amounts[i]
-                s.counters[COUNTER_PENDING_LINES] += 1
-    put_key(s, free_slot, key, fingerprint_of(b, e, scan.book))
+            if code != CODE_OK:
+                return refuse_applied(b, s, e, pending, code)
+        if unlikely(pending):
+            store_pending(b, s, e, scan.book)
+    put_key(s, free_slot, key, fingerprint_fields(b, e, scan.book, f, pk))
     return CODE_OK
 
 
@@ -660,11 +727,23 @@ cdef inline uint64_t prefetch_entry(const Batch* b, const State* s, int64_t e) n
     return home
 
 
+cdef void fail_chain(const Batch* b, State* s, uint8_t* codes, int64_t chain_start,
+                     int64_t e) noexcept nogil:
+    """Undoes the applied entries chain_start .. e - 1 of a failed chain, newest first."""
+    cdef int64_t j = e - 1
+    while j >= chain_start:
+        undo_entry(b, s, j)
+        codes[j] = CODE_LINKED_EVENT_FAILED
+        j -= 1
+
+
 cdef void run_batch(const Batch* b, State* s, uint8_t* codes) noexcept nogil:
-    cdef int64_t e, j
+    cdef int64_t e
     cdef int64_t n = b.entries_count
     cdef int64_t chain_start = -1
     cdef bint chain_failed = False
+    cdef bint linked
+    cdef uint16_t f
     cdef int code
     # Home slots of the prefetched entries, kept until they are processed.
     cdef uint64_t homes[PREFETCH_RING]
@@ -673,21 +752,20 @@ cdef void run_batch(const Batch* b, State* s, uint8_t* codes) noexcept nogil:
     for e in range(n):
         if e + PREFETCH_ENTRIES < n:
             homes[(e + PREFETCH_ENTRIES) & (PREFETCH_RING - 1)] = prefetch_entry(b, s, e + PREFETCH_ENTRIES)
+        f = entry_flags(b, e)
         if chain_failed:
             code = CODE_LINKED_EVENT_FAILED
         else:
-            code = process_entry(b, s, e, e == n - 1, homes[e & (PREFETCH_RING - 1)])
-        if chain_start < 0 and (entry_flags(b, e) & ENTRY_LINKED):
-            chain_start = e
-        if chain_start >= 0:
+            code = process_entry(b, s, e, f, e == n - 1, homes[e & (PREFETCH_RING - 1)])
+        # Chain bookkeeping only while inside a chain or on a linked entry.
+        linked = (f & ENTRY_LINKED) != 0
+        if unlikely(linked or chain_start >= 0):
+            if chain_start < 0:
+                chain_start = e
             if code != CODE_OK and not chain_failed:
-                j = e - 1
-                while j >= chain_start:
-                    undo_entry(b, s, j)
-                    codes[j] = CODE_LINKED_EVENT_FAILED
-                    j -= 1
+                fail_chain(b, s, codes, chain_start, e)
                 chain_failed = True
-            if not (entry_flags(b, e) & ENTRY_LINKED):
+            if not linked:
                 chain_start = -1
                 chain_failed = False
         codes[e] = <uint8_t>code
