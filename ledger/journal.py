@@ -51,8 +51,9 @@ def entry_books(engine: Engine, batch: Batch) -> np.ndarray:
     return books
 
 
-def line_rows(engine: Engine, batch: Batch, codes: np.ndarray, batch_id: int) -> LineRows | None:
-    """The lines an accepted batch stores, or None when no entry was accepted."""
+def line_rows(batch: Batch, codes: np.ndarray, books: np.ndarray, batch_id: int) -> LineRows | None:
+    """The lines an accepted batch stores, or None when no entry was accepted; `books` is
+    each entry's book (entry_books)."""
     accepted = codes == 0
     if not accepted.any():
         return None
@@ -72,7 +73,7 @@ def line_rows(engine: Engine, batch: Batch, codes: np.ndarray, batch_id: int) ->
         batch_id=batch_id,
         entries=kept(np.repeat(batch.keys, counts)),
         numbers=kept(np.arange(batch.lines_count, dtype=np.int64) - starts).astype(np.int32),
-        books=kept(np.repeat(entry_books(engine, batch), counts)),
+        books=kept(np.repeat(books, counts)),
         accounts=kept(batch.accounts),
         amounts=kept(batch.amounts),
         dims=np.ascontiguousarray(kept(batch.dims)) if len(batch.dims) else np.zeros((stored, 4), np.int32),
@@ -84,18 +85,19 @@ def batch_rows(
     engine: Engine,
     batch: Batch,
     codes: np.ndarray,
+    books: np.ndarray,
     lines: LineRows,
     prev_hash: bytes,
     texts: list[tuple[int, str | None, str | None]],
 ) -> BatchRows:
-    """The entry rows and the chain link of an accepted batch whose lines are `lines`."""
+    """The entry rows and the chain link of an accepted batch whose lines are `lines`;
+    `books` is each entry's book (entry_books)."""
     accepted = codes == 0
     n = batch.entries_count
     flags = full_column(batch.flags, n, 0, np.uint16)
     pending = full_column(batch.pending, n, 0, np.int64)
     extra = full_column(batch.extra, n, 0, np.uint64)
     counts = np.diff(batch.offsets).astype(np.int64)
-    books = entry_books(engine, batch)
     resolving = (flags & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0
     fingerprints = np.empty(n, np.uint64)
     kernel.fingerprints(

@@ -595,12 +595,13 @@ class Ledger:
             batch = self._with_closed_periods(batch)
         codes = self._engine.post(batch)
         last_batch, last_hash = self._store.chain_head(conn)
-        lines = line_rows(self._engine, batch, codes, last_batch + 1)
+        books = entry_books(self._engine, batch)
+        lines = line_rows(batch, codes, books, last_batch + 1)
         if lines is None:
             return codes
         accepted_texts = [text for position, text in texts.items() if codes[position] == 0]
         with self._store.writing_lines(conn, lines):  # the rest is computed while they are sent
-            rows = batch_rows(self._engine, batch, codes, lines, last_hash, accepted_texts)
+            rows = batch_rows(self._engine, batch, codes, books, lines, last_hash, accepted_texts)
             fold = fold_parts(self._engine, batch, codes)
         self._store.write_batch(conn, rows)
         self._seq = self._store.bump(conn, batch=rows.batch_id, hash=rows.hash)
