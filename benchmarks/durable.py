@@ -62,7 +62,6 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -111,9 +110,6 @@ RAW_NARROW_NAME = "raw COPY, 5 columns"
 RAW_WIDE_NAME = "raw COPY, 10 columns"
 RAW_SQLITE_NAME = "raw executemany, 10 columns"
 DURABLE = "durable post_columns"
-# Marks the steps run in a thread of the library's, alongside the caller's own steps (their
-# time is not part of the shares that add up to the call's wall time).
-OVERLAPPED = "(thread, overlapped)"
 
 
 def progress(message: str) -> None:
@@ -351,15 +347,6 @@ class StepTimer:
 
         @functools.wraps(original)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            if threading.current_thread() is not threading.main_thread():
-                # A step of a thread the library started (PostgreSQL sends a batch's lines
-                # from one while the caller goes on): timed apart, as it overlaps the rest.
-                step = f"{label(args)} {OVERLAPPED}"
-                start = time.perf_counter()
-                try:
-                    return original(*args, **kwargs)
-                finally:
-                    self.add(step, time.perf_counter() - start)
             step = label(args)
             self._children.append(0.0)
             start = time.perf_counter()
@@ -407,7 +394,7 @@ class StepTimer:
         cpu = time.thread_time() - cpu
         if self.commit_at:
             self.add("commit", end - self.commit_at)
-        own = sum(seconds for step, seconds in self.current.items() if not step.endswith(OVERLAPPED))
+        own = sum(self.current.values())
         self.current["other"] = end - start - own
         return end - start, cpu, dict(self.current)
 
@@ -416,10 +403,10 @@ class StepTimer:
         return label
 
     def posting_steps(self, store: Store) -> list[Step]:
-        """The steps of post_columns (Ledger._post, journal, Store.writing_lines and write_batch).
+        """The steps of post_columns (Ledger._post, journal, Store.write_lines and write_batch).
 
-        On PostgreSQL the lines are sent from a thread while the journal is derived: those
-        steps are marked OVERLAPPED, and waiting for the thread counts as "other".
+        On PostgreSQL the lines travel in the entry rows ("COPY send entries"); the bulk
+        write of `lines` is SQLite's.
         """
         store_class = type(store)
         copy = store.dialect == "postgresql"

@@ -600,9 +600,9 @@ class Ledger:
         if lines is None:
             return codes
         accepted_texts = [text for position, text in texts.items() if codes[position] == 0]
-        with self._store.writing_lines(conn, lines):  # the rest is computed while they are sent
-            rows = batch_rows(self._engine, batch, codes, books, lines, last_hash, accepted_texts)
-            fold = fold_parts(self._engine, batch, codes)
+        self._store.write_lines(conn, lines)
+        rows = batch_rows(self._engine, batch, codes, books, lines, last_hash, accepted_texts)
+        fold = fold_parts(self._engine, batch, codes)
         self._store.write_batch(conn, rows)
         self._seq = self._store.bump(conn, batch=rows.batch_id, hash=rows.hash)
         self._last_batch = rows.batch_id

@@ -92,3 +92,136 @@ def copy_rows(const int64_t[:, ::1] columns, const uint8_t[::1] widths, const ui
                     put16(out, <uint16_t>value)
                 out += widths[c]
     return data
+
+
+cdef inline uint32_t element_oid(uint8_t width) noexcept nogil:
+    """PostgreSQL's type oid of an integer of `width` bytes (int2, int4, int8)."""
+    return 20 if width == 8 else (23 if width == 4 else 21)
+
+
+cdef inline bint null_list(const int64_t[::1] offsets, const int64_t[:, ::1] items, Py_ssize_t first,
+                           Py_ssize_t inner, bint zero_null, Py_ssize_t r) noexcept nogil:
+    """True when row r sends list column (items first..first+inner) as NULL: it has no
+    elements, or `zero_null` and all of them are zero."""
+    cdef Py_ssize_t i, d
+    if offsets[r + 1] == offsets[r]:
+        return True
+    if not zero_null:
+        return False
+    for d in range(first, first + inner):
+        for i in range(offsets[r], offsets[r + 1]):
+            if items[d, i] != 0:
+                return False
+    return True
+
+
+def copy_rows_lists(const int64_t[:, ::1] columns, const uint8_t[::1] widths, const uint8_t[::1] nullable,
+                    bint zero_is_null, const int64_t[::1] offsets, const int64_t[:, ::1] items,
+                    const uint8_t[::1] list_widths, const uint8_t[::1] list_inner,
+                    const uint8_t[::1] list_zero_null):
+    """As copy_rows, each row followed by one array column per list.
+
+    Row r owns the items offsets[r]..offsets[r+1] (absolute positions in `items`, one row of
+    the 2-D array per item column). List column j is made of the next list_inner[j] item
+    columns: a 1-D array of the row's items when that is 1, else a 2-D array [items][inner].
+    Its elements are integers of list_widths[j] bytes. A row without items sends its lists
+    as NULL, and so does a row whose list j is all zeros when list_zero_null[j].
+    """
+    cdef Py_ssize_t count = columns.shape[0]
+    cdef Py_ssize_t n = columns.shape[1]
+    cdef Py_ssize_t lists = list_widths.shape[0]
+    cdef Py_ssize_t r, c, j, i, d, k, first, size = 0
+    cdef Py_ssize_t full_row = 2, null_row = 2, array_bytes
+    cdef bint empty
+    cdef uint8_t* out
+    cdef uint64_t value
+    cdef uint8_t w
+    if widths.shape[0] != count or nullable.shape[0] != count:
+        raise ValueError("widths and nullable need one value per column")
+    if list_inner.shape[0] != lists or list_zero_null.shape[0] != lists:
+        raise ValueError("list_inner and list_zero_null need one value per list")
+    if offsets.shape[0] != n + 1:
+        raise ValueError(f"offsets: {offsets.shape[0]} values for {n} rows (rows + 1)")
+    first = 0
+    for j in range(lists):
+        if list_widths[j] not in (2, 4, 8):
+            raise ValueError(f"list {j}: width {list_widths[j]} (2, 4 or 8 bytes)")
+        if list_inner[j] < 1:
+            raise ValueError(f"list {j}: needs at least one item column")
+        first += list_inner[j]
+    if first != items.shape[0]:
+        raise ValueError(f"the lists take {first} item columns, items has {items.shape[0]}")
+    for r in range(n):
+        if offsets[r + 1] < offsets[r] or offsets[r] < 0 or offsets[r + 1] > items.shape[1]:
+            raise ValueError(f"offsets: row {r} takes items {offsets[r]}..{offsets[r + 1]} of {items.shape[1]}")
+    for c in range(count):
+        if widths[c] not in (2, 4, 8):
+            raise ValueError(f"column {c}: width {widths[c]} (2, 4 or 8 bytes)")
+        full_row += 4 + widths[c]
+        null_row += 4 if nullable[c] else 4 + widths[c]
+    with nogil:
+        for r in range(n):
+            size += null_row if nulls_row(columns, nullable, r, zero_is_null) else full_row
+            k = offsets[r + 1] - offsets[r]
+            first = 0
+            for j in range(lists):
+                size += 4
+                if not null_list(offsets, items, first, list_inner[j], list_zero_null[j], r):
+                    size += 12 + (8 if list_inner[j] == 1 else 16) + k * list_inner[j] * (4 + list_widths[j])
+                first += list_inner[j]
+    data = bytearray(size)
+    out = data
+    with nogil:
+        for r in range(n):
+            empty = nulls_row(columns, nullable, r, zero_is_null)
+            put16(out, <uint16_t>(count + lists))
+            out += 2
+            for c in range(count):
+                if empty and nullable[c]:
+                    put32(out, <uint32_t>0xFFFFFFFF)
+                    out += 4
+                    continue
+                put32(out, widths[c])
+                out += 4
+                value = <uint64_t>columns[c, r]
+                if widths[c] == 8:
+                    put64(out, value)
+                elif widths[c] == 4:
+                    put32(out, <uint32_t>value)
+                else:
+                    put16(out, <uint16_t>value)
+                out += widths[c]
+            k = offsets[r + 1] - offsets[r]
+            first = 0
+            for j in range(lists):
+                w = list_widths[j]
+                if null_list(offsets, items, first, list_inner[j], list_zero_null[j], r):
+                    put32(out, <uint32_t>0xFFFFFFFF)
+                    out += 4
+                    first += list_inner[j]
+                    continue
+                array_bytes = 12 + (8 if list_inner[j] == 1 else 16) + k * list_inner[j] * (4 + w)
+                put32(out, <uint32_t>array_bytes)
+                put32(out + 4, 1 if list_inner[j] == 1 else 2)  # dimensions
+                put32(out + 8, 0)  # no NULL elements
+                put32(out + 12, element_oid(w))
+                put32(out + 16, <uint32_t>k)  # items, lower bound 1
+                put32(out + 20, 1)
+                out += 24
+                if list_inner[j] != 1:
+                    put32(out, list_inner[j])
+                    put32(out + 4, 1)
+                    out += 8
+                for i in range(offsets[r], offsets[r + 1]):
+                    for d in range(first, first + list_inner[j]):
+                        put32(out, w)
+                        value = <uint64_t>items[d, i]
+                        if w == 8:
+                            put64(out + 4, value)
+                        elif w == 4:
+                            put32(out + 4, <uint32_t>value)
+                        else:
+                            put16(out + 4, <uint16_t>value)
+                        out += 4 + w
+                first += list_inner[j]
+    return data

@@ -264,36 +264,29 @@ class Store:
 
     # --- batch writes ------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def writing_lines(self, conn: Connection, lines: LineRows) -> Iterator[None]:
-        """Write a batch's lines (see write_lines) around the body of the `with`.
-
-        The body must not use `conn`. Here the lines are written first; PostgresStore sends
-        them while the body runs, so the caller's work overlaps the server's.
-        """
-        self.write_lines(conn, lines)
-        yield
-
     def write_batch(self, conn: Connection, rows: BatchRows) -> None:
-        """Write an accepted batch whose lines are written (writing_lines): its entries,
+        """Write an accepted batch whose lines are written (write_lines): its entries,
         texts and the batch record."""
-        self.bulk_insert(
-            conn,
-            "entries",
-            ("key", "batch", "seq", "book", "date", "flags", "pending", "extra", "fingerprint", "lines"),
-            [
-                rows.entry_keys,
-                np.full(len(rows.entry_keys), rows.batch_id, np.int64),
-                np.arange(len(rows.entry_keys), dtype=np.int32),
-                rows.entry_books,
-                rows.entry_dates,
-                rows.entry_flags,
-                rows.entry_pending,
-                rows.entry_extra,
-                rows.entry_fingerprints,
-                rows.entry_line_counts,
-            ],
-        )
+        self.bulk_insert(conn, "entries", t.ENTRY_COLUMNS, self.entry_columns(rows))
+        self.write_texts_and_record(conn, rows)
+
+    def entry_columns(self, rows: BatchRows) -> list[np.ndarray]:
+        """A batch's columns of the entries table (tables.ENTRY_COLUMNS)."""
+        return [
+            rows.entry_keys,
+            np.full(len(rows.entry_keys), rows.batch_id, np.int64),
+            np.arange(len(rows.entry_keys), dtype=np.int32),
+            rows.entry_books,
+            rows.entry_dates,
+            rows.entry_flags,
+            rows.entry_pending,
+            rows.entry_extra,
+            rows.entry_fingerprints,
+            rows.entry_line_counts,
+        ]
+
+    def write_texts_and_record(self, conn: Connection, rows: BatchRows) -> None:
+        """The texts of a written batch's entries, and its batch record."""
         if rows.texts:
             self.insert_rows(
                 conn,
@@ -308,7 +301,6 @@ class Store:
                 prev_hash=rows.prev_hash,
                 hash=rows.hash,
                 created_at=time.time_ns() // 1000,
-                lines_blocks=self.lines_blocks_sql(),
             )
         )
 
@@ -332,6 +324,10 @@ class Store:
                 dims[:, 3],
             ],
         )
+        self.write_pending_lines(conn, lines)
+
+    def write_pending_lines(self, conn: Connection, lines: LineRows) -> None:
+        """The lines of the batch's pending entries, into pending_lines."""
         pending = lines.pending
         if pending.any():
             self.bulk_insert(
@@ -346,15 +342,19 @@ class Store:
                 ],
             )
 
-    def lines_blocks_sql(self) -> Any:
-        """What batches.lines_blocks records for a batch just written (None: nothing)."""
-        return None
-
     def lines_where(self, conn: Connection, first: int, last: int | None = None, alias: str = "lines") -> str:
         """An SQL condition on `alias` selecting exactly the lines of batches first..last
         (last None: every batch from first on)."""
         condition = f"{alias}.batch >= {int(first)}"
         return condition if last is None else f"{condition} AND {alias}.batch <= {int(last)}"
+
+    def entry_lines_from(self, conn: Connection, first: int) -> str:
+        """FROM and WHERE of the lines (alias l: account, amount) of batches from `first` on,
+        each with its entry (alias e)."""
+        return (
+            "lines l JOIN entries e ON e.batch = l.batch AND e.key = l.entry"
+            f" WHERE {self.lines_where(conn, first, alias='l')} AND e.batch >= {int(first)}"
+        )
 
     def bulk_insert(
         self, conn: Connection, table: str, names: tuple[str, ...], columns: list[np.ndarray]
@@ -570,8 +570,7 @@ class Store:
             " CASE WHEN (e.flags & 2) = 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cp,"
             " CASE WHEN (e.flags & 2) <> 0 AND l.amount > 0 THEN l.amount ELSE 0 END AS dq,"
             " CASE WHEN (e.flags & 2) <> 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cq"
-            " FROM lines l JOIN entries e ON e.batch = l.batch AND e.key = l.entry"
-            f" WHERE {self.lines_where(conn, cp + 1, alias='l')} AND e.batch > {cp}{only}"
+            f" FROM {self.entry_lines_from(conn, cp + 1)}{only}"
             " UNION ALL"
             f" SELECT pl.account, {self.period_sql('r.date')},"
             " CASE WHEN (r.flags & 4) <> 0 AND pl.amount > 0 THEN pl.amount ELSE 0 END,"

@@ -3,24 +3,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import itertools
 import json
 import os
 import struct
-import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, create_engine
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 
 from ledger.store import tables as t
-from ledger.store.base import LineRows, Store
+from ledger.store.base import BatchRows, LineRows, Store
 
 # The writer lock is (this int32, hash of the schema): one lock per ledger, where a ledger is
 # a schema of a database, so ledgers in other schemas never wait for each other.
@@ -62,25 +61,116 @@ def _copy_rows(columns: list[np.ndarray], types: list[str], null: frozenset[int]
     return rows.tobytes()
 
 
+@dataclass(frozen=True)
+class ListColumns:
+    """Array columns sent after the scalar columns of copy_chunks: row r owns the items
+    offsets[r]..offsets[r+1] of every item column. Each list is (its item columns, the
+    element type, NULL when all zero): one item column makes a 1-D array, several a 2-D
+    array [items][columns]. A row without items sends every list as NULL."""
+
+    offsets: np.ndarray  # int64 [rows + 1], absolute positions in the item columns
+    lists: tuple[tuple[tuple[np.ndarray, ...], str, bool], ...]
+
+    def items(self) -> np.ndarray:
+        """Every item column, stacked as int64 rows (the compiled packer's input)."""
+        columns = [column for items, _, _ in self.lists for column in items]
+        stacked = np.empty((len(columns), len(columns[0]) if columns else 0), np.int64)
+        for row, column in zip(stacked, columns, strict=True):
+            row[:] = column
+        return stacked
+
+
+_ELEMENT_OIDS = {8: 20, 4: 23, 2: 21}
+
+
+def _copy_rows_lists(
+    columns: list[np.ndarray], types: list[str], nullable: tuple[int, ...], zero_is_null: bool,
+    offsets: np.ndarray, lists: ListColumns,
+) -> bytes:  # fmt: skip
+    """Binary COPY rows of scalar columns followed by array columns (numpy; the compiled
+    ledger._native.copyfmt.copy_rows_lists gives the same bytes). `offsets` are the
+    rows' item positions (rows + 1 values)."""
+    n = len(columns[0])
+    empty = np.zeros(n, bool)
+    if zero_is_null and nullable:
+        empty = np.logical_and.reduce([columns[i] == 0 for i in nullable])
+    # Each row's scalar part, as _copy_rows packs it (with the row's full field count).
+    scalars = []  # (rows, their bytes [rows, width])
+    for mask, null in ((~empty, frozenset[int]()), (empty, frozenset(nullable))):
+        width = 2 + sum(4 + (0 if i in null else np.dtype(kind).itemsize) for i, kind in enumerate(types))
+        body = _copy_rows([c[mask] for c in columns], types, null)
+        matrix = np.frombuffer(body, np.uint8).reshape(-1, width).copy()
+        matrix[:, :2] = np.frombuffer(struct.pack(">h", len(columns) + len(lists.lists)), np.uint8)
+        scalars.append((mask, matrix))
+    sizes = np.where(empty, scalars[1][1].shape[1], scalars[0][1].shape[1]).astype(np.int64)
+    # Where each list starts in its row, and whether it is NULL.
+    counts = np.diff(offsets).astype(np.int64)
+    plans = []
+    for items, kind, zero_null in lists.lists:
+        null = counts == 0
+        if zero_null:
+            nonzero = np.zeros(len(items[0]) + 1, np.int64)
+            nonzero[1:] = np.cumsum(np.logical_or.reduce([c != 0 for c in items]))
+            null |= nonzero[offsets[1:]] == nonzero[offsets[:-1]]
+        header = 20 if len(items) == 1 else 28  # dimensions, flags, oid; (size, lower bound) per dimension
+        cell = len(items) * (4 + np.dtype(kind).itemsize)  # one item: its elements, each sized
+        plans.append((items, kind, null, header, cell, sizes.copy()))
+        sizes += np.where(null, 4, 4 + header + counts * cell)
+    starts = np.zeros(n + 1, np.int64)
+    np.cumsum(sizes, out=starts[1:])
+    out = np.zeros(int(starts[-1]), np.uint8)
+    for mask, matrix in scalars:
+        out[starts[:-1][mask, None] + np.arange(matrix.shape[1])] = matrix
+    for items, kind, null, header, cell, before in plans:
+        at = starts[:-1] + before
+        out[at[null, None] + np.arange(4)] = 0xFF  # size -1: NULL
+        full = np.flatnonzero(~null)
+        head = np.zeros((len(full), 1 + header // 4), ">i4")
+        head[:, 0] = header + counts[full] * cell
+        head[:, 1] = 1 if len(items) == 1 else 2
+        head[:, 3] = _ELEMENT_OIDS[np.dtype(kind).itemsize]
+        head[:, 4:6] = np.stack([counts[full], np.ones(len(full), np.int64)], axis=1)
+        if len(items) > 1:
+            head[:, 6:8] = (len(items), 1)
+        out[at[full, None] + np.arange(4 + header)] = head.view(np.uint8).reshape(-1, 4 + header)
+        positions = np.arange(offsets[0], offsets[-1])
+        rows_of = np.repeat(np.arange(n), counts)
+        taken = np.repeat(~null, counts)
+        positions, rows_of = positions[taken], rows_of[taken]
+        cells = np.zeros((len(positions), len(items)), np.dtype([("size", ">i4"), ("value", kind)]))
+        cells["size"] = np.dtype(kind).itemsize
+        for d, column in enumerate(items):
+            cells["value"][:, d] = column[positions]
+        where = at[rows_of] + 4 + header + (positions - offsets[rows_of]) * cell
+        out[where[:, None] + np.arange(cell)] = cells.view(np.uint8).reshape(-1, cell)
+    return out.tobytes()
+
+
 def copy_chunks(
     columns: list[np.ndarray],
     types: list[str],
     nullable: tuple[int, ...] = (),
     zero_is_null: bool = False,
     rows_per_chunk: int = _COPY_CHUNK_ROWS,
+    lists: ListColumns | None = None,
 ) -> Iterator[bytes]:
     """The binary COPY stream of equal-length integer columns (big-endian), in pieces of at
     most `rows_per_chunk` rows: the server parses a piece while the next is being built.
 
     With `zero_is_null`, rows whose `nullable` columns are all zero send those columns as
     NULL (no data bytes): lines without dimension codes then cost what a narrower table would.
-    Rows keep their order.
+    Rows keep their order. `lists` adds array columns after these (see ListColumns).
     """
     n = len(columns[0])
     yield _COPY_HEADER
     widths = np.array([np.dtype(kind).itemsize for kind in types], np.uint8)
     null_mask = np.zeros(len(types), np.uint8)
     null_mask[list(nullable)] = 1
+    if lists is not None:
+        zero = zero_is_null and bool(nullable)
+        yield from _list_chunks(columns, types, null_mask, zero, rows_per_chunk, lists)
+        yield _COPY_TRAILER
+        return
     for start in range(0, n, rows_per_chunk):
         part = [column[start : start + rows_per_chunk] for column in columns]
         if copyfmt is not None:
@@ -104,6 +194,36 @@ def copy_chunks(
                 null = frozenset(nullable) if empty[low] else frozenset()
                 yield _copy_rows([c[low:high] for c in part], types, null)
     yield _COPY_TRAILER
+
+
+def _list_chunks(
+    columns: list[np.ndarray], types: list[str], null_mask: np.ndarray, zero_is_null: bool,
+    rows_per_chunk: int, lists: ListColumns,
+) -> Iterator[bytes]:  # fmt: skip
+    """copy_chunks' rows with array columns, without header or trailer."""
+    n = len(columns[0])
+    offsets = np.ascontiguousarray(lists.offsets, np.int64)
+    if len(offsets) != n + 1:
+        raise ValueError(f"list offsets: {len(offsets)} values for {n} rows (rows + 1)")
+    nullable = tuple(np.flatnonzero(null_mask).tolist())
+    if copyfmt is not None:
+        items = lists.items()
+        list_widths = np.array([np.dtype(kind).itemsize for _, kind, _ in lists.lists], np.uint8)
+        list_inner = np.array([len(items_) for items_, _, _ in lists.lists], np.uint8)
+        list_zero_null = np.array([zero for _, _, zero in lists.lists], np.uint8)
+    for start in range(0, n, rows_per_chunk):
+        end = min(start + rows_per_chunk, n)
+        part = [column[start:end] for column in columns]
+        if copyfmt is None:
+            yield _copy_rows_lists(part, types, nullable, zero_is_null, offsets[start : end + 1], lists)
+            continue
+        stacked = np.empty((len(part), end - start), np.int64)
+        for row, column in zip(stacked, part, strict=True):
+            row[:] = column
+        yield copyfmt.copy_rows_lists(
+            stacked, np.array([np.dtype(k).itemsize for k in types], np.uint8), null_mask, zero_is_null,
+            offsets[start : end + 1], items, list_widths, list_inner, list_zero_null,
+        )  # fmt: skip
 
 
 def copy_payload(
@@ -135,7 +255,7 @@ class PostgresStore(Store):
     def lock(self, conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))")
 
-    custom_tables = ("entries",)
+    custom_tables = ("entries", "lines")
 
     def execute_ddl(self, conn: Connection, statement: str) -> None:
         conn.exec_driver_sql(statement.replace("%", "%%"))  # psycopg reads % as a placeholder
@@ -150,13 +270,27 @@ class PostgresStore(Store):
         # each key once under the writer lock (and reloads what other writers committed);
         # a B-tree on the key would cost more than the rest of the entry row. BRIN indexes
         # on key and batch serve lookups, which follow posting order for sequential keys.
+        #
+        # An entry row also carries its lines, as arrays: amounts and accounts, and the
+        # dimension codes as a 2-D array [lines][4] (NULL when every code is zero). Lines
+        # are numbered from 0 in array order, and take the entry's batch and book. One row
+        # per entry instead of one per line halves what the server does to store a batch;
+        # the view `lines` gives the rows and columns of SQLite's lines table.
+        if name == "lines":
+            return []  # the view comes with entries, which it reads
         assert name == "entries"
         return [
             "CREATE TABLE entries (key BIGINT NOT NULL, batch BIGINT NOT NULL, seq INTEGER NOT NULL,"
             " book INTEGER NOT NULL, date INTEGER NOT NULL, flags SMALLINT NOT NULL,"
-            " pending BIGINT, extra BIGINT, fingerprint BIGINT NOT NULL, lines INTEGER NOT NULL)",
+            " pending BIGINT, extra BIGINT, fingerprint BIGINT NOT NULL, lines INTEGER NOT NULL,"
+            " amounts BIGINT[], accounts INTEGER[], dims INTEGER[])",
             "CREATE INDEX entries_batch ON entries USING brin (batch)",
             "CREATE INDEX entries_key ON entries USING brin (key)",
+            "CREATE VIEW lines AS SELECT e.batch, e.key AS entry, l.amount, (l.n - 1)::integer AS line,"
+            " e.book, l.account, e.dims[l.n][1] AS dim1, e.dims[l.n][2] AS dim2,"
+            " e.dims[l.n][3] AS dim3, e.dims[l.n][4] AS dim4"
+            " FROM entries e CROSS JOIN LATERAL unnest(e.amounts, e.accounts) WITH ORDINALITY"
+            " AS l (amount, account, n)",
         ]
 
     def period_sql(self, day: str) -> str:
@@ -174,6 +308,12 @@ class PostgresStore(Store):
             "$$ BEGIN RAISE EXCEPTION 'ledger: % is append-only', TG_TABLE_NAME; END $$"
         ]
         for table in t.IMMUTABLE_TABLES:
+            if table == "lines":  # a view of entries: refused the same way, instead of rewritten
+                statements.append(
+                    "CREATE TRIGGER lines_append_only INSTEAD OF UPDATE OR DELETE ON lines "
+                    "FOR EACH ROW EXECUTE FUNCTION ledger_append_only()"
+                )
+                continue
             statements.append(
                 f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION ledger_append_only()"
@@ -185,46 +325,58 @@ class PostgresStore(Store):
         return statements
 
     def bulk_insert(
-        self, conn: Connection, table: str, names: tuple[str, ...], columns: list[np.ndarray]
+        self,
+        conn: Connection,
+        table: str,
+        names: tuple[str, ...],
+        columns: list[np.ndarray],
+        targets: tuple[str, ...] | None = None,
+        lists: ListColumns | None = None,
     ) -> None:
+        """As Store.bulk_insert, by binary COPY; `lists` adds array columns, named after
+        `names` in `targets`."""
         if not len(columns[0]):
             return
         sql_table = t.metadata.tables[table]
         types = [_BINARY_TYPES[str(sql_table.c[name].type)] for name in names]
         nullable = tuple(i for i, name in enumerate(names) if sql_table.c[name].nullable)
-        quoted = ", ".join(f'"{name}"' for name in names)
+        quoted = ", ".join(f'"{name}"' for name in targets or names)
         raw = _driver(conn)
         with (
             raw.cursor() as cursor,
             cursor.copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy,
         ):
-            for chunk in copy_chunks(columns, types, nullable, zero_is_null=True):
+            for chunk in copy_chunks(columns, types, nullable, zero_is_null=True, lists=lists):
                 copy.write(chunk)
 
-    @contextlib.contextmanager
-    def writing_lines(self, conn: Connection, lines: LineRows) -> Iterator[None]:
-        """As Store.writing_lines, the COPY running in a thread while the body runs.
+    def write_lines(self, conn: Connection, lines: LineRows) -> None:
+        """Only the lines of pending entries (into pending_lines): every line travels in its
+        entry's row (write_batch)."""
+        self.write_pending_lines(conn, lines)
 
-        The server parses and stores the lines (most of a batch's time) while the caller
-        derives the entry rows and the hash; the thread is always joined before this returns
-        or raises, so the connection is never used by two threads at once.
-        """
-        failure: list[BaseException] = []
-
-        def send() -> None:
-            try:
-                self.write_lines(conn, lines)
-            except BaseException as error:  # re-raised in the caller's thread
-                failure.append(error)
-
-        sender = threading.Thread(target=send, name="ledger-lines-copy")
-        sender.start()
-        try:
-            yield
-        finally:
-            sender.join()
-        if failure:
-            raise failure[0]
+    def write_batch(self, conn: Connection, rows: BatchRows) -> None:
+        """The entries, each with its lines as arrays (one binary COPY), then texts and the
+        batch record."""
+        lines = rows.lines
+        counts = rows.entry_line_counts.astype(np.int64)
+        offsets = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        if offsets[-1] != len(lines.entries):
+            raise ValueError(f"{len(lines.entries)} lines for entries that count {int(offsets[-1])}")
+        dims = lines.dims
+        names = t.ENTRY_COLUMNS
+        arrays = ListColumns(
+            offsets,
+            (
+                ((lines.amounts,), ">i8", False),
+                ((lines.accounts,), ">i4", False),
+                ((dims[:, 0], dims[:, 1], dims[:, 2], dims[:, 3]), ">i4", True),
+            ),
+        )
+        self.bulk_insert(
+            conn, "entries", names, self.entry_columns(rows), (*names, "amounts", "accounts", "dims"), arrays
+        )
+        self.write_texts_and_record(conn, rows)
 
     def insert_table(self, conn: Connection, table: str, data: pa.Table) -> None:
         if not data.num_rows:
@@ -270,48 +422,14 @@ class PostgresStore(Store):
             conn.exec_driver_sql(f"SELECT brin_summarize_new_values('{index}')")
         # Fresh statistics: without them the planner expects many rows after the checkpoint
         # and the catch-up of the next open scans whole tables.
-        conn.exec_driver_sql("ANALYZE lines, entries")
+        conn.exec_driver_sql("ANALYZE entries")
 
-    def lines_blocks_sql(self) -> Any:
-        return text("pg_relation_size('lines') / current_setting('block_size')::bigint")
-
-    def lines_where(self, conn: Connection, first: int, last: int | None = None, alias: str = "lines") -> str:
-        """As Store.lines_where, bounded to the heap blocks those batches were written to.
-
-        The lines table has no index. Every line of batches up to `last` lies below the
-        table's size recorded after `last` was written; a later batch starts on the last
-        block of the one before it, unless the server put some rows into free space further
-        back (or the table was rewritten). So the block range is checked by counting: when
-        it holds as many lines of those batches as the batch records say, it holds all of
-        them, and a TID range scan reads only that part of the table; otherwise the whole
-        table is searched.
-        """
-        upper = None
-        if last is not None:
-            upper = conn.exec_driver_sql(f"SELECT lines_blocks FROM batches WHERE id = {int(last)}").scalar()
-        lower = 0
-        if first > 1:
-            before = conn.exec_driver_sql(
-                f"SELECT lines_blocks FROM batches WHERE id = {int(first) - 1}"
-            ).scalar()
-            lower = max(int(before) - 1, 0) if before is not None else 0
-
-        def bounded(name: str) -> str:
-            terms = [super(PostgresStore, self).lines_where(conn, first, last, name)]
-            if lower:
-                terms.append(f"{name}.ctid >= '({lower},0)'::tid")
-            if upper is not None:
-                terms.append(f"{name}.ctid < '({int(upper)},0)'::tid")
-            return " AND ".join(terms)
-
-        if not lower and upper is None:
-            return bounded(alias)  # every batch from the first: nothing to bound
-        only = f" AND id <= {int(last)}" if last is not None else ""
-        expected = conn.exec_driver_sql(
-            f"SELECT coalesce(sum(lines), 0) FROM batches WHERE id >= {int(first)}{only}"
-        ).scalar_one()
-        found = conn.exec_driver_sql(f"SELECT count(*) FROM lines WHERE {bounded('lines')}").scalar_one()
-        return bounded(alias) if found == expected else super().lines_where(conn, first, last, alias)
+    def entry_lines_from(self, conn: Connection, first: int) -> str:
+        # The arrays of the entry rows themselves: no join back to entries as the view needs.
+        return (
+            "entries e CROSS JOIN LATERAL unnest(e.amounts, e.accounts) AS l (amount, account)"
+            f" WHERE e.batch >= {int(first)}"
+        )
 
     def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
         conn.exec_driver_sql(
@@ -378,4 +496,4 @@ class PostgresStore(Store):
         return pa.table(data)
 
 
-__all__ = ["PostgresStore", "copy_chunks", "copy_payload"]
+__all__ = ["ListColumns", "PostgresStore", "copy_chunks", "copy_payload"]

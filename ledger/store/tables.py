@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 # Bumped whenever a table changes; a database of another version is refused (no silent upgrade).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -111,11 +111,9 @@ entry_texts = Table(
     Column("reference", Text),
 )
 
-# Append-only in batch order. On PostgreSQL a heap without any index: writing a line costs
-# what the raw COPY does, and the lines of a range of batches are found by the heap blocks
-# their batches were written to (batches.lines_blocks, see PostgresStore.lines_where). On
-# SQLite the rows are clustered by (batch, entry, line) (SQLiteStore.custom_table_ddl).
-# The 8-byte columns come first, so no row carries alignment padding.
+# Append-only in batch order. On SQLite the rows are clustered by (batch, entry, line)
+# (SQLiteStore.custom_table_ddl). On PostgreSQL this is a view of the same rows and columns:
+# each entry row carries its lines as arrays (PostgresStore.custom_table_ddl).
 lines = Table(
     "lines",
     metadata,
@@ -153,9 +151,6 @@ batches = Table(
     Column("prev_hash", LargeBinary, nullable=False),
     Column("hash", LargeBinary, nullable=False),
     Column("created_at", BigInteger, nullable=False),  # unix microseconds
-    # PostgreSQL: the size in blocks of the lines table right after this batch's lines were
-    # written, so every line of this and earlier batches lies below it (NULL on SQLite).
-    Column("lines_blocks", BigInteger),
 )
 
 periods = Table(
@@ -177,10 +172,14 @@ snapshots = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+# The entries columns every store writes (PostgreSQL adds its lines' arrays).
+ENTRY_COLUMNS = ("key", "batch", "seq", "book", "date", "flags", "pending", "extra", "fingerprint", "lines")
+
 IMMUTABLE_TABLES = ("entries", "lines", "pending_lines", "entry_texts", "batches")
 
 __all__ = [
     "IMMUTABLE_TABLES",
+    "ENTRY_COLUMNS",
     "SCHEMA_VERSION",
     "accounts",
     "batches",

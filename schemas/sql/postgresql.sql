@@ -20,7 +20,6 @@ CREATE TABLE batches (
 	prev_hash BYTEA NOT NULL, 
 	hash BYTEA NOT NULL, 
 	created_at BIGINT NOT NULL, 
-	lines_blocks BIGINT, 
 	PRIMARY KEY (id)
 );
 
@@ -32,11 +31,13 @@ CREATE TABLE books (
 	UNIQUE (key)
 );
 
-CREATE TABLE entries (key BIGINT NOT NULL, batch BIGINT NOT NULL, seq INTEGER NOT NULL, book INTEGER NOT NULL, date INTEGER NOT NULL, flags SMALLINT NOT NULL, pending BIGINT, extra BIGINT, fingerprint BIGINT NOT NULL, lines INTEGER NOT NULL);
+CREATE TABLE entries (key BIGINT NOT NULL, batch BIGINT NOT NULL, seq INTEGER NOT NULL, book INTEGER NOT NULL, date INTEGER NOT NULL, flags SMALLINT NOT NULL, pending BIGINT, extra BIGINT, fingerprint BIGINT NOT NULL, lines INTEGER NOT NULL, amounts BIGINT[], accounts INTEGER[], dims INTEGER[]);
 
 CREATE INDEX entries_batch ON entries USING brin (batch);
 
 CREATE INDEX entries_key ON entries USING brin (key);
+
+CREATE VIEW lines AS SELECT e.batch, e.key AS entry, l.amount, (l.n - 1)::integer AS line, e.book, l.account, e.dims[l.n][1] AS dim1, e.dims[l.n][2] AS dim2, e.dims[l.n][3] AS dim3, e.dims[l.n][4] AS dim4 FROM entries e CROSS JOIN LATERAL unnest(e.amounts, e.accounts) WITH ORDINALITY AS l (amount, account, n);
 
 CREATE TABLE entry_texts (
 	entry BIGINT NOT NULL, 
@@ -61,19 +62,6 @@ CREATE TABLE ledger_state (
 	last_hash BYTEA NOT NULL, 
 	checkpoint_batch BIGINT NOT NULL, 
 	PRIMARY KEY (id)
-);
-
-CREATE TABLE lines (
-	batch BIGINT NOT NULL, 
-	entry BIGINT NOT NULL, 
-	amount BIGINT NOT NULL, 
-	line INTEGER NOT NULL, 
-	book INTEGER NOT NULL, 
-	account INTEGER NOT NULL, 
-	dim1 INTEGER, 
-	dim2 INTEGER, 
-	dim3 INTEGER, 
-	dim4 INTEGER
 );
 
 CREATE TABLE pending_lines (
@@ -116,9 +104,7 @@ CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries FOR EACH R
 
 CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON entries FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
 
-CREATE TRIGGER lines_append_only BEFORE UPDATE OR DELETE ON lines FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
-
-CREATE TRIGGER lines_no_truncate BEFORE TRUNCATE ON lines FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+CREATE TRIGGER lines_append_only INSTEAD OF UPDATE OR DELETE ON lines FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
 
 CREATE TRIGGER pending_lines_append_only BEFORE UPDATE OR DELETE ON pending_lines FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
 

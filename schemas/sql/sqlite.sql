@@ -20,7 +20,6 @@ CREATE TABLE batches (
 	prev_hash BLOB NOT NULL, 
 	hash BLOB NOT NULL, 
 	created_at BIGINT NOT NULL, 
-	lines_blocks BIGINT, 
 	PRIMARY KEY (id)
 );
 

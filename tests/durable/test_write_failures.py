@@ -1,5 +1,5 @@
-"""A batch write failing part-way — while its lines are sent (on PostgreSQL from a thread) or
-while the entry rows are derived meanwhile — commits nothing and leaves the ledger usable."""
+"""A batch write failing part-way — while its lines or entries are sent, or while the entry
+rows or the monthly sums are derived — commits nothing and leaves the ledger usable."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def fail(*args: object, **kwargs: object) -> None:
 @pytest.mark.parametrize(
     ("owner", "name"),
     [(Store, "bulk_insert"), (ledger.service, "batch_rows"), (ledger.service, "fold_parts")],
-    ids=["lines-write", "entry-rows", "monthly-sums"],
+    ids=["bulk-write", "entry-rows", "monthly-sums"],
 )
 def test_a_failed_batch_commits_nothing(durable, monkeypatch, owner: object, name: str) -> None:
     with ledger.open(durable.url) as book:
