@@ -91,9 +91,10 @@ def _entry_book(b: _Batch, rows: np.ndarray, e: int) -> int:
     return int(rows["book"][a]) if 0 <= a < len(rows) else -1
 
 
-def _fingerprint(b: _Batch, rows: np.ndarray, e: int) -> int:
-    """Same function as the kernel's fingerprint_of."""
-    header = ((b.dates[e] & M32) << 32) | (_entry_book(b, rows, e) & M32)
+def _fingerprint(b: _Batch, rows: np.ndarray, e: int, book: int | None = None) -> int:
+    """Same function as the kernel's fingerprint_of (book: _entry_book unless given)."""
+    book = _entry_book(b, rows, e) if book is None else book
+    header = ((b.dates[e] & M32) << 32) | (book & M32)
     h = mum(header ^ FP_K1, (b.pending_keys[e] & M64) ^ FP_K2)
     h = mum(h ^ b.extra[e], FP_K3)
     for i in b.lines(e):
@@ -278,7 +279,9 @@ class _Kernel:
             return Code.key_invalid
         slot = self.entries.find(key)
         if slot >= 0:
-            same = int(self.entries.slots["fingerprint"][slot]) == _fingerprint(b, self.rows, e)
+            same = int(self.entries.slots["fingerprint"][slot]) == _fingerprint(
+                b, self.rows, e, self._book(e)
+            )
             return Code.exists if same else Code.exists_with_different_fields
         if f & ~ENTRY_FLAGS_ALL or kinds > 1:
             return Code.flags_invalid
@@ -319,9 +322,20 @@ class _Kernel:
         self._insert_key(e)
         return Code.ok
 
+    def _book(self, e: int) -> int:
+        """The book entry e is fingerprinted with: _entry_book, or for an entry without lines
+        or a book of its own that names a pending entry, that entry's book (as the kernel)."""
+        b = self.b
+        book = _entry_book(b, self.rows, e)
+        if book == -1 and b.offsets[e + 1] == b.offsets[e] and b.pending_keys[e] > 0:
+            p = self.pendings.find(b.pending_keys[e])
+            if p >= 0:
+                book = int(self.pendings.slots["book"][p])
+        return book
+
     def _insert_key(self, e: int) -> None:
         i = self.entries.insert(self.b.keys[e])
-        self.entries.slots["fingerprint"][i] = _fingerprint(self.b, self.rows, e)
+        self.entries.slots["fingerprint"][i] = _fingerprint(self.b, self.rows, e, self._book(e))
 
     def undo(self, e: int) -> None:
         b = self.b

@@ -102,7 +102,7 @@ def batch_rows(
     fingerprints = np.empty(n, np.uint64)
     kernel.fingerprints(
         batch.offsets, batch.accounts, batch.amounts, batch.dims, batch.flags, batch.dates,
-        batch.pending, batch.books, batch.extra, engine.rows, fingerprints,
+        batch.pending, books, batch.extra, engine.rows, fingerprints,
     )  # fmt: skip
     entry_rows = [
         batch.keys[accepted],

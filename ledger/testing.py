@@ -319,7 +319,10 @@ class Auditor:
         return codes
 
     def book_of(self, entry: EntrySpec) -> int:
-        """The book an entry names, or (bulk default -1) the book of its first line's account."""
+        """The book an entry names, or (bulk default -1) the book of its first line's account,
+        or for an entry without lines the book of the pending entry it names."""
+        if entry.book == -1 and not entry.lines and entry.pending in self.pendings:
+            return self.pendings[entry.pending].book
         if entry.book != -1 or not entry.lines:
             return entry.book
         first = entry.lines[0].account
@@ -773,13 +776,16 @@ class _Generator:
         return EntrySpec(self.fresh_key(), lines, flags=flags, pending=pending_key, book=given)
 
     def duplicate(self) -> EntrySpec:
-        """An entry whose key is taken: the same entry again, or one field changed."""
+        """An entry whose key is taken: the same entry again (its book named or not), or one
+        field changed."""
         ch = self.ch
         candidates = [s for s in self.batch if s.key > 0]
         if self.auditor.entries and (not candidates or ch.chance(0.7)):
             candidates = list(self.auditor.entries.values())
         spec: EntrySpec = self.pick(candidates)
-        change = ch.integer(0, 5)
+        change = ch.integer(0, 6)
+        if change == 6:  # the book named or left to be resolved: the same entry either way
+            return dataclasses.replace(spec, book=-1 if spec.book != -1 else self.auditor.book_of(spec))
         if change == 3:
             return dataclasses.replace(spec, date=spec.date + 1)
         if change == 4 and spec.lines:

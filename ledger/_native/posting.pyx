@@ -582,8 +582,19 @@ cdef int resolve_pending(const Batch* b, State* s, int64_t e, int32_t book, bint
 
 
 cdef int existing_code(const Batch* b, State* s, int64_t e, uint64_t slot) noexcept nogil:
-    """The code of an entry whose key is already at `slot`: exists when the fingerprints match."""
-    if s.entry_table[slot].fingerprint == fingerprint(b, s.accounts, s.accounts_count, e):
+    """The code of an entry whose key is already at `slot`: exists when the fingerprints match.
+
+    An entry without lines or a book of its own is fingerprinted in the book of the pending
+    entry it names (as process_entry stores a post or void), so that it replays as `exists`
+    whether it came through the record path (which names the book) or the bulk path.
+    """
+    cdef int32_t book = entry_book(b, s.accounts, s.accounts_count, e)
+    cdef int64_t p
+    if book == -1 and b.offsets[e + 1] == b.offsets[e] and pending_key(b, e) > 0:
+        p = pending_find(s, pending_key(b, e))
+        if p >= 0:
+            book = s.pending_table[p].book
+    if s.entry_table[slot].fingerprint == fingerprint_of(b, e, book):
         return CODE_EXISTS
     return CODE_EXISTS_WITH_DIFFERENT_FIELDS
 
@@ -671,6 +682,8 @@ cdef int process_entry(const Batch* b, State* s, int64_t e, uint16_t f, bint las
         code = resolve_pending(b, s, e, scan.book if n_lines > 0 else given_book(b, e), True)
         if code != CODE_OK:
             return code
+        if n_lines == 0 and scan.book == -1:  # no book given: the pending entry's (its fingerprint)
+            scan.book = s.pending_table[pending_find(s, pk)].book
     else:
         if unlikely(b.period_closed != NULL and b.period_closed[e]):
             return CODE_PERIOD_CLOSED
@@ -879,7 +892,11 @@ def fingerprints(
     AccountRow[::1] account_table,
     uint64_t[::1] out,
 ):
-    """The fingerprint of every entry of a batch (what the entry-key table stores)."""
+    """The fingerprint of every entry of a batch (what the entry-key table stores).
+
+    A post or void without lines is stored with the book of the pending entry it resolves
+    when it names none: give `books` as resolved (journal.entry_books) for those to match.
+    """
     cdef Batch b
     cdef int64_t e
     cdef int64_t n = out.shape[0]
