@@ -1,7 +1,8 @@
 # cython: language_level=3
-"""PostgreSQL binary COPY rows, packed from integer columns without the GIL.
+"""PostgreSQL binary COPY rows, packed from integer columns (and arrays of integers)
+without the GIL.
 
-The twin in pure Python is ledger.store.postgres._copy_rows_numpy (same bytes).
+The twins in numpy are ledger.store.postgres._copy_rows and _copy_rows_lists (same bytes).
 """
 
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -45,6 +46,52 @@ cdef inline bint nulls_row(const int64_t[:, ::1] columns, const uint8_t[::1] nul
     return True
 
 
+cdef inline uint8_t* put_int(uint8_t* out, uint8_t width, uint64_t value) noexcept nogil:
+    """One integer field: its size, then its big-endian value of `width` bytes."""
+    put32(out, width)
+    if width == 8:
+        put64(out + 4, value)
+    elif width == 4:
+        put32(out + 4, <uint32_t>value)
+    else:
+        put16(out + 4, <uint16_t>value)
+    return out + 4 + width
+
+
+cdef inline uint8_t* put_scalars(uint8_t* out, const int64_t[:, ::1] columns, const uint8_t[::1] widths,
+                                 const uint8_t[::1] nullable, Py_ssize_t r, bint empty,
+                                 uint16_t fields) noexcept nogil:
+    """The start of row r: its field count, then its integer columns (the nullable ones as
+    NULL when `empty`)."""
+    cdef Py_ssize_t c
+    put16(out, fields)
+    out += 2
+    for c in range(columns.shape[0]):
+        if empty and nullable[c]:
+            put32(out, <uint32_t>0xFFFFFFFF)
+            out += 4
+        else:
+            out = put_int(out, widths[c], <uint64_t>columns[c, r])
+    return out
+
+
+cdef int scalar_sizes(const int64_t[:, ::1] columns, const uint8_t[::1] widths, const uint8_t[::1] nullable,
+                      Py_ssize_t* full_row, Py_ssize_t* null_row) except -1:
+    """Checks the layout; the bytes of a row's count and integer columns, with values and
+    with the nullable ones NULL."""
+    cdef Py_ssize_t c, count = columns.shape[0]
+    if widths.shape[0] != count or nullable.shape[0] != count:
+        raise ValueError("widths and nullable need one value per column")
+    full_row[0] = 2
+    null_row[0] = 2
+    for c in range(count):
+        if widths[c] not in (2, 4, 8):
+            raise ValueError(f"column {c}: width {widths[c]} (2, 4 or 8 bytes)")
+        full_row[0] += 4 + widths[c]
+        null_row[0] += 4 if nullable[c] else 4 + widths[c]
+    return 0
+
+
 def copy_rows(const int64_t[:, ::1] columns, const uint8_t[::1] widths, const uint8_t[::1] nullable,
               bint zero_is_null):
     """Binary COPY rows (no header or trailer) of `columns` (one row of the 2-D array per
@@ -52,20 +99,11 @@ def copy_rows(const int64_t[:, ::1] columns, const uint8_t[::1] widths, const ui
 
     With `zero_is_null`, a row whose nullable columns are all zero sends them as NULL.
     """
-    cdef Py_ssize_t count = columns.shape[0]
     cdef Py_ssize_t n = columns.shape[1]
-    cdef Py_ssize_t r, c, size = 0
-    cdef Py_ssize_t full_row = 2, null_row = 2
-    cdef bint empty
+    cdef Py_ssize_t r, size = 0
+    cdef Py_ssize_t full_row, null_row
     cdef uint8_t* out
-    cdef uint64_t value
-    if widths.shape[0] != count or nullable.shape[0] != count:
-        raise ValueError("widths and nullable need one value per column")
-    for c in range(count):
-        if widths[c] not in (2, 4, 8):
-            raise ValueError(f"column {c}: width {widths[c]} (2, 4 or 8 bytes)")
-        full_row += 4 + widths[c]
-        null_row += 4 if nullable[c] else 4 + widths[c]
+    scalar_sizes(columns, widths, nullable, &full_row, &null_row)
     with nogil:
         for r in range(n):
             size += null_row if nulls_row(columns, nullable, r, zero_is_null) else full_row
@@ -73,24 +111,8 @@ def copy_rows(const int64_t[:, ::1] columns, const uint8_t[::1] widths, const ui
     out = data
     with nogil:
         for r in range(n):
-            empty = nulls_row(columns, nullable, r, zero_is_null)
-            put16(out, <uint16_t>count)
-            out += 2
-            for c in range(count):
-                if empty and nullable[c]:
-                    put32(out, <uint32_t>0xFFFFFFFF)
-                    out += 4
-                    continue
-                put32(out, widths[c])
-                out += 4
-                value = <uint64_t>columns[c, r]
-                if widths[c] == 8:
-                    put64(out, value)
-                elif widths[c] == 4:
-                    put32(out, <uint32_t>value)
-                else:
-                    put16(out, <uint16_t>value)
-                out += widths[c]
+            out = put_scalars(out, columns, widths, nullable, r, nulls_row(columns, nullable, r, zero_is_null),
+                              <uint16_t>columns.shape[0])
     return data
 
 
@@ -127,17 +149,13 @@ def copy_rows_lists(const int64_t[:, ::1] columns, const uint8_t[::1] widths, co
     Its elements are integers of list_widths[j] bytes. A row without items sends its lists
     as NULL, and so does a row whose list j is all zeros when list_zero_null[j].
     """
-    cdef Py_ssize_t count = columns.shape[0]
     cdef Py_ssize_t n = columns.shape[1]
     cdef Py_ssize_t lists = list_widths.shape[0]
-    cdef Py_ssize_t r, c, j, i, d, k, first, size = 0
-    cdef Py_ssize_t full_row = 2, null_row = 2, array_bytes
-    cdef bint empty
+    cdef Py_ssize_t r, j, i, d, k, first, size = 0
+    cdef Py_ssize_t full_row, null_row, array_bytes
     cdef uint8_t* out
-    cdef uint64_t value
     cdef uint8_t w
-    if widths.shape[0] != count or nullable.shape[0] != count:
-        raise ValueError("widths and nullable need one value per column")
+    scalar_sizes(columns, widths, nullable, &full_row, &null_row)
     if list_inner.shape[0] != lists or list_zero_null.shape[0] != lists:
         raise ValueError("list_inner and list_zero_null need one value per list")
     if offsets.shape[0] != n + 1:
@@ -154,11 +172,6 @@ def copy_rows_lists(const int64_t[:, ::1] columns, const uint8_t[::1] widths, co
     for r in range(n):
         if offsets[r + 1] < offsets[r] or offsets[r] < 0 or offsets[r + 1] > items.shape[1]:
             raise ValueError(f"offsets: row {r} takes items {offsets[r]}..{offsets[r + 1]} of {items.shape[1]}")
-    for c in range(count):
-        if widths[c] not in (2, 4, 8):
-            raise ValueError(f"column {c}: width {widths[c]} (2, 4 or 8 bytes)")
-        full_row += 4 + widths[c]
-        null_row += 4 if nullable[c] else 4 + widths[c]
     with nogil:
         for r in range(n):
             size += null_row if nulls_row(columns, nullable, r, zero_is_null) else full_row
@@ -173,24 +186,8 @@ def copy_rows_lists(const int64_t[:, ::1] columns, const uint8_t[::1] widths, co
     out = data
     with nogil:
         for r in range(n):
-            empty = nulls_row(columns, nullable, r, zero_is_null)
-            put16(out, <uint16_t>(count + lists))
-            out += 2
-            for c in range(count):
-                if empty and nullable[c]:
-                    put32(out, <uint32_t>0xFFFFFFFF)
-                    out += 4
-                    continue
-                put32(out, widths[c])
-                out += 4
-                value = <uint64_t>columns[c, r]
-                if widths[c] == 8:
-                    put64(out, value)
-                elif widths[c] == 4:
-                    put32(out, <uint32_t>value)
-                else:
-                    put16(out, <uint16_t>value)
-                out += widths[c]
+            out = put_scalars(out, columns, widths, nullable, r, nulls_row(columns, nullable, r, zero_is_null),
+                              <uint16_t>(columns.shape[0] + lists))
             k = offsets[r + 1] - offsets[r]
             first = 0
             for j in range(lists):
@@ -214,14 +211,6 @@ def copy_rows_lists(const int64_t[:, ::1] columns, const uint8_t[::1] widths, co
                     out += 8
                 for i in range(offsets[r], offsets[r + 1]):
                     for d in range(first, first + list_inner[j]):
-                        put32(out, w)
-                        value = <uint64_t>items[d, i]
-                        if w == 8:
-                            put64(out + 4, value)
-                        elif w == 4:
-                            put32(out + 4, <uint32_t>value)
-                        else:
-                            put16(out + 4, <uint16_t>value)
-                        out += 4 + w
+                        out = put_int(out, w, <uint64_t>items[d, i])
                 first += list_inner[j]
     return data
