@@ -10,9 +10,6 @@ of this fails is reported: everything before it is intact.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 from sqlalchemy import Connection, func, select
 
@@ -22,51 +19,50 @@ from ledger.store import Store
 from ledger.store import tables as t
 from ledger.store.base import GENESIS_HASH
 
+ENTRY_NAMES = ("key", "book", "date", "flags", "pending", "extra", "fingerprint", "lines")
+LINE_NAMES = ("entry", "line", "account", "amount", "dim1", "dim2", "dim3", "dim4")
+
 
 def first_bad_batch(store: Store, conn: Connection) -> int | None:
-    """The id of the first batch that does not verify, or None when the chain is intact."""
-    from ledger.service import entry_extra_hash
+    """The id of the first batch that does not verify, or None when the chain is intact.
 
+    A batch's rows are read as columns (store.read_ints), so a batch costs a few queries
+    and its hashing, not a Python object per line.
+    """
     batches = conn.execute(select(t.batches).order_by(t.batches.c.id)).all()
     prev = GENESIS_HASH
     pending_lines_count = 0
     for expected_id, batch in enumerate(batches, start=1):
         if batch.id != expected_id or bytes(batch.prev_hash) != prev:
             return expected_id
-        entries = conn.execute(
-            select(t.entries).where(t.entries.c.batch == batch.id).order_by(t.entries.c.seq)
-        ).all()
-        lines = conn.exec_driver_sql(
-            "SELECT l.entry, l.line, l.account, l.amount, l.dim1, l.dim2, l.dim3, l.dim4"
-            " FROM lines l JOIN entries e ON e.key = l.entry AND e.batch = l.batch"
-            f" WHERE {store.lines_where(conn, batch.id, batch.id, 'l')} ORDER BY e.seq, l.line"
-        ).all()
-        if pending_lines_differ(conn, entries, lines):
-            return int(batch.id)
-        pending_lines_count += sum(e.lines for e in entries if e.flags & ENTRY_PENDING)
-        keys = [e.key for e in entries]
-        texts_rows = (
-            conn.execute(select(t.entry_texts).where(t.entry_texts.c.entry.in_(keys))).all() if keys else []
+        entries = store.read_ints(
+            conn,
+            f"SELECT {', '.join(f'coalesce({name}, 0)' for name in ENTRY_NAMES)}"
+            f" FROM entries WHERE batch = {int(batch.id)} ORDER BY seq",
+            ENTRY_NAMES,
         )
-        texts = [(int(r.entry), r.kind, r.reference) for r in texts_rows]
-        by_entry = {entry: (kind, reference) for entry, kind, reference in texts}
-        for e in entries:
-            # An entry posted with only the hash of its texts has no texts row: its extra is
-            # covered by the batch hash alone (as are the texts rows themselves).
-            if e.key in by_entry:
-                kind, reference = by_entry[e.key]
-                if np.int64(e.extra or 0).view(np.uint64) != np.uint64(entry_extra_hash(kind, reference)):
-                    return int(batch.id)
-        entry_columns = [
-            np.array([getattr(e, name) or 0 for e in entries], np.int64)
-            for name in ("key", "book", "date", "flags", "pending", "extra", "fingerprint", "lines")
+        lines = store.read_ints(conn, store.batch_lines_sql(int(batch.id)), LINE_NAMES)
+        pending = (entries["flags"] & ENTRY_PENDING) != 0
+        if pending_lines_differ(store, conn, int(batch.id), entries["key"][pending], lines):
+            return int(batch.id)
+        pending_lines_count += int(entries["lines"][pending].sum())
+        texts = [
+            (int(r.entry), r.kind, r.reference)
+            for r in conn.exec_driver_sql(
+                "SELECT x.entry, x.kind, x.reference FROM entry_texts x JOIN entries e ON e.key = x.entry"
+                f" WHERE e.batch = {int(batch.id)}"
+            )
         ]
-        line_columns = [
-            np.array([getattr(line, name) or 0 for line in lines], np.int64)
-            for name in ("entry", "line", "account", "amount", "dim1", "dim2", "dim3", "dim4")
-        ]
+        if texts_differ(texts, entries):
+            return int(batch.id)
+        entry_columns = [entries[name] for name in ENTRY_NAMES]
+        line_columns = [lines[name] for name in LINE_NAMES]
         digest = batch_hash(prev, int(batch.id), entry_columns, line_columns, texts)
-        if digest != bytes(batch.hash) or len(entries) != batch.entries or len(lines) != batch.lines:
+        if (
+            digest != bytes(batch.hash)
+            or len(entries["key"]) != batch.entries
+            or len(lines["entry"]) != batch.lines
+        ):
             return int(batch.id)
         prev = digest
     last_batch, last_hash = store.chain_head(conn)
@@ -77,27 +73,36 @@ def first_bad_batch(store: Store, conn: Connection) -> int | None:
     return None
 
 
-def pending_lines_differ(conn: Connection, entries: Sequence[Any], lines: Sequence[Any]) -> bool:
-    """True when pending_lines does not hold exactly the lines of the batch's pending entries."""
-    keys = {int(e.key) for e in entries if e.flags & ENTRY_PENDING}
-    if not keys:
+def texts_differ(texts: list[tuple[int, str | None, str | None]], entries: dict[str, np.ndarray]) -> bool:
+    """True when an entry's stored `extra` is not the hash of its stored kind and reference.
+
+    An entry posted with only the hash of its texts has no texts row: its extra is covered by
+    the batch hash alone (as are the texts rows themselves)."""
+    from ledger.service import entry_extra_hash
+
+    if not texts:
         return False
-    stored = conn.execute(
-        select(
-            t.pending_lines.c.entry,
-            t.pending_lines.c.line,
-            t.pending_lines.c.account,
-            t.pending_lines.c.amount,
-        )
-        .where(t.pending_lines.c.entry.in_(sorted(keys)))
-        .order_by(t.pending_lines.c.entry, t.pending_lines.c.line)
-    ).all()
-    expected = sorted(
-        (int(line.entry), int(line.line), int(line.account), int(line.amount))
-        for line in lines
-        if int(line.entry) in keys
+    extra = dict(zip(entries["key"].tolist(), entries["extra"].view(np.uint64).tolist(), strict=True))
+    return any(extra.get(entry) != entry_extra_hash(kind, reference) for entry, kind, reference in texts)
+
+
+def pending_lines_differ(
+    store: Store, conn: Connection, batch: int, keys: np.ndarray, lines: dict[str, np.ndarray]
+) -> bool:
+    """True when pending_lines does not hold exactly the lines of the batch's pending entries
+    (`keys`)."""
+    if not len(keys):
+        return False
+    names = ("entry", "line", "account", "amount")
+    stored = store.read_ints(
+        conn,
+        "SELECT p.entry, p.line, p.account, p.amount FROM pending_lines p JOIN entries e ON e.key = p.entry"
+        f" WHERE e.batch = {batch} AND (e.flags & {ENTRY_PENDING}) <> 0 ORDER BY p.entry, p.line",
+        names,
     )
-    return [tuple(int(v) for v in row) for row in stored] != expected
+    mine = np.isin(lines["entry"], keys)
+    order = np.lexsort((lines["line"][mine], lines["entry"][mine]))
+    return any(not np.array_equal(stored[name], lines[name][mine][order]) for name in names)
 
 
 __all__ = ["first_bad_batch"]

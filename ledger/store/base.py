@@ -348,6 +348,16 @@ class Store:
         condition = f"{alias}.batch >= {int(first)}"
         return condition if last is None else f"{condition} AND {alias}.batch <= {int(last)}"
 
+    def batch_lines_sql(self, batch: int) -> str:
+        """A query of the lines of one batch: entry, line, account, amount, dim1..dim4 (0 for
+        none), in entry order (seq), then line order."""
+        dims = ", ".join(f"coalesce(l.dim{i}, 0)" for i in range(1, 5))
+        return (
+            f"SELECT l.entry, l.line, l.account, l.amount, {dims}"
+            " FROM lines l JOIN entries e ON e.key = l.entry AND e.batch = l.batch"
+            f" WHERE l.batch = {int(batch)} AND e.batch = {int(batch)} ORDER BY e.seq, l.line"
+        )
+
     def entry_lines_from(self, conn: Connection, first: int) -> str:
         """FROM and WHERE of the lines (alias l: account, amount) of batches from `first` on,
         each with its entry (alias e)."""
@@ -535,6 +545,13 @@ class Store:
             lines.column("account").to_numpy(),
             lines.column("amount").to_numpy(),
         )
+
+    def read_ints(self, conn: Connection, sql: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The columns of a query whose values are all integers (none NULL), as int64 arrays."""
+        table = self.read_table(conn, sql, {name: pa.int64() for name in names})
+        if any(column.null_count for column in table.columns):
+            raise ValueError("read_ints: the query gave NULLs")
+        return {name: table.column(name).to_numpy().astype(np.int64, copy=False) for name in names}
 
     def read_table(
         self, conn: Connection, sql: str, types: dict[str, pa.DataType], names: list[str] | None = None

@@ -424,6 +424,15 @@ class PostgresStore(Store):
         # and the catch-up of the next open scans whole tables.
         conn.exec_driver_sql("ANALYZE entries")
 
+    def batch_lines_sql(self, batch: int) -> str:
+        # The entry rows' arrays, in their order: no join back to entries as the view needs.
+        dims = ", ".join(f"coalesce(e.dims[l.n][{i}], 0)" for i in range(1, 5))
+        return (
+            f"SELECT e.key, (l.n - 1)::integer, l.account, l.amount, {dims} FROM entries e"
+            " CROSS JOIN LATERAL unnest(e.amounts, e.accounts) WITH ORDINALITY AS l (amount, account, n)"
+            f" WHERE e.batch = {int(batch)} ORDER BY e.seq, l.n"
+        )
+
     def entry_lines_from(self, conn: Connection, first: int) -> str:
         # The arrays of the entry rows themselves: no join back to entries as the view needs.
         return (
@@ -458,6 +467,30 @@ class PostgresStore(Store):
             + " FROM ledger_fold f JOIN accounts a ON a.idx = f.account"
             f" ON CONFLICT (account, period) DO UPDATE SET {wrapped}"
         )
+
+    def read_ints(self, conn: Connection, sql: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """As Store.read_ints, by a binary COPY of the query's rows as int8s: fixed-width rows
+        that numpy reads in place."""
+        aliases = ", ".join(f"c{i}" for i in range(len(names)))
+        values = ", ".join(f"q.c{i}::int8" for i in range(len(names)))
+        query = f"COPY (SELECT {values} FROM ({sql}) AS q ({aliases})) TO STDOUT (FORMAT BINARY)"
+        with _driver(conn).cursor() as cursor, cursor.copy(query.replace("%", "%%")) as copy:
+            data = b"".join(bytes(chunk) for chunk in copy)
+        fields = [("count", ">i2")]
+        for i in range(len(names)):
+            fields += [(f"size{i}", ">i4"), (f"value{i}", ">i8")]
+        row = np.dtype(fields)
+        body = data[len(_COPY_HEADER) : len(data) - len(_COPY_TRAILER)]
+        framed = data.startswith(_COPY_HEADER) and data.endswith(_COPY_TRAILER)
+        if not framed or len(body) % row.itemsize:
+            raise ValueError(
+                f"read_ints: {len(data)} bytes of COPY are not rows of {len(names)} non-NULL int8s"
+            )
+        rows = np.frombuffer(body, row)
+        sizes_ok = all((rows[f"size{i}"] == 8).all() for i in range(len(names)))
+        if not ((rows["count"] == len(names)).all() and sizes_ok):
+            raise ValueError("read_ints: the query gave NULLs or fields that are not int8")
+        return {name: rows[f"value{i}"].astype(np.int64) for i, name in enumerate(names)}
 
     def read_table(
         self, conn: Connection, sql: str, types: dict[str, pa.DataType], names: list[str] | None = None
