@@ -165,7 +165,8 @@ class Ledger:
             folded = self._last_batch - checkpoint
             if folded > 0 and self._fold_complete and self._fold_base == checkpoint:
                 accounts, periods, sums = aggregate_folds(self._fold_parts)
-                store.fold_rows(conn, accounts, periods, sums)
+                books = self._engine.rows["book"][accounts]
+                store.fold_rows(conn, accounts, periods, books, sums)
                 store.set_checkpoint(conn, self._last_batch)
             elif folded > 0:
                 store.fold(conn)

@@ -632,18 +632,20 @@ class Store:
         conn.execute(update(t.ledger_state).values(checkpoint_batch=batch))
 
     def fold_rows(
-        self, conn: Connection, accounts: np.ndarray, periods: np.ndarray, sums: np.ndarray
+        self, conn: Connection, accounts: np.ndarray, periods: np.ndarray, books: np.ndarray, sums: np.ndarray
     ) -> None:
-        """Add monthly sums computed by the caller into period_balances (upsert)."""
+        """Add monthly sums computed by the caller into period_balances (upsert); `books` is
+        each account's book (period_balances carries it)."""
         columns = (
             "account",
             "period",
+            "book",
             "debits_posted",
             "credits_posted",
             "debits_pending",
             "credits_pending",
         )
-        self.stage_fold(conn, columns, [accounts, periods, *(sums[:, i] for i in range(4))])
+        self.stage_fold(conn, columns, [accounts, periods, books, *(sums[:, i] for i in range(4))])
         self.merge_fold(conn)
         conn.exec_driver_sql("DROP TABLE ledger_fold")
 
@@ -680,7 +682,9 @@ class Store:
         sums = np.zeros((len(unique), 4), np.int64)
         for position, name in enumerate(("dp", "cp", "dq", "cq")):
             np.add.at(sums[:, position], inverse, rows.column(name).to_numpy())
-        self.fold_rows(conn, (unique >> 20).astype(np.int32), (unique & 0xFFFFF).astype(np.int32), sums)
+        accounts = (unique >> 20).astype(np.int32)
+        books = self.read_ints(conn, "SELECT book FROM accounts ORDER BY idx", ("book",))["book"]
+        self.fold_rows(conn, accounts, (unique & 0xFFFFF).astype(np.int32), books[accounts], sums)
         self.set_checkpoint(conn, last)
         return last - checkpoint
 

@@ -442,10 +442,11 @@ class PostgresStore(Store):
 
     def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
         conn.exec_driver_sql(
-            "CREATE TEMP TABLE ledger_fold (account INTEGER, period INTEGER, debits_posted BIGINT,"
-            " credits_posted BIGINT, debits_pending BIGINT, credits_pending BIGINT) ON COMMIT DROP"
+            "CREATE TEMP TABLE ledger_fold (account INTEGER, period INTEGER, book INTEGER,"
+            " debits_posted BIGINT, credits_posted BIGINT, debits_pending BIGINT, credits_pending BIGINT)"
+            " ON COMMIT DROP"
         )
-        payload = copy_payload(columns, [">i4", ">i4", ">i8", ">i8", ">i8", ">i8"])
+        payload = copy_payload(columns, [">i4", ">i4", ">i4", ">i8", ">i8", ">i8", ">i8"])
         quoted = ", ".join(names)
         with (
             _driver(conn).cursor() as cursor,
@@ -462,9 +463,9 @@ class PostgresStore(Store):
         )
         conn.exec_driver_sql(
             "INSERT INTO period_balances (account, period, book, " + ", ".join(names) + ")"
-            " SELECT f.account, f.period, a.book, "
+            " SELECT f.account, f.period, f.book, "
             + ", ".join(f"f.{n}" for n in names)
-            + " FROM ledger_fold f JOIN accounts a ON a.idx = f.account"
+            + " FROM ledger_fold f"
             f" ON CONFLICT (account, period) DO UPDATE SET {wrapped}"
         )
 

@@ -115,8 +115,8 @@ class SQLiteStore(Store):
 
     def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
         conn.exec_driver_sql(
-            "CREATE TEMP TABLE ledger_fold (account INTEGER, period INTEGER, debits_posted BIGINT,"
-            " credits_posted BIGINT, debits_pending BIGINT, credits_pending BIGINT)"
+            "CREATE TEMP TABLE ledger_fold (account INTEGER, period INTEGER, book INTEGER,"
+            " debits_posted BIGINT, credits_posted BIGINT, debits_pending BIGINT, credits_pending BIGINT)"
         )
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -127,12 +127,18 @@ class SQLiteStore(Store):
     def merge_fold(self, conn: Connection) -> None:
         # SQLite turns an integer overflow into a float: add modulo 2**64 in numpy instead.
         names = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
-        rows = conn.exec_driver_sql(
-            "SELECT f.account, f.period, a.book, "
-            + ", ".join(f"f.{n}, COALESCE(p.{n}, 0)" for n in names)
-            + " FROM ledger_fold f JOIN accounts a ON a.idx = f.account"
-            " LEFT JOIN period_balances p ON p.account = f.account AND p.period = f.period"
-        ).all()
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            # Plain tuples from the driver: numpy reads them directly (result rows it would
+            # probe one attribute at a time).
+            rows = cursor.execute(
+                "SELECT f.account, f.period, f.book, "
+                + ", ".join(f"f.{n}, COALESCE(p.{n}, 0)" for n in names)
+                + " FROM ledger_fold f"
+                " LEFT JOIN period_balances p ON p.account = f.account AND p.period = f.period"
+            ).fetchall()
+        finally:
+            cursor.close()
         if not rows:
             return
         data = np.array(rows, dtype=np.int64)

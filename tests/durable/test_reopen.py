@@ -37,6 +37,16 @@ def batch_hashes(durable, url=None) -> list[tuple[int, bytes, bytes, int, int]]:
     ]
 
 
+def assert_period_books(durable) -> None:
+    """Every monthly row carries its account's book (folds stage it; none is left out)."""
+    engine = durable.engine()
+    assert rows(engine, "SELECT count(*) FROM period_balances")[0][0] > 0
+    assert rows(
+        engine,
+        "SELECT count(*) FROM period_balances p JOIN accounts a ON a.idx = p.account WHERE p.book <> a.book",
+    ) == [(0,)]
+
+
 def checkpoint_state(durable) -> tuple[int, int]:
     """(checkpoint_batch, last_batch) of the state row: how much of the chain is folded."""
     folded, last = rows(durable.engine(), "SELECT checkpoint_batch, last_batch FROM ledger_state")[0]
@@ -66,6 +76,7 @@ def test_reopen_after_close_is_identical(durable, reference) -> None:
     book.close()
     folded, last = checkpoint_state(durable)
     assert folded == last, "close() folds every batch into the checkpoint"
+    assert_period_books(durable)  # folded from memory
     with ledger.open(durable.url) as again:
         assert snapshot(again) == before
         assert again.verify() is None
@@ -86,6 +97,11 @@ def test_reopen_without_close_is_identical(durable, reference) -> None:
     with ledger.open(durable.url) as again:
         assert snapshot(again) == expected
         assert again.verify() is None
+    with ledger.open(durable.url) as again:
+        again.checkpoint()  # folds, from the tables, what the dropped ledger left unfolded
+        assert snapshot(again) == expected
+    assert checkpoint_state(durable)[0] == last
+    assert_period_books(durable)
     assert batch_hashes(durable) == hashes
 
 
