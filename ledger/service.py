@@ -679,7 +679,7 @@ class Ledger:
             batch = int(source.batch)
             lines = conn.exec_driver_sql(
                 "SELECT account, amount, dim1, dim2, dim3, dim4 FROM lines"
-                f" WHERE {self._store.lines_where(conn, batch, batch)} AND entry = {int(source.key)}"
+                f" WHERE batch = {batch} AND entry = {int(source.key)}"
                 " ORDER BY line"
             ).all()
         self._read()

@@ -342,12 +342,6 @@ class Store:
                 ],
             )
 
-    def lines_where(self, conn: Connection, first: int, last: int | None = None, alias: str = "lines") -> str:
-        """An SQL condition on `alias` selecting exactly the lines of batches first..last
-        (last None: every batch from first on)."""
-        condition = f"{alias}.batch >= {int(first)}"
-        return condition if last is None else f"{condition} AND {alias}.batch <= {int(last)}"
-
     def batch_lines_sql(self, batch: int) -> str:
         """A query of the lines of one batch: entry, line, account, amount, dim1..dim4 (0 for
         none), in entry order (seq), then line order."""
@@ -358,12 +352,12 @@ class Store:
             f" WHERE l.batch = {int(batch)} AND e.batch = {int(batch)} ORDER BY e.seq, l.line"
         )
 
-    def entry_lines_from(self, conn: Connection, first: int) -> str:
+    def entry_lines_from(self, first: int) -> str:
         """FROM and WHERE of the lines (alias l: account, amount) of batches from `first` on,
         each with its entry (alias e)."""
         return (
             "lines l JOIN entries e ON e.batch = l.batch AND e.key = l.entry"
-            f" WHERE {self.lines_where(conn, first, alias='l')} AND e.batch >= {int(first)}"
+            f" WHERE l.batch >= {int(first)} AND e.batch >= {int(first)}"
         )
 
     def bulk_insert(
@@ -391,7 +385,7 @@ class Store:
             conn,
             "SELECT account, debits_posted AS dp, credits_posted AS cp, debits_pending AS dq,"
             " credits_pending AS cq FROM period_balances"
-            f" UNION ALL SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(conn, checkpoint)}) AS n",
+            f" UNION ALL SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS n",
         )
         balances[index] = sums
         keys = self.read_table(
@@ -470,7 +464,7 @@ class Store:
         ]
         new_accounts = self.read_accounts(conn, f"WHERE idx >= {int(accounts)}")
         balance_accounts, balance_changes = self.account_sums(
-            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(conn, last_batch)}) AS n"
+            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(last_batch)}) AS n"
         )
         keys = self.read_table(
             conn,
@@ -571,7 +565,7 @@ class Store:
         """SQL for the yyyymm of an int day-number expression."""
         raise NotImplementedError
 
-    def unfolded_sql(self, conn: Connection, checkpoint: int, account: int | None = None) -> str:
+    def unfolded_sql(self, checkpoint: int, account: int | None = None) -> str:
         """(account, period, dp, cp, dq, cq) rows of every batch after `checkpoint`.
 
         Ordinary and pending entries count their own lines in their own month; a post or
@@ -587,7 +581,7 @@ class Store:
             " CASE WHEN (e.flags & 2) = 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cp,"
             " CASE WHEN (e.flags & 2) <> 0 AND l.amount > 0 THEN l.amount ELSE 0 END AS dq,"
             " CASE WHEN (e.flags & 2) <> 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cq"
-            f" FROM {self.entry_lines_from(conn, cp + 1)}{only}"
+            f" FROM {self.entry_lines_from(cp + 1)}{only}"
             " UNION ALL"
             f" SELECT pl.account, {self.period_sql('r.date')},"
             " CASE WHEN (r.flags & 4) <> 0 AND pl.amount > 0 THEN pl.amount ELSE 0 END,"
@@ -674,7 +668,7 @@ class Store:
             return 0
         rows = self.read_table(
             conn,
-            f"SELECT account, period, dp, cp, dq, cq FROM ({self.unfolded_sql(conn, checkpoint)}) AS u",
+            f"SELECT account, period, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS u",
             {name: pa.int64() for name in ("account", "period", "dp", "cp", "dq", "cq")},
         )
         keys = (rows.column("account").to_numpy() << 20) | rows.column("period").to_numpy()
@@ -694,7 +688,7 @@ class Store:
         rows = conn.exec_driver_sql(
             "SELECT period, debits_posted, credits_posted FROM period_balances"
             f" WHERE account = {int(account)}"
-            f" UNION ALL SELECT period, dp, cp FROM ({self.unfolded_sql(conn, checkpoint, account)}) AS n"
+            f" UNION ALL SELECT period, dp, cp FROM ({self.unfolded_sql(checkpoint, account)}) AS n"
         ).all()
         totals: dict[int, list[int]] = {}
         for period, debit, credit in rows:  # Python ints: no partial sum can overflow
@@ -715,7 +709,7 @@ class Store:
         before = conn.exec_driver_sql(
             "SELECT debits_posted, credits_posted, debits_pending, credits_pending FROM period_balances"
             f" WHERE account = {a} AND period < {int(period)}"
-            f" UNION ALL SELECT dp, cp, dq, cq FROM ({self.unfolded_sql(conn, checkpoint, a)}) AS n"
+            f" UNION ALL SELECT dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint, a)}) AS n"
             f" WHERE n.period < {int(period)}"
         ).all()
         totals = [wrap64(sum(int(row[i]) for row in before)) for i in range(4)]

@@ -433,7 +433,7 @@ class PostgresStore(Store):
             f" WHERE e.batch = {int(batch)} ORDER BY e.seq, l.n"
         )
 
-    def entry_lines_from(self, conn: Connection, first: int) -> str:
+    def entry_lines_from(self, first: int) -> str:
         # The arrays of the entry rows themselves: no join back to entries as the view needs.
         return (
             "entries e CROSS JOIN LATERAL unnest(e.amounts, e.accounts) AS l (amount, account)"
