@@ -121,3 +121,52 @@ def test_compiled_array_packer_refuses_mismatched_layouts() -> None:
         pack(columns, one, flat, False, offsets, items, one, np.ones(2, np.uint8), flat)
     with pytest.raises(ValueError, match="list offsets: 2 values for 2 rows"):
         list(copy_chunks([np.zeros(2, np.int64)], [">i8"], lists=ListColumns(offsets[:2], ())))
+
+
+def entry_stream(counts: np.ndarray, flags: np.ndarray, amounts: np.ndarray, accounts: np.ndarray) -> bytes:
+    """A COPY stream of (lines int4, flags int2, amounts int8[], accounts int4[]) rows, as
+    the server sends the entries' own lines."""
+    offsets = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    lists = ListColumns(offsets, (((amounts,), ">i8", False), ((accounts,), ">i4", False)))
+    return b"".join(copy_chunks([counts, flags], [">i4", ">i2"], lists=lists))
+
+
+@pytest.mark.skipif(postgres.copyfmt is None, reason="the compiled reader is not in use")
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 30))
+def test_entry_lines_read_back_what_was_packed(seed: int, n: int) -> None:
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 7, n)
+    flags = rng.integers(-(2**15), 2**15, n)
+    lines = int(counts.sum())
+    amounts = rng.integers(-(2**63), 2**63 - 1, lines, dtype=np.int64)
+    accounts = rng.integers(-(2**31), 2**31, lines)
+    stream = np.frombuffer(entry_stream(counts, flags, amounts, accounts), np.uint8)
+    got = postgres.copyfmt.read_entry_lines(stream)
+    for value, expected in zip(got, (counts, flags, amounts, accounts), strict=True):
+        assert value.dtype == np.int64
+        assert value.tolist() == expected.tolist()
+
+
+@pytest.mark.skipif(postgres.copyfmt is None, reason="the compiled reader is not in use")
+def test_entry_lines_reader_refuses_other_streams() -> None:
+    read = postgres.copyfmt.read_entry_lines
+    good = entry_stream(np.array([2, 3]), np.array([0, 2]), np.arange(1, 6), np.arange(5))
+    assert read(np.frombuffer(good, np.uint8))[0].tolist() == [2, 3]
+    wrong_count = entry_stream(np.array([2, 4]), np.array([0, 2]), np.arange(1, 7), np.arange(6))
+    wrong_count = wrong_count.replace(
+        b"\x00\x00\x00\x04\x00\x00\x00\x04", b"\x00\x00\x00\x04\x00\x00\x00\x03", 1
+    )
+    no_lines = entry_stream(np.array([0]), np.array([0]), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    for bad, why in (
+        (good[:-1], "truncated"),
+        (good + b"\x00", "trailing byte"),
+        (b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 4 + b"\x00\x00\x00\x01" + good[19:], "header extension"),
+        (good[:25] + b"\x00\x03" + good[27:], "a line count past the end"),
+        (wrong_count, "line count says 3, arrays hold 4"),
+        (no_lines, "an entry without lines (NULL arrays)"),
+    ):
+        with pytest.raises(ValueError):
+            read(np.frombuffer(bad, np.uint8))
+            pytest.fail(why)

@@ -6,7 +6,9 @@ The twins in numpy are ledger.store.postgres._copy_rows and _copy_rows_lists (sa
 """
 
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
+
+import numpy as np
 
 cdef extern from *:
     """
@@ -214,3 +216,102 @@ def copy_rows_lists(const int64_t[:, ::1] columns, const uint8_t[::1] widths, co
                         out = put_int(out, w, <uint64_t>items[d, i])
                 first += list_inner[j]
     return data
+
+
+cdef inline uint16_t get16(const uint8_t* at) noexcept nogil:
+    cdef uint16_t value
+    memcpy(&value, at, 2)
+    return LEDGER_BE16(value)
+
+
+cdef inline uint32_t get32(const uint8_t* at) noexcept nogil:
+    cdef uint32_t value
+    memcpy(&value, at, 4)
+    return LEDGER_BE32(value)
+
+
+cdef inline uint64_t get64(const uint8_t* at) noexcept nogil:
+    cdef uint64_t value
+    memcpy(&value, at, 8)
+    return LEDGER_BE64(value)
+
+
+cdef Py_ssize_t read_array(const uint8_t* at, Py_ssize_t left, int64_t k, uint8_t width,
+                           int64_t* out) noexcept nogil:
+    """Reads one array field of k integers of `width` bytes (1-D, no NULLs) into out (NULL:
+    only checks it); the bytes it took, or -1 when the field is anything else."""
+    cdef Py_ssize_t size = 24 + k * (4 + width)
+    cdef int64_t i
+    if left < size or get32(at) != <uint32_t>(size - 4) or get32(at + 4) != 1 or get32(at + 8) != 0:
+        return -1
+    if get32(at + 12) != element_oid(width) or get32(at + 16) != <uint32_t>k or get32(at + 20) != 1:
+        return -1
+    at += 24
+    for i in range(k):
+        if get32(at) != width:
+            return -1
+        if out != NULL:
+            out[i] = <int64_t>get64(at + 4) if width == 8 else <int32_t>get32(at + 4)
+        at += 4 + width
+    return size
+
+
+cdef Py_ssize_t read_entry(const uint8_t* row, Py_ssize_t left, int64_t* k, int64_t* flags,
+                           int64_t* amounts, int64_t* accounts) noexcept nogil:
+    """Reads the row starting at `row` (field count, lines int4, flags int2, amounts int8[],
+    accounts int4[]): its line count and flags, and (unless NULL) its amounts and accounts;
+    the bytes it took, or -1 when it is anything else."""
+    cdef Py_ssize_t took, size = 16
+    if left < size or get16(row) != 4 or get32(row + 2) != 4 or get32(row + 10) != 2:
+        return -1
+    k[0] = <int32_t>get32(row + 6)
+    flags[0] = <int16_t>get16(row + 14)
+    if k[0] < 1:
+        return -1
+    took = read_array(row + size, left - size, k[0], 8, amounts)
+    if took < 0:
+        return -1
+    size += took
+    took = read_array(row + size, left - size, k[0], 4, accounts)
+    return -1 if took < 0 else size + took
+
+
+def read_entry_lines(const uint8_t[::1] data):
+    """The rows of a binary COPY stream (header and trailer included) of (lines int4, flags
+    int2, amounts int8[], accounts int4[]), each with at least one line: per row its line
+    count and flags, and every row's amounts and accounts in order, as int64 arrays. A
+    stream of any other shape raises ValueError."""
+    cdef Py_ssize_t end = data.shape[0], at, took
+    cdef int64_t rows = 0, items = 0, r, done, k, f
+    cdef bint bad = False
+    if end < 21 or memcmp(&data[0], b"PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00", 19) != 0:
+        raise ValueError("not a binary COPY stream with an empty header")
+    at = 19
+    with nogil:  # first pass: the shape of every row, and how many rows and lines
+        while end - at > 2:
+            took = read_entry(&data[at], end - at, &k, &f, NULL, NULL)
+            if took < 0:
+                bad = True
+                break
+            at += took
+            rows += 1
+            items += k
+    if bad or end - at != 2 or data[at] != 0xFF or data[at + 1] != 0xFF:
+        raise ValueError(f"row {rows}: not (lines, flags, int8[], int4[] of that many lines) at byte {at}")
+    counts = np.empty(rows, np.int64)
+    flags = np.empty(rows, np.int64)
+    amounts = np.empty(items, np.int64)
+    accounts = np.empty(items, np.int64)
+    cdef int64_t[::1] count_view = counts
+    cdef int64_t[::1] flag_view = flags
+    cdef int64_t[::1] amount_view = amounts
+    cdef int64_t[::1] account_view = accounts
+    at = 19
+    done = 0
+    with nogil:
+        for r in range(rows):
+            took = read_entry(&data[at], end - at, &count_view[r], &flag_view[r],
+                              &amount_view[done], &account_view[done])
+            at += took
+            done += count_view[r]
+    return counts, flags, amounts, accounts

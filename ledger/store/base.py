@@ -384,10 +384,12 @@ class Store:
         index, sums = self.account_sums(
             conn,
             "SELECT account, debits_posted AS dp, credits_posted AS cp, debits_pending AS dq,"
-            " credits_pending AS cq FROM period_balances"
-            f" UNION ALL SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS n",
+            " credits_pending AS cq FROM period_balances",
         )
         balances[index] = sums
+        index, sums = self.unfolded_sums(conn, checkpoint)
+        with np.errstate(over="ignore"):  # modulo 2**64, as account_sums: exact when the total fits
+            balances[index] += sums
         keys = self.read_table(
             conn,
             "SELECT key, fingerprint FROM entries",
@@ -444,6 +446,13 @@ class Store:
                 sums[:, position] = (high << np.int64(32)) + low
         return table.column("account").to_numpy().astype(np.int64), sums
 
+    def unfolded_sums(self, conn: Connection, checkpoint: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per account, the balance changes of the batches after `checkpoint` (account_sums of
+        unfolded_sql's rows)."""
+        return self.account_sums(
+            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS n"
+        )
+
     def load_since(
         self, conn: Connection, last_batch: int, groups: int, books: int, accounts: int
     ) -> Increment:
@@ -463,9 +472,7 @@ class Store:
             for r in conn.execute(select(t.books).where(t.books.c.idx >= books).order_by(t.books.c.idx))
         ]
         new_accounts = self.read_accounts(conn, f"WHERE idx >= {int(accounts)}")
-        balance_accounts, balance_changes = self.account_sums(
-            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(last_batch)}) AS n"
-        )
+        balance_accounts, balance_changes = self.unfolded_sums(conn, last_batch)
         keys = self.read_table(
             conn,
             f"SELECT key, fingerprint FROM entries WHERE batch > {int(last_batch)}",
@@ -572,24 +579,32 @@ class Store:
         void counts the pending entry's lines (pending_lines) in the month of the entry that
         resolved it.
         """
+        own, resolved = self.own_lines_sql(checkpoint, account), self.resolved_lines_sql(checkpoint, account)
+        return f"{own} UNION ALL {resolved}"
+
+    def own_lines_sql(self, checkpoint: int, account: int | None = None) -> str:
+        """The rows of unfolded_sql from the lines of ordinary and pending entries."""
         only = f" AND l.account = {int(account)}" if account is not None else ""
-        resolved_only = f" AND pl.account = {int(account)}" if account is not None else ""
-        cp = int(checkpoint)
         return (
             f"SELECT l.account AS account, {self.period_sql('e.date')} AS period,"
             " CASE WHEN (e.flags & 2) = 0 AND l.amount > 0 THEN l.amount ELSE 0 END AS dp,"
             " CASE WHEN (e.flags & 2) = 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cp,"
             " CASE WHEN (e.flags & 2) <> 0 AND l.amount > 0 THEN l.amount ELSE 0 END AS dq,"
             " CASE WHEN (e.flags & 2) <> 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cq"
-            f" FROM {self.entry_lines_from(cp + 1)}{only}"
-            " UNION ALL"
-            f" SELECT pl.account, {self.period_sql('r.date')},"
-            " CASE WHEN (r.flags & 4) <> 0 AND pl.amount > 0 THEN pl.amount ELSE 0 END,"
-            " CASE WHEN (r.flags & 4) <> 0 AND pl.amount < 0 THEN -pl.amount ELSE 0 END,"
-            " CASE WHEN pl.amount > 0 THEN -pl.amount ELSE 0 END,"
-            " CASE WHEN pl.amount < 0 THEN pl.amount ELSE 0 END"
+            f" FROM {self.entry_lines_from(int(checkpoint) + 1)}{only}"
+        )
+
+    def resolved_lines_sql(self, checkpoint: int, account: int | None = None) -> str:
+        """The rows of unfolded_sql from the posts and voids of pending entries."""
+        only = f" AND pl.account = {int(account)}" if account is not None else ""
+        return (
+            f"SELECT pl.account AS account, {self.period_sql('r.date')} AS period,"
+            " CASE WHEN (r.flags & 4) <> 0 AND pl.amount > 0 THEN pl.amount ELSE 0 END AS dp,"
+            " CASE WHEN (r.flags & 4) <> 0 AND pl.amount < 0 THEN -pl.amount ELSE 0 END AS cp,"
+            " CASE WHEN pl.amount > 0 THEN -pl.amount ELSE 0 END AS dq,"
+            " CASE WHEN pl.amount < 0 THEN pl.amount ELSE 0 END AS cq"
             " FROM entries r JOIN pending_lines pl ON pl.entry = r.pending"
-            f" WHERE r.batch > {cp} AND (r.flags & 12) <> 0{resolved_only}"
+            f" WHERE r.batch > {int(checkpoint)} AND (r.flags & 12) <> 0{only}"
         )
 
     def write_snapshot(self, conn: Connection, header: str, blobs: dict[str, list[bytes]]) -> None:

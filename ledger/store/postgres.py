@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 
+from ledger.columns import ENTRY_PENDING
 from ledger.store import tables as t
 from ledger.store.base import BatchRows, LineRows, Store
 
@@ -432,6 +433,34 @@ class PostgresStore(Store):
             " CROSS JOIN LATERAL unnest(e.amounts, e.accounts) WITH ORDINALITY AS l (amount, account, n)"
             f" WHERE e.batch = {int(batch)} ORDER BY e.seq, l.n"
         )
+
+    def unfolded_sums(self, conn: Connection, checkpoint: int) -> tuple[np.ndarray, np.ndarray]:
+        """As Store.unfolded_sums, the entries' own lines read as their arrays (one binary COPY
+        of a row per entry, parsed by the compiled reader) and summed here, instead of the
+        server making a row of each line; the posts and voids by SQL as before. Without the
+        compiled module, Store's query."""
+        if copyfmt is None:
+            return super().unfolded_sums(conn, checkpoint)
+        query = (
+            "COPY (SELECT lines, flags, amounts, accounts FROM entries"
+            f" WHERE batch > {int(checkpoint)} AND lines > 0) TO STDOUT (FORMAT BINARY)"
+        )
+        with _driver(conn).cursor() as cursor, cursor.copy(query) as copy:
+            data = b"".join(bytes(chunk) for chunk in copy)
+        counts, flags, amounts, accounts = copyfmt.read_entry_lines(np.frombuffer(data, np.uint8))
+        resolved, resolved_sums = self.account_sums(
+            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.resolved_lines_sql(checkpoint)}) AS n"
+        )
+        size = int(max(accounts.max(initial=-1), resolved.max(initial=-1))) + 1
+        sums = np.zeros((size, 4), np.int64)
+        column = 2 * np.repeat((flags & ENTRY_PENDING) != 0, counts).astype(np.int64) + (amounts < 0)
+        with np.errstate(over="ignore"):  # modulo 2**64, as account_sums: exact when the total fits
+            np.add.at(sums, (accounts, column), np.abs(amounts))
+            sums[resolved] += resolved_sums
+        touched = np.zeros(size, bool)
+        touched[accounts] = touched[resolved] = True
+        index = np.flatnonzero(touched)
+        return index, sums[index]
 
     def entry_lines_from(self, first: int) -> str:
         # The arrays of the entry rows themselves: no join back to entries as the view needs.

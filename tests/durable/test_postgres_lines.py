@@ -246,3 +246,26 @@ def test_the_largest_entry_is_stored_whole(durable) -> None:
             balance = book.balance(f"a{i}")
             minor = (balance.debits_posted.scaleb(2), balance.credits_posted.scaleb(2))
             assert minor == (int(debits[i]), int(credits[i]))
+
+
+def test_unfolded_sums_from_the_arrays_equal_the_sql_sums(pg) -> None:
+    """The balance changes after a checkpoint, read from the entry rows' arrays, are the
+    sums the SQL of every store gives (ordinary, pending, posted and voided lines), from
+    any checkpoint on."""
+    from ledger.store.base import Store
+    from ledger.store.postgres import PostgresStore
+
+    build(pg.url)
+    store = PostgresStore.from_url(pg.url)
+    try:
+        with store.reader() as conn:
+            last, _ = store.chain_head(conn)
+            for checkpoint in range(last + 1):
+                index, sums = store.unfolded_sums(conn, checkpoint)
+                sql_index, sql_sums = Store.unfolded_sums(store, conn, checkpoint)
+                order = np.argsort(sql_index)
+                assert index.tolist() == sql_index[order].tolist()
+                assert sums.tolist() == sql_sums[order].tolist()
+                assert (len(index) > 0) == (checkpoint < last)
+    finally:
+        store.dispose()
