@@ -456,6 +456,7 @@ class StepTimer:
             (ledger.service.snapshot, "restore", lambda a: "snapshot: restore (rehash keys)"),
             (ledger.service.Ledger, "_catch_up", lambda a: "catch up: apply"),
             (Store, "load_since", lambda a: "catch up: load_since (rest)"),
+            (store_class, "unfolded_sums", lambda a: "unfolded sums (changes after the checkpoint)"),
             (Store, "_load", lambda a: "tables: load (rest)"),
             (store_class, "read_table", lambda a: self._table(query_name(a[2]), f"query {query_name(a[2])}")),
             (json, "loads", lambda a: "JSON parse (text columns, snapshot header)"),
