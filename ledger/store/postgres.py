@@ -209,8 +209,9 @@ def _list_chunks(
     nullable = tuple(np.flatnonzero(null_mask).tolist())
     if copyfmt is not None:
         items = lists.items()
+        widths = np.array([np.dtype(kind).itemsize for kind in types], np.uint8)
         list_widths = np.array([np.dtype(kind).itemsize for _, kind, _ in lists.lists], np.uint8)
-        list_inner = np.array([len(items_) for items_, _, _ in lists.lists], np.uint8)
+        list_inner = np.array([len(parts) for parts, _, _ in lists.lists], np.uint8)
         list_zero_null = np.array([zero for _, _, zero in lists.lists], np.uint8)
     for start in range(0, n, rows_per_chunk):
         end = min(start + rows_per_chunk, n)
@@ -222,8 +223,8 @@ def _list_chunks(
         for row, column in zip(stacked, part, strict=True):
             row[:] = column
         yield copyfmt.copy_rows_lists(
-            stacked, np.array([np.dtype(k).itemsize for k in types], np.uint8), null_mask, zero_is_null,
-            offsets[start : end + 1], items, list_widths, list_inner, list_zero_null,
+            stacked, widths, null_mask, zero_is_null, offsets[start : end + 1], items, list_widths,
+            list_inner, list_zero_null,
         )  # fmt: skip
 
 
@@ -232,6 +233,12 @@ def copy_payload(
 ) -> bytes:
     """The whole binary COPY stream of `columns` at once (see copy_chunks)."""
     return b"".join(copy_chunks(columns, types, nullable, zero_is_null))
+
+
+def _copy_out(conn: Connection, query: str) -> bytes:
+    """The whole output of a COPY ... TO STDOUT statement."""
+    with _driver(conn).cursor() as cursor, cursor.copy(query.replace("%", "%%")) as copy:
+        return b"".join(bytes(chunk) for chunk in copy)
 
 
 def _driver(conn: Connection) -> Any:
@@ -445,8 +452,7 @@ class PostgresStore(Store):
             "COPY (SELECT lines, flags, amounts, accounts FROM entries"
             f" WHERE batch > {int(checkpoint)} AND lines > 0) TO STDOUT (FORMAT BINARY)"
         )
-        with _driver(conn).cursor() as cursor, cursor.copy(query) as copy:
-            data = b"".join(bytes(chunk) for chunk in copy)
+        data = _copy_out(conn, query)
         counts, flags, amounts, accounts = copyfmt.read_entry_lines(np.frombuffer(data, np.uint8))
         resolved, resolved_sums = self.account_sums(
             conn, f"SELECT account, dp, cp, dq, cq FROM ({self.resolved_lines_sql(checkpoint)}) AS n"
@@ -504,8 +510,7 @@ class PostgresStore(Store):
         aliases = ", ".join(f"c{i}" for i in range(len(names)))
         values = ", ".join(f"q.c{i}::int8" for i in range(len(names)))
         query = f"COPY (SELECT {values} FROM ({sql}) AS q ({aliases})) TO STDOUT (FORMAT BINARY)"
-        with _driver(conn).cursor() as cursor, cursor.copy(query.replace("%", "%%")) as copy:
-            data = b"".join(bytes(chunk) for chunk in copy)
+        data = _copy_out(conn, query)
         fields = [("count", ">i2")]
         for i in range(len(names)):
             fields += [(f"size{i}", ">i4"), (f"value{i}", ">i8")]
