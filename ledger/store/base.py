@@ -453,6 +453,30 @@ class Store:
             conn, f"SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS n"
         )
 
+    def lines_sums(
+        self,
+        conn: Connection,
+        checkpoint: int,
+        accounts: np.ndarray,
+        amounts: np.ndarray,
+        pending: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """unfolded_sums from the unfolded entries' own lines, given as columns (account,
+        amount, whether its entry is pending) and summed here, and the posts and voids by SQL."""
+        resolved, resolved_sums = self.account_sums(
+            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.resolved_lines_sql(checkpoint)}) AS n"
+        )
+        size = int(max(accounts.max(initial=-1), resolved.max(initial=-1))) + 1
+        sums = np.zeros((size, 4), np.int64)
+        column = 2 * pending.astype(np.int64) + (amounts < 0)
+        with np.errstate(over="ignore"):  # modulo 2**64, as account_sums: exact when the total fits
+            np.add.at(sums, (accounts, column), np.abs(amounts))
+            sums[resolved] += resolved_sums
+        touched = np.zeros(size, bool)
+        touched[accounts] = touched[resolved] = True
+        index = np.flatnonzero(touched)
+        return index, sums[index]
+
     def load_since(
         self, conn: Connection, last_batch: int, groups: int, books: int, accounts: int
     ) -> Increment:

@@ -454,19 +454,8 @@ class PostgresStore(Store):
         )
         data = _copy_out(conn, query)
         counts, flags, amounts, accounts = copyfmt.read_entry_lines(np.frombuffer(data, np.uint8))
-        resolved, resolved_sums = self.account_sums(
-            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.resolved_lines_sql(checkpoint)}) AS n"
-        )
-        size = int(max(accounts.max(initial=-1), resolved.max(initial=-1))) + 1
-        sums = np.zeros((size, 4), np.int64)
-        column = 2 * np.repeat((flags & ENTRY_PENDING) != 0, counts).astype(np.int64) + (amounts < 0)
-        with np.errstate(over="ignore"):  # modulo 2**64, as account_sums: exact when the total fits
-            np.add.at(sums, (accounts, column), np.abs(amounts))
-            sums[resolved] += resolved_sums
-        touched = np.zeros(size, bool)
-        touched[accounts] = touched[resolved] = True
-        index = np.flatnonzero(touched)
-        return index, sums[index]
+        pending = np.repeat((flags & ENTRY_PENDING) != 0, counts)
+        return self.lines_sums(conn, checkpoint, accounts, amounts, pending)
 
     def entry_lines_from(self, first: int) -> str:
         # The arrays of the entry rows themselves: no join back to entries as the view needs.
