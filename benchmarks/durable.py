@@ -22,7 +22,8 @@ entries of 2-6 lines, accounts drawn uniformly at random, one book, one balance 
 * the ceiling (PostgreSQL): binary COPY, streamed by `ledger.store.postgres.copy_chunks`, of
   the same lines into bare tables (no index, key or trigger), one transaction per batch:
   the five columns entry, line, book, account, amount, and the ten columns of the ledger's
-  `lines` table (dimension codes sent as NULL, as the store sends them). Timed: the payload,
+  `lines` (SQLite's table; on PostgreSQL the view of the entry rows' arrays), dimension codes
+  sent as NULL. Timed: the payload,
   the COPY and the commit; the columns themselves are derived before the clock starts.
   SQLite has no COPY; the same ten-column rows go through executemany into a bare table of a
   second file, for context. The raw batches are interleaved with the ledger's, in an order
@@ -31,6 +32,8 @@ entries of 2-6 lines, accounts drawn uniformly at random, one book, one balance 
 * open: `ledger.open(url)` of the whole ledger (median of --open-rounds) right after the
   accounts are created, and again after posting and the checkpoint; once more between the
   last batch and the checkpoint, which is what opening costs while the lines are unfolded.
+* verify: `Ledger.verify()` of the whole chain after the opens (every batch's rows re-read and
+  re-hashed), once.
 * breakdown: the library's steps inside `post_columns` are wrapped (while the posting runs,
   restored after) and timed per call: make_batch, the state check, the writer lock, the
   kernel, the row derivation and hash (journal), each table's bulk write (on PostgreSQL
@@ -650,6 +653,12 @@ def run_store(kind: str, args: argparse.Namespace, workload: Workload, workdir: 
     result["open_after_s"] = time_open(
         url, args.open_rounds, balance_check(workload, index), parts=open_parts["after"]
     )
+    progress(f"{kind}: verify")
+    with ledger.open(url) as reader:
+        start = time.perf_counter()
+        if reader.verify() is not None:
+            raise SystemExit(f"{kind}: verify found a broken chain")
+        result["verify_s"] = time.perf_counter() - start
     result["open_parts_median_s"] = {
         phase: {name: statistics.median(p.get(name, 0.0) for p in rounds) for name in set().union(*rounds)}
         for phase, rounds in open_parts.items()
@@ -789,12 +798,14 @@ def render_throughput(results: dict[str, dict[str, Any]]) -> list[str]:
         )
     out.append("  (durable/this: ratio of totals, and in brackets the median of per-batch ratios)")
     out += ["", f"{'store':<11}{'create accounts':>16}{'open, accounts':>16}{'open, unfolded':>16}"
-            f"{'checkpoint':>12}{'open, after':>13}   (seconds; opens: median of rounds)"]  # fmt: skip
+            f"{'checkpoint':>12}{'open, after':>13}{'verify':>9}"]  # fmt: skip
     for kind, r in results.items():
         out.append(
             f"{kind:<11}{r['create_accounts_s']:>16.2f}{statistics.median(r['open_accounts_only_s']):>16.2f}"
             f"{r['open_unfolded_s'][0]:>16.2f}{r['checkpoint_s']:>12.2f}{statistics.median(r['open_after_s']):>13.2f}"
+            f"{r['verify_s']:>9.2f}"
         )
+    out.append("  (seconds; opens: median of rounds; verify: the whole chain, once)")
     return out
 
 
