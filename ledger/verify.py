@@ -41,7 +41,11 @@ def first_bad_batch(store: Store, conn: Connection) -> int | None:
             f" FROM entries WHERE batch = {int(batch.id)} ORDER BY seq",
             ENTRY_NAMES,
         )
-        lines = store.read_ints(conn, store.batch_lines_sql(int(batch.id)), LINE_NAMES)
+        lines = in_entry_order(
+            store.read_ints(conn, store.batch_lines_sql(int(batch.id)), LINE_NAMES), entries["key"]
+        )
+        if lines is None:
+            return int(batch.id)
         pending = (entries["flags"] & ENTRY_PENDING) != 0
         if pending_lines_differ(store, conn, int(batch.id), entries["key"][pending], lines):
             return int(batch.id)
@@ -71,6 +75,22 @@ def first_bad_batch(store: Store, conn: Connection) -> int | None:
     if last_batch != len(batches) or last_hash != prev:
         return len(batches) + 1 if last_batch > len(batches) else max(last_batch, 1)
     return None
+
+
+def in_entry_order(lines: dict[str, np.ndarray], keys: np.ndarray) -> dict[str, np.ndarray] | None:
+    """A batch's lines in the order the hash takes them: their entry's position among `keys`
+    (the batch's entries in seq order), then line number. None when a line names an entry
+    that is not in the batch."""
+    if not len(lines["entry"]):
+        return lines
+    if not len(keys):
+        return None
+    by_key = np.argsort(keys, kind="stable")
+    at = np.minimum(np.searchsorted(keys[by_key], lines["entry"]), len(keys) - 1)
+    if not np.array_equal(keys[by_key][at], lines["entry"]):
+        return None
+    order = np.lexsort((lines["line"], by_key[at]))
+    return {name: column[order] for name, column in lines.items()}
 
 
 def texts_differ(texts: list[tuple[int, str | None, str | None]], entries: dict[str, np.ndarray]) -> bool:

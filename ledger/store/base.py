@@ -344,13 +344,9 @@ class Store:
 
     def batch_lines_sql(self, batch: int) -> str:
         """A query of the lines of one batch: entry, line, account, amount, dim1..dim4 (0 for
-        none), in entry order (seq), then line order."""
-        dims = ", ".join(f"coalesce(l.dim{i}, 0)" for i in range(1, 5))
-        return (
-            f"SELECT l.entry, l.line, l.account, l.amount, {dims}"
-            " FROM lines l JOIN entries e ON e.key = l.entry AND e.batch = l.batch"
-            f" WHERE l.batch = {int(batch)} AND e.batch = {int(batch)} ORDER BY e.seq, l.line"
-        )
+        none), in no particular order."""
+        dims = ", ".join(f"coalesce(dim{i}, 0)" for i in range(1, 5))
+        return f"SELECT entry, line, account, amount, {dims} FROM lines WHERE batch = {int(batch)}"
 
     def entry_lines_from(self, first: int) -> str:
         """FROM and WHERE of the lines (alias l: account, amount) of batches from `first` on,

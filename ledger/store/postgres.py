@@ -433,12 +433,12 @@ class PostgresStore(Store):
         conn.exec_driver_sql("ANALYZE entries")
 
     def batch_lines_sql(self, batch: int) -> str:
-        # The entry rows' arrays, in their order: no join back to entries as the view needs.
+        # The entry rows' arrays: no join back to entries as the view needs.
         dims = ", ".join(f"coalesce(e.dims[l.n][{i}], 0)" for i in range(1, 5))
         return (
             f"SELECT e.key, (l.n - 1)::integer, l.account, l.amount, {dims} FROM entries e"
             " CROSS JOIN LATERAL unnest(e.amounts, e.accounts) WITH ORDINALITY AS l (amount, account, n)"
-            f" WHERE e.batch = {int(batch)} ORDER BY e.seq, l.n"
+            f" WHERE e.batch = {int(batch)}"
         )
 
     def unfolded_sums(self, conn: Connection, checkpoint: int) -> tuple[np.ndarray, np.ndarray]:

@@ -115,23 +115,33 @@ class SQLiteStore(Store):
         finally:
             cursor.close()
 
+    def read_ints(self, conn: Connection, sql: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """As Store.read_ints, from the driver's tuples, a bounded number of rows at a time."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        parts = []
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(_FETCH_ROWS):
+                try:
+                    parts.append(np.array(rows, np.int64).reshape(-1, len(names)))
+                except TypeError as error:  # a None among the values
+                    raise ValueError("read_ints: the query gave NULLs") from error
+        finally:
+            cursor.close()
+        data = np.concatenate(parts) if parts else np.zeros((0, len(names)), np.int64)
+        return {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(names)}
+
     def unfolded_sums(self, conn: Connection, checkpoint: int) -> tuple[np.ndarray, np.ndarray]:
         """As Store.unfolded_sums, the lines read in order of the table (no join with entries:
         the few pending entries' keys mark their lines) and summed here."""
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            after = f"batch > {int(checkpoint)}"
-            query = f"SELECT key FROM entries WHERE {after} AND (flags & {ENTRY_PENDING}) <> 0"
-            pending_keys = np.array([key for (key,) in cursor.execute(query)], np.int64)
-            cursor.execute(f"SELECT entry, account, amount FROM lines WHERE {after}")
-            parts = []
-            while rows := cursor.fetchmany(_FETCH_ROWS):
-                parts.append(np.array(rows, np.int64).reshape(-1, 3))
-        finally:
-            cursor.close()
-        lines = np.concatenate(parts) if parts else np.zeros((0, 3), np.int64)
-        pending = np.isin(lines[:, 0], pending_keys)
-        return self.lines_sums(conn, checkpoint, lines[:, 1], lines[:, 2], pending)
+        after = f"batch > {int(checkpoint)}"
+        pending = f"SELECT key FROM entries WHERE {after} AND (flags & {ENTRY_PENDING}) <> 0"
+        keys = self.read_ints(conn, pending, ("key",))["key"]
+        lines = self.read_ints(
+            conn, f"SELECT entry, account, amount FROM lines WHERE {after}", ("entry", "account", "amount")
+        )
+        marked = np.isin(lines["entry"], keys)
+        return self.lines_sums(conn, checkpoint, lines["account"], lines["amount"], marked)
 
     def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
         conn.exec_driver_sql(

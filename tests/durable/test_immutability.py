@@ -146,6 +146,7 @@ POSTGRES_EDITS = {
         "entries",
         "UPDATE entries SET accounts[2] = 3 WHERE batch = 1 AND key = 100",
     ),
+    "line-of-no-entry": ("entries", "UPDATE entries SET key = 999999 WHERE batch = 4 AND key = 401"),
 }
 
 EDITS = [
@@ -211,6 +212,13 @@ EDITS = [
         1,
         "UPDATE lines SET account = 3 WHERE batch = 1 AND entry = 100 AND line = 1",
         id="line-account-first-batch",
+    ),
+    pytest.param(
+        "lines",
+        "update",
+        4,
+        "UPDATE lines SET entry = 999999 WHERE batch = 4 AND entry = 401 AND line = 1",
+        id="line-of-no-entry",
     ),
 ]
 
