@@ -178,14 +178,18 @@ def fold_parts(engine: Engine, batch: Batch, codes: np.ndarray) -> tuple[np.ndar
 
 def aggregate_folds(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
     """Sum fold parts per (account, month): accounts, periods, sums [n, 4] (zero rows dropped)."""
-    if not parts:
+    if not any(len(p[0]) for p in parts):
         return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 4), np.int64)
     keys = np.concatenate([p[0] for p in parts])
-    columns = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    values = np.concatenate([p[2] for p in parts])
-    unique, inverse = np.unique(keys, return_inverse=True)
-    sums = np.zeros((len(unique), 4), np.int64)
-    np.add.at(sums, (inverse, columns), values)
+    order = np.argsort(keys)  # one sort; each key's run is then summed per column
+    keys = keys[order]
+    columns = np.concatenate([p[1] for p in parts])[order]
+    values = np.concatenate([p[2] for p in parts])[order]
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    unique = keys[starts]
+    sums = np.empty((len(unique), 4), np.int64)
+    for column in range(4):  # int64 sums wrap modulo 2**64, as wrap64 keeps them
+        sums[:, column] = np.add.reduceat(np.where(columns == column, values, 0), starts)
     keep = (sums != 0).any(axis=1)
     unique, sums = unique[keep], sums[keep]
     return (unique >> 20).astype(np.int32), (unique & ((1 << 20) - 1)).astype(np.int32), sums
