@@ -12,7 +12,7 @@ import numpy as np
 from ledger.chain import batch_hash
 from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
 from ledger.posting import Batch, Engine, kernel
-from ledger.store.base import BatchRows, LineRows
+from ledger.store.base import BatchRows, LineRows, key_runs
 
 
 def periods_of(days: np.ndarray) -> np.ndarray:
@@ -181,12 +181,10 @@ def aggregate_folds(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> t
     if not any(len(p[0]) for p in parts):
         return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 4), np.int64)
     keys = np.concatenate([p[0] for p in parts])
-    order = np.argsort(keys)  # one sort; each key's run is then summed per column
-    keys = keys[order]
+    order, starts = key_runs(keys)
+    unique = keys[order[starts]]
     columns = np.concatenate([p[1] for p in parts])[order]
     values = np.concatenate([p[2] for p in parts])[order]
-    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    unique = keys[starts]
     sums = np.empty((len(unique), 4), np.int64)
     for column in range(4):  # int64 sums wrap modulo 2**64, as wrap64 keeps them
         sums[:, column] = np.add.reduceat(np.where(columns == column, values, 0), starts)

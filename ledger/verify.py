@@ -86,8 +86,9 @@ def in_entry_order(lines: dict[str, np.ndarray], keys: np.ndarray) -> dict[str, 
     if not len(keys):
         return None
     by_key = np.argsort(keys, kind="stable")
-    at = np.minimum(np.searchsorted(keys[by_key], lines["entry"]), len(keys) - 1)
-    if not np.array_equal(keys[by_key][at], lines["entry"]):
+    sorted_keys = keys[by_key]
+    at = np.minimum(np.searchsorted(sorted_keys, lines["entry"]), len(keys) - 1)
+    if not np.array_equal(sorted_keys[at], lines["entry"]):
         return None
     order = np.lexsort((lines["line"], by_key[at]))
     return {name: column[order] for name, column in lines.items()}

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.journal import aggregate_folds
-from ledger.store.base import wrap64
+from ledger.store.base import key_runs, wrap64
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 
@@ -44,3 +44,16 @@ def test_aggregate_folds_is_the_plain_sum(parts) -> None:
     ]
     assert got == wanted
     assert accounts.dtype == np.int32 and periods.dtype == np.int32 and sums.dtype == np.int64
+
+
+@settings(max_examples=100, deadline=None)
+@given(keys=st.lists(st.integers(-3, 3), max_size=20))
+def test_key_runs_sum_each_key_once(keys: list[int]) -> None:
+    """key_runs' order and run starts give every distinct key once, with its own sum (the
+    fold from the tables and aggregate_folds both sum this way)."""
+    array = np.array(keys, np.int64)
+    order, starts = key_runs(array)
+    unique = array[order[starts]]
+    sums = np.add.reduceat((array * 10 + 1)[order], starts)
+    assert unique.tolist() == sorted(set(keys))
+    assert sums.tolist() == [sum(k * 10 + 1 for k in keys if k == key) for key in sorted(set(keys))]

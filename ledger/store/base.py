@@ -707,10 +707,11 @@ class Store:
             {name: pa.int64() for name in ("account", "period", "dp", "cp", "dq", "cq")},
         )
         keys = (rows.column("account").to_numpy() << 20) | rows.column("period").to_numpy()
-        unique, inverse = np.unique(keys, return_inverse=True)
-        sums = np.zeros((len(unique), 4), np.int64)
-        for position, name in enumerate(("dp", "cp", "dq", "cq")):
-            np.add.at(sums[:, position], inverse, rows.column(name).to_numpy())
+        order, starts = key_runs(keys)
+        unique = keys[order[starts]]
+        sums = np.empty((len(unique), 4), np.int64)
+        for position, name in enumerate(("dp", "cp", "dq", "cq")):  # int64 sums wrap modulo 2**64
+            sums[:, position] = np.add.reduceat(rows.column(name).to_numpy()[order], starts)
         accounts = (unique >> 20).astype(np.int32)
         books = self.read_ints(conn, "SELECT book FROM accounts ORDER BY idx", ("book",))["book"]
         self.fold_rows(conn, accounts, (unique & 0xFFFFF).astype(np.int32), books[accounts], sums)
@@ -773,6 +774,15 @@ def _store_errors(url: str) -> Iterator[None]:
         yield
     except SQLAlchemyError as error:
         raise StoreError(f"{url}: {error}") from error
+
+
+def key_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The order that sorts `keys`, and where each run of equal keys starts in that order:
+    what np.add.reduceat needs to sum values per key (one sort, no scatter)."""
+    order = np.argsort(keys)
+    ordered = keys[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1]))) if len(keys) else order
+    return order, starts
 
 
 def wrap64(value: int) -> int:
