@@ -7,12 +7,17 @@ void changes balances through the pending entry's lines (see store.base.unfolded
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ledger.chain import batch_hash
 from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
 from ledger.posting import Batch, Engine, kernel
 from ledger.store.base import BatchRows, LineRows, key_runs
+
+# Key of a pending entry -> its lines (accounts, amounts): where a store keeps them.
+PendingLines = Callable[[int], tuple[np.ndarray, np.ndarray]]
 
 
 def periods_of(days: np.ndarray) -> np.ndarray:
@@ -139,13 +144,16 @@ def batch_rows(
     )
 
 
-def fold_parts(engine: Engine, batch: Batch, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fold_parts(
+    engine: Engine | PendingLines, batch: Batch, codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The monthly balance changes of an accepted batch, unaggregated, for a later fold.
 
     Returns (account << 20 | yyyymm, column 0..3 = dp cp dq cq, signed amount): ordinary and
     pending entries by their own lines in their own month; a post or void by the pending
     entry's lines in the resolving entry's month (leaving pending, and for a post entering
-    posted). Summed they are what store.base.unfolded_sql computes from the tables.
+    posted). Summed they are what store.base.unfolded_sql computes from the tables. The
+    pending entries' lines come from the engine, or from `engine` called with a key.
     """
     accepted = codes == 0
     n = batch.entries_count
@@ -160,9 +168,7 @@ def fold_parts(engine: Engine, batch: Batch, codes: np.ndarray) -> tuple[np.ndar
     columns = [2 * np.repeat((flags & ENTRY_PENDING) != 0, counts)[line_mask] + (amounts < 0)]
     values = [np.abs(amounts)]
     for e in np.flatnonzero(accepted & resolving).tolist():
-        record = engine.pending_entry(int(pending[e]))
-        assert record is not None, "an accepted resolution names a pending entry"
-        _, accounts, pending_amounts, _ = record
+        accounts, pending_amounts = pending_lines_of(engine, int(pending[e]))
         key = (accounts.astype(np.int64) << 20) | periods[e]
         side = (pending_amounts < 0).astype(np.int64)
         size = np.abs(pending_amounts)
@@ -174,6 +180,16 @@ def fold_parts(engine: Engine, batch: Batch, codes: np.ndarray) -> tuple[np.ndar
             columns.append(side)
             values.append(size)
     return np.concatenate(keys), np.concatenate(columns).astype(np.int8), np.concatenate(values)
+
+
+def pending_lines_of(source: Engine | PendingLines, key: int) -> tuple[np.ndarray, np.ndarray]:
+    """(accounts, amounts) of pending entry `key`, which an accepted resolution names."""
+    if not isinstance(source, Engine):
+        return source(key)
+    record = source.pending_entry(key)
+    if record is None:
+        raise LookupError(f"pending entry {key} is not in the engine")
+    return record[1], record[2]
 
 
 def aggregate_folds(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:

@@ -59,9 +59,9 @@ _ENTRY_FLAG_BITS = {
 }
 # Book index the kernel reads as "this entry names a book that does not exist".
 _BOOK_UNKNOWN = -2
-_MEMORY_URL = "sqlite://"
 
 M = TypeVar("M", bound=BaseModel)
+Text = tuple[int, str | None, str | None]  # an entry's (key, kind, reference)
 
 
 def _validated(model: type[M], items: Iterable[M | Mapping[str, Any]], what: str) -> list[M]:
@@ -146,7 +146,7 @@ class Ledger:
         """Checkpoint what this ledger changed (so the next open is a read), then release the store."""
         if not self._closed:
             try:
-                if self._dirty:
+                if self._dirty and self._store.durable:
                     self.checkpoint()
             finally:
                 self._closed = True
@@ -595,6 +595,8 @@ class Ledger:
         if self._closed_periods:
             batch = self._with_closed_periods(batch)
         codes = self._engine.post(batch)
+        if not self._store.durable:
+            return self._keep(conn, batch, codes, texts)
         last_batch, last_hash = self._store.chain_head(conn)
         books = entry_books(self._engine, batch)
         lines = line_rows(batch, codes, books, last_batch + 1)
@@ -609,6 +611,18 @@ class Ledger:
         self._last_batch = rows.batch_id
         self._fold_parts.append(fold)
         self._dirty = True
+        return codes
+
+    def _keep(self, conn: Connection, batch: Batch, codes: np.ndarray, texts: dict[int, Text]) -> np.ndarray:
+        """The in-memory store keeps the accepted columns; it derives the rest when asked."""
+        accepted_texts = [text for position, text in texts.items() if codes[position] == 0] if texts else []
+        books = entry_books(self._engine, batch)
+        batch_id = self._store.append_batch(conn, batch, codes, books, accepted_texts)
+        if batch_id is not None:
+            self._seq = self._store.bump(conn)
+            self._last_batch = batch_id
+            self._fold_complete = False  # the store folds its own chunks at a checkpoint
+            self._dirty = True
         return codes
 
     def _with_closed_periods(self, batch: Batch) -> Batch:
@@ -662,11 +676,12 @@ class Ledger:
         entry is voided instead, and a void has nothing to reverse.
         """
         self._check_open()
-        with self._store.reader() as conn:
-            row = conn.execute(select(t.entries).where(t.entries.c.key == entry)).first()
+        store = self._store
+        with store.reader() as conn:
+            row = store.find_entry(conn, entry)
             if row is None:
                 raise NotFound(f"entry {entry} was not posted")
-            flags = int(row.flags)
+            flags = row["flags"]
             if flags & ENTRY_PENDING:
                 raise InvalidInput(
                     f"entry {entry} is pending: void it (void_pending) instead of reversing it"
@@ -675,34 +690,32 @@ class Ledger:
                 raise InvalidInput(f"entry {entry} voids a pending entry; there is nothing to reverse")
             source = row
             if flags & ENTRY_POST_PENDING:
-                source = conn.execute(select(t.entries).where(t.entries.c.key == int(row.pending))).one()
-            batch = int(source.batch)
-            lines = conn.exec_driver_sql(
-                "SELECT account, amount, dim1, dim2, dim3, dim4 FROM lines"
-                f" WHERE batch = {batch} AND entry = {int(source.key)}"
-                " ORDER BY line"
-            ).all()
+                found = store.find_entry(conn, row["pending"])
+                if found is None:
+                    raise NotFound(f"entry {entry} posts pending entry {row['pending']}, which is missing")
+                source = found
+            lines = store.entry_lines(conn, source["batch"], source["key"])
         self._read()
         catalog = self._catalog
         scales = catalog.scales()
         groups = self._engine.rows["group"]
         reversal = Entry(
             key=new_key,
-            book=catalog.book_keys[int(row.book)],
+            book=catalog.book_keys[row["book"]],
             date=date,
             kind="reversal",
             reference=f"reverses {entry}",
             lines=tuple(
                 Line(
-                    account=catalog.account_keys[line.account],
+                    account=catalog.account_keys[account],
                     **{
-                        "credit" if line.amount > 0 else "debit": to_decimal_amount(
-                            abs(line.amount), int(scales[groups[line.account]])
+                        "credit" if amount > 0 else "debit": to_decimal_amount(
+                            abs(amount), int(scales[groups[account]])
                         )
                     },
-                    dims=(line.dim1 or 0, line.dim2 or 0, line.dim3 or 0, line.dim4 or 0),
+                    dims=dims,
                 )
-                for line in lines
+                for account, amount, dims in lines
             ),
         )
         return self.post([reversal])[0]
@@ -926,7 +939,7 @@ def open(url: str | None = None) -> Ledger:
     """Open a ledger: `sqlite:///path.db` (embedded, WAL), `postgresql+psycopg://...`, or no
     URL for a new ledger in memory. A new database gets the schema; an existing one must
     have this version's schema (SchemaVersionError otherwise)."""
-    return Ledger(open_store(url or _MEMORY_URL))
+    return Ledger(open_store(url))
 
 
 __all__ = ["Ledger", "days", "entry_extra_hash", "open", "period_number"]

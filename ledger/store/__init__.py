@@ -6,8 +6,13 @@ from ledger.errors import InvalidInput
 from ledger.store.base import BatchRows, LoadedState, Store
 
 
-def open_store(url: str) -> Store:
-    """The store for a SQLAlchemy URL (sqlite:///path.db, postgresql+psycopg://...)."""
+def open_store(url: str | None) -> Store:
+    """The store for a URL: None (or memory://) for the in-memory columnar store, else a
+    SQLAlchemy URL (sqlite:///path.db, postgresql+psycopg://...)."""
+    if url is None or url == "memory://":
+        from ledger.store.memory import MemoryStore
+
+        return MemoryStore()
     if url.startswith("sqlite:"):
         from ledger.store.sqlite import SQLiteStore
 

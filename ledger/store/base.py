@@ -120,6 +120,7 @@ class Store:
     """A ledger database. Subclasses: SQLiteStore, PostgresStore."""
 
     dialect = ""
+    durable = True  # the in-memory store says False: nothing to checkpoint at close
 
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
@@ -765,6 +766,44 @@ class Store:
             if flags & ENTRY_POST_PENDING:
                 totals[side] += abs(amount)
         return totals
+
+    # --- entries -----------------------------------------------------------------------------
+
+    def find_entry(self, conn: Connection, key: int) -> dict[str, int] | None:
+        """The stored fields of entry `key` (key, batch, book, flags, pending), or None."""
+        row = conn.execute(
+            select(t.entries.c.batch, t.entries.c.book, t.entries.c.flags, t.entries.c.pending).where(
+                t.entries.c.key == int(key)
+            )
+        ).first()
+        if row is None:
+            return None
+        return {
+            "key": int(key),
+            "batch": int(row.batch),
+            "book": int(row.book),
+            "flags": int(row.flags),
+            "pending": int(row.pending or 0),
+        }
+
+    def entry_lines(self, conn: Connection, batch: int, key: int) -> list[tuple[int, int, tuple[int, ...]]]:
+        """(account, amount, dims) of the lines of entry `key` of batch `batch`, in order."""
+        rows = conn.exec_driver_sql(
+            "SELECT account, amount, dim1, dim2, dim3, dim4 FROM lines"
+            f" WHERE batch = {int(batch)} AND entry = {int(key)} ORDER BY line"
+        ).all()
+        return [(int(r[0]), int(r[1]), tuple(int(d or 0) for d in r[2:])) for r in rows]
+
+    def append_batch(
+        self,
+        conn: Connection,
+        batch: Any,
+        codes: np.ndarray,
+        books: np.ndarray,
+        texts: list[tuple[int, str | None, str | None]],
+    ) -> int | None:
+        """Keep a batch as columns (the in-memory store); durable stores write rows instead."""
+        raise NotImplementedError
 
 
 @contextlib.contextmanager

@@ -1,0 +1,535 @@
+"""The in-memory store: what `ledger.open()` without a URL keeps, as numpy columns.
+
+A batch appends one chunk: the accepted entries of the batch as the columns the kernel read
+(keys, offsets, accounts, amounts, dims, flags, dates, pending keys, books, extra hashes) —
+no SQL, no rows, no per-line Python on the posting path. Everything else a durable store
+writes per batch is derived from the chunks when it is first needed, and then kept:
+
+- the hash chain (`seal`), computed over the same canonical bytes as the durable stores';
+- the monthly sums (`fold`), which checkpoints and period reads use;
+- the entry-key lookups of `reverse` and the state a failed write reloads (`_load`).
+
+A write is a transaction under the store's lock: it appends chunks and catalog rows and
+moves the counters; if it fails, everything it appended is cut off again and the counters
+restored, so the store is always at its last commit, as a database would be. The store
+lives as long as its ledger: nothing is persisted (use `sqlite:///path.db` for that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import Connection
+
+from ledger.chain import batch_hash
+from ledger.columns import (
+    ACCOUNT_DTYPE,
+    ENTRY_PENDING,
+    ENTRY_POST_PENDING,
+    ENTRY_VOID_PENDING,
+    aligned_zeros,
+)
+from ledger.journal import aggregate_folds, fold_parts, full_column, periods_of
+from ledger.posting import Batch, kernel
+from ledger.store.base import GENESIS_HASH, Increment, LoadedState, Store, pending_states, wrap64
+
+_RESOLVING = ENTRY_POST_PENDING | ENTRY_VOID_PENDING
+_NO_DIMS = np.zeros((0, 4), np.int32)
+_NO_ROWS = aligned_zeros(1, ACCOUNT_DTYPE)
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One committed batch: its accepted entries as columns, in batch order.
+
+    `batch` holds only accepted entries; a post or void keeps no lines of its own (its
+    effect is the pending entry's lines), as in the durable stores.
+    """
+
+    batch_id: int
+    batch: Batch
+    books: np.ndarray  # int32, each entry's book
+    texts: list[tuple[int, str | None, str | None]]
+    created_at: int  # unix microseconds
+    fingerprints: np.ndarray | None = None  # uint64; None: recomputed from the columns
+    hash: bytes | None = None  # set by seal()
+    prev_hash: bytes | None = None
+
+    @property
+    def flags(self) -> np.ndarray:
+        return full_column(self.batch.flags, self.batch.entries_count, 0, np.uint16)
+
+    @property
+    def pending(self) -> np.ndarray:
+        return full_column(self.batch.pending, self.batch.entries_count, 0, np.int64)
+
+
+@dataclass(slots=True)
+class _State:
+    commit_seq: int = 0
+    last_batch: int = 0
+    checkpoint_batch: int = 0
+    sealed: int = 0  # batches whose hash is computed
+    last_hash: bytes = GENESIS_HASH
+    folded: tuple[np.ndarray, np.ndarray, np.ndarray] = field(
+        default_factory=lambda: (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 4), np.int64))
+    )  # accounts, periods, sums [n, 4] of the batches up to checkpoint_batch
+
+
+class MemoryStore(Store):
+    """A ledger's tables as column chunks in this process (see the module docstring)."""
+
+    dialect = "memory"
+    durable = False
+
+    def __init__(self) -> None:
+        super().__init__("memory://", cast(Any, None))
+        self._lock = threading.RLock()
+        self._state = _State()
+        self.groups: list[tuple[str, int]] = []
+        self.books: list[tuple[str, str | None]] = []
+        self.accounts: list[pa.Table] = []  # idx, key, book, group, code, normal, subledger, flags, name
+        self.accounts_count = 0
+        self.closed: set[tuple[int, int]] = set()
+        self.chunks: list[Chunk] = []
+        # Pending entries' lines (views into their chunks), by entry key.
+        self.pending_lines: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    # --- set-up and transactions -------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Nothing to create: an in-memory store starts empty."""
+
+    def dispose(self) -> None:
+        self.chunks, self.accounts, self.pending_lines = [], [], {}
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Connection]:
+        """The store's lock; what the block appends is cut off again if it raises."""
+        with self._lock:
+            mark = (
+                len(self.groups),
+                len(self.books),
+                self.accounts_count,
+                len(self.chunks),
+                set(self.closed),
+            )
+            state = _State(**{name: getattr(self._state, name) for name in _State.__slots__})
+            accounts = list(self.accounts)
+            try:
+                yield cast(Connection, self)
+            except BaseException:
+                groups, books, accounts_count, chunks, closed = mark
+                for chunk in self.chunks[chunks:]:
+                    for key in chunk.batch.keys[(chunk.flags & ENTRY_PENDING) != 0].tolist():
+                        self.pending_lines.pop(key, None)
+                del self.groups[groups:], self.books[books:], self.chunks[chunks:]
+                self.accounts, self.accounts_count, self.closed = accounts, accounts_count, closed
+                self._state = state
+                raise
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Connection]:
+        with self._lock:
+            yield cast(Connection, self)
+
+    def lock(self, conn: Connection) -> None:
+        """The writer already holds the store's lock."""
+
+    # --- ledger state ------------------------------------------------------------------------
+
+    def commit_seq(self, conn: Connection) -> int:
+        return self._state.commit_seq
+
+    def chain_head(self, conn: Connection) -> tuple[int, bytes]:
+        self.seal()
+        return self._state.last_batch, self._state.last_hash
+
+    def bump(self, conn: Connection, *, batch: int | None = None, hash: bytes | None = None) -> int:
+        self._state.commit_seq += 1
+        return self._state.commit_seq
+
+    def checkpoint_batch(self, conn: Connection) -> int:
+        return self._state.checkpoint_batch
+
+    def set_checkpoint(self, conn: Connection, batch: int) -> None:
+        self._state.checkpoint_batch = batch
+
+    # --- catalog -----------------------------------------------------------------------------
+
+    def insert_rows(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if table.name == "groups":
+            self.groups += [(row["key"], int(row["scale"])) for row in rows]
+        elif table.name == "books":
+            self.books += [(row["key"], row["name"]) for row in rows]
+        elif table.name == "accounts":
+            self.insert_table(conn, "accounts", pa.Table.from_pylist(rows, schema=_ACCOUNT_SCHEMA))
+        elif table.name == "periods":
+            self.closed |= {(int(row["book"]), int(row["period"])) for row in rows if row["closed"]}
+        else:
+            raise ValueError(f"the in-memory store has no table {table.name!r} to insert into")
+
+    def insert_table(self, conn: Connection, table: str, data: pa.Table) -> None:
+        if table != "accounts":
+            raise ValueError(f"the in-memory store has no table {table!r} to insert into")
+        if data.num_rows:
+            self.accounts.append(data.select(_ACCOUNT_SCHEMA.names).cast(_ACCOUNT_SCHEMA))
+            self.accounts_count += data.num_rows
+
+    def account_table(self) -> pa.Table:
+        """Every account by index, as one table."""
+        if not self.accounts:
+            return _ACCOUNT_SCHEMA.empty_table()
+        if len(self.accounts) > 1:
+            self.accounts = [pa.concat_tables(self.accounts).combine_chunks()]
+        return self.accounts[0]
+
+    def account_row(self, conn: Connection, index: int) -> dict[str, Any]:
+        return cast(dict[str, Any], self.account_table().slice(index, 1).to_pylist()[0])
+
+    # --- batches -----------------------------------------------------------------------------
+
+    def append_batch(
+        self,
+        conn: Connection,
+        batch: Batch,
+        codes: np.ndarray,
+        books: np.ndarray,
+        texts: list[tuple[int, str | None, str | None]],
+    ) -> int | None:
+        """Keep the accepted entries of a batch the kernel ran; its id, or None when the kernel
+        accepted nothing. The columns are copied: the caller may reuse its arrays."""
+        accepted = codes == 0
+        everything = bool(accepted.all())
+        if not everything and not accepted.any():
+            return None
+        flags = full_column(batch.flags, batch.entries_count, 0, np.uint16)
+        resolving = (flags & _RESOLVING) != 0 if len(batch.flags) else None
+        fingerprints = None
+        if everything and (resolving is None or not resolving.any()):
+            kept = _copied(batch)
+            kept_books = books.copy()
+        else:
+            # Posts and voids lose their own lines here, which their fingerprints cover.
+            fingerprints = np.empty(batch.entries_count, np.uint64)
+            fingerprint_chunk(batch, books, fingerprints)
+            fingerprints = fingerprints[accepted]
+            kept = _accepted(batch, accepted, resolving)
+            kept_books = books[accepted]
+        state = self._state
+        chunk = Chunk(state.last_batch + 1, kept, kept_books, texts, time.time_ns() // 1000, fingerprints)
+        self.chunks.append(chunk)
+        state.last_batch = chunk.batch_id
+        if len(kept.flags):
+            self._keep_pending_lines(chunk)
+        return chunk.batch_id
+
+    def _keep_pending_lines(self, chunk: Chunk) -> None:
+        batch = chunk.batch
+        for e in np.flatnonzero((chunk.flags & ENTRY_PENDING) != 0).tolist():
+            start, end = int(batch.offsets[e]), int(batch.offsets[e + 1])
+            self.pending_lines[int(batch.keys[e])] = (batch.accounts[start:end], batch.amounts[start:end])
+
+    def pending_lines_of(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.pending_lines[key]
+
+    def seal(self) -> None:
+        """Compute the hash chain up to the last batch (the same bytes a durable store hashes)."""
+        state = self._state
+        for chunk in self.chunks[state.sealed :]:
+            entries, lines = chunk_rows(chunk)
+            chunk.prev_hash = state.last_hash
+            chunk.hash = batch_hash(state.last_hash, chunk.batch_id, entries, lines, chunk.texts)
+            state.last_hash = chunk.hash
+            state.sealed = chunk.batch_id
+
+    # --- monthly sums ------------------------------------------------------------------------
+
+    def fold(self, conn: Connection) -> int:
+        """Fold the batches after the checkpoint into the monthly sums; the number folded."""
+        state = self._state
+        first = state.checkpoint_batch
+        if state.last_batch <= first:
+            return 0
+        parts = [self._fold_chunk(chunk) for chunk in self.chunks[first:]]
+        accounts, periods, sums = state.folded
+        keys = (accounts.astype(np.int64) << 20) | periods
+        folded = (keys, np.zeros(len(keys), np.int8), np.zeros(len(keys), np.int64))
+        accounts, periods, sums = aggregate_folds(
+            [*(_columns_part(folded, sums, c) for c in range(4)), *parts]
+        )
+        state.folded = (accounts, periods, sums)
+        state.checkpoint_batch = state.last_batch
+        return state.last_batch - first
+
+    def write_snapshot(self, conn: Connection, header: str, blobs: dict[str, list[bytes]]) -> None:
+        """Nothing to save: the memory is the state."""
+
+    def read_snapshot(self, conn: Connection) -> tuple[str, dict[str, bytes]] | None:
+        return None
+
+    def _fold_chunk(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        codes = np.zeros(chunk.batch.entries_count, np.uint8)
+        return fold_parts(self.pending_lines_of, chunk.batch, codes)
+
+    def period_turnover(self, conn: Connection, account: int) -> list[tuple[int, int, int]]:
+        dates, columns, values = self._account_moves(account)
+        periods = periods_of(dates.astype(np.int32))
+        totals: dict[int, list[int]] = {}
+        posted = columns < 2
+        for period, column, value in zip(
+            periods[posted].tolist(), columns[posted].tolist(), values[posted].tolist(), strict=True
+        ):
+            totals.setdefault(period, [0, 0])[column] += value
+        return [(period, wrap64(dr), wrap64(cr)) for period, (dr, cr) in sorted(totals.items())]
+
+    def balance_as_of(self, conn: Connection, account: int, period: int, first: int, last: int) -> list[int]:
+        dates, columns, values = self._account_moves(account)
+        upto = dates <= last
+        return [wrap64(int(values[upto & (columns == c)].sum(dtype=object))) for c in range(4)]
+
+    def _account_moves(self, account: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every balance change of one account: (date, column 0..3 = dp cp dq cq, amount)."""
+        dates, columns, values = [], [], []
+        for chunk in self.chunks:
+            batch = chunk.batch
+            mine = np.flatnonzero(batch.accounts == account)
+            flags = chunk.flags
+            if len(mine):
+                entry = np.searchsorted(batch.offsets, mine, side="right") - 1
+                amounts = batch.amounts[mine]
+                dates.append(batch.dates[entry].astype(np.int64))
+                columns.append(2 * ((flags[entry] & ENTRY_PENDING) != 0) + (amounts < 0))
+                values.append(np.abs(amounts))
+            for e in np.flatnonzero((flags & _RESOLVING) != 0).tolist():
+                accounts, amounts = self.pending_lines[int(chunk.pending[e])]
+                hit = amounts[accounts == account]
+                side = (hit < 0).astype(np.int64)
+                day = np.full(len(hit), int(batch.dates[e]), np.int64)
+                dates.append(day)
+                columns.append(2 + side)
+                values.append(-np.abs(hit))
+                if flags[e] & ENTRY_POST_PENDING:
+                    dates.append(day)
+                    columns.append(side)
+                    values.append(np.abs(hit))
+        if not dates:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(dates), np.concatenate(columns).astype(np.int64), np.concatenate(values)
+
+    # --- entries -----------------------------------------------------------------------------
+
+    def find_entry(self, conn: Connection, key: int) -> dict[str, int] | None:
+        """The stored fields of entry `key` (batch, book, flags, pending), or None."""
+        for chunk in reversed(self.chunks):
+            at = np.flatnonzero(chunk.batch.keys == key)
+            if len(at):
+                e = int(at[0])
+                return {
+                    "key": key,
+                    "batch": chunk.batch_id,
+                    "book": int(chunk.books[e]),
+                    "flags": int(chunk.flags[e]),
+                    "pending": int(chunk.pending[e]),
+                }
+        return None
+
+    def entry_lines(self, conn: Connection, batch: int, key: int) -> list[tuple[int, int, tuple[int, ...]]]:
+        """(account, amount, dims) of the lines of entry `key` of batch `batch`, in order."""
+        stored = self.chunks[batch - 1].batch
+        e = int(np.flatnonzero(stored.keys == key)[0])
+        start, end = int(stored.offsets[e]), int(stored.offsets[e + 1])
+        dims = stored.dims[start:end].tolist() if len(stored.dims) else [[0, 0, 0, 0]] * (end - start)
+        return [
+            (account, amount, tuple(codes))
+            for account, amount, codes in zip(
+                stored.accounts[start:end].tolist(), stored.amounts[start:end].tolist(), dims, strict=True
+            )
+        ]
+
+    # --- loads -------------------------------------------------------------------------------
+
+    def _load(self, conn: Connection) -> LoadedState:
+        """The whole state, recomputed from the chunks (after a failed write dropped it)."""
+        accounts = self.account_table()
+        count = accounts.num_rows
+        balances = np.zeros((count, 4), np.int64)
+        parts = [self._fold_chunk(chunk) for chunk in self.chunks]
+        if parts:
+            keys = np.concatenate([p[0] for p in parts]) >> 20
+            columns = np.concatenate([p[1] for p in parts]).astype(np.int64)
+            with np.errstate(over="ignore"):
+                np.add.at(balances, (keys, columns), np.concatenate([p[2] for p in parts]))
+        keys, fingerprints = self._entry_keys()
+        pending = self._pending_entries()
+        resolved = [
+            (chunk.pending[mask], chunk.flags[mask])
+            for chunk in self.chunks
+            for mask in [(chunk.flags & _RESOLVING) != 0]
+        ]
+        resolved_keys = np.concatenate([r[0] for r in resolved]) if resolved else np.zeros(0, np.int64)
+        resolved_flags = np.concatenate([r[1] for r in resolved]) if resolved else np.zeros(0, np.uint16)
+        return LoadedState(
+            commit_seq=self._state.commit_seq,
+            last_batch=self._state.last_batch,
+            last_hash=self._state.last_hash,
+            groups=list(self.groups),
+            books=list(self.books),
+            accounts=accounts,
+            balances=balances,
+            entry_keys=keys,
+            entry_fingerprints=fingerprints,
+            pending_keys=pending[0],
+            pending_books=pending[1],
+            pending_states=pending_states(pending[0], resolved_keys, resolved_flags.astype(np.int32)),
+            pending_line_counts=pending[2],
+            pending_accounts=pending[3],
+            pending_amounts=pending[4],
+            closed_periods=set(self.closed),
+        )
+
+    def _entry_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every stored entry's key and fingerprint (recomputed as the kernel computes it)."""
+        keys = [np.zeros(0, np.int64), *(chunk.batch.keys for chunk in self.chunks)]
+        prints = [np.zeros(0, np.uint64), *(fingerprints_of(chunk) for chunk in self.chunks)]
+        return np.concatenate(keys), np.concatenate(prints)
+
+    def _pending_entries(self) -> tuple[np.ndarray, ...]:
+        """keys (sorted), books, line counts, and the lines of every pending entry."""
+        found = [
+            (int(chunk.batch.keys[e]), int(chunk.books[e]))
+            for chunk in self.chunks
+            for e in np.flatnonzero((chunk.flags & ENTRY_PENDING) != 0).tolist()
+        ]
+        found.sort()
+        keys = np.array([k for k, _ in found], np.int64)
+        books = np.array([b for _, b in found], np.int32)
+        lines = [self.pending_lines[k] for k, _ in found]
+        counts = np.array([len(a) for a, _ in lines], np.int32)
+        accounts = np.concatenate([a for a, _ in lines]) if lines else np.zeros(0, np.int32)
+        amounts = np.concatenate([m for _, m in lines]) if lines else np.zeros(0, np.int64)
+        return keys, books, counts, accounts.astype(np.int32), amounts.astype(np.int64)
+
+    def load_since(
+        self, conn: Connection, last_batch: int, groups: int, books: int, accounts: int
+    ) -> Increment:
+        raise NotImplementedError("one process holds an in-memory store: there is nothing to catch up on")
+
+
+def chunk_rows(chunk: Chunk) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A chunk's entry and line columns in the layout ledger.chain hashes."""
+    batch = chunk.batch
+    n = batch.entries_count
+    counts = np.diff(batch.offsets)
+    fingerprints = fingerprints_of(chunk)
+    entries = [
+        batch.keys,
+        chunk.books,
+        batch.dates,
+        chunk.flags.astype(np.int16),
+        chunk.pending,
+        full_column(batch.extra, n, 0, np.uint64).view(np.int64),
+        fingerprints.view(np.int64),
+        counts.astype(np.int32),
+    ]
+    starts = np.repeat(batch.offsets[:-1], counts)
+    dims = batch.dims if len(batch.dims) else np.zeros((batch.lines_count, 4), np.int32)
+    lines = [
+        np.repeat(batch.keys, counts),
+        (np.arange(batch.lines_count, dtype=np.int64) - starts).astype(np.int32),
+        batch.accounts,
+        batch.amounts,
+        *(dims[:, i] for i in range(4)),
+    ]
+    return entries, lines
+
+
+def fingerprints_of(chunk: Chunk) -> np.ndarray:
+    """The kernel's fingerprint of each entry of a chunk (uint64)."""
+    if chunk.fingerprints is not None:
+        return chunk.fingerprints
+    out = np.empty(chunk.batch.entries_count, np.uint64)
+    fingerprint_chunk(chunk.batch, chunk.books, out)
+    return out
+
+
+def fingerprint_chunk(batch: Batch, books: np.ndarray, out: np.ndarray) -> None:
+    """kernel.fingerprints of a batch whose entries' books are resolved (the account table
+    is then never read)."""
+    kernel.fingerprints(
+        batch.offsets, batch.accounts, batch.amounts, batch.dims, batch.flags, batch.dates,
+        batch.pending, books, batch.extra, _NO_ROWS, out,
+    )  # fmt: skip
+
+
+def _copied(batch: Batch) -> Batch:
+    """The batch with every column copied (the caller's arrays may be reused)."""
+    return Batch(
+        **{
+            name: np.array(getattr(batch, name), copy=True)
+            for name in batch.__dataclass_fields__
+            if name != "period_closed"
+        },
+        period_closed=np.zeros(0, np.uint8),
+    )
+
+
+def _accepted(batch: Batch, accepted: np.ndarray, resolving: np.ndarray | None) -> Batch:
+    """The accepted entries of a batch; posts and voids keep no lines of their own."""
+    n = batch.entries_count
+    counts = np.diff(batch.offsets)
+    keeps_lines = accepted if resolving is None else accepted & ~resolving
+    line_mask = np.repeat(keeps_lines, counts)
+    kept_counts = np.where(keeps_lines, counts, 0)[accepted]
+    offsets = np.zeros(len(kept_counts) + 1, np.int64)
+    np.cumsum(kept_counts, out=offsets[1:])
+
+    def entries(column: np.ndarray) -> np.ndarray:
+        return column[accepted] if len(column) == n else column.copy()
+
+    return Batch(
+        keys=batch.keys[accepted],
+        offsets=offsets,
+        accounts=batch.accounts[line_mask],
+        amounts=batch.amounts[line_mask],
+        dims=batch.dims[line_mask] if len(batch.dims) else _NO_DIMS,
+        flags=entries(batch.flags),
+        dates=batch.dates[accepted],
+        pending=entries(batch.pending),
+        books=entries(batch.books),
+        extra=entries(batch.extra),
+        period_closed=np.zeros(0, np.uint8),
+    )
+
+
+def _columns_part(
+    folded: tuple[np.ndarray, np.ndarray, np.ndarray], sums: np.ndarray, column: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    keys, _, _ = folded
+    return keys, np.full(len(keys), column, np.int8), sums[:, column]
+
+
+_ACCOUNT_SCHEMA = pa.schema(
+    [
+        ("idx", pa.int32()),
+        ("key", pa.string()),
+        ("book", pa.int32()),
+        ("group", pa.int32()),
+        ("code", pa.string()),
+        ("normal", pa.string()),
+        ("subledger", pa.string()),
+        ("flags", pa.int64()),
+        ("name", pa.string()),
+    ]
+)
+
+__all__ = ["Chunk", "MemoryStore", "chunk_rows"]
