@@ -12,6 +12,8 @@ lines_max = 8_190
 batch_entries_max = 10_000_000
 # Lines in one call of post_columns.
 batch_lines_max = 100_000_000
+# Entries one call of Ledger.reserve makes room for.
+entries_reserve_max = 1 << 30
 # Accounts in one ledger (dense int32 index).
 accounts_max = 2**31 - 2
 # Balance groups and books in one ledger (int32 index).
@@ -31,6 +33,7 @@ __all__ = [
     "batch_lines_max",
     "books_max",
     "dims_count",
+    "entries_reserve_max",
     "groups_max",
     "key_length_max",
     "lines_max",

@@ -274,13 +274,17 @@ class Engine:
     def entries_count(self) -> int:
         return int(self.counters[COUNTER_ENTRIES])
 
-    def _make_room(self, batch: Batch) -> None:
-        n = batch.entries_count
+    def reserve(self, entries: int) -> None:
+        """Make room for `entries` more entry keys now (one rehash), not while posting."""
         live = int(self.counters[COUNTER_ENTRIES])
         used = live + int(self.counters[COUNTER_ENTRY_TOMBSTONES])
-        if 2 * (used + n) > len(self.entry_table):
-            self.entry_table = self._rehashed(self.entry_table, live + n, kernel.rehash_entries)
+        if 2 * (used + entries) > len(self.entry_table):
+            self.entry_table = self._rehashed(self.entry_table, live + entries, kernel.rehash_entries)
             self.counters[COUNTER_ENTRY_TOMBSTONES] = 0
+            self.entry_table.view(np.uint8)[::4096] = 0  # fault the pages in here, not in the kernel
+
+    def _make_room(self, batch: Batch) -> None:
+        self.reserve(batch.entries_count)
         if not len(batch.flags):
             return
         pending_mask = (batch.flags & ENTRY_PENDING) != 0

@@ -526,6 +526,16 @@ class Ledger:
         out[known] = self._catalog.scales()[self._engine.rows["group"][index[known]]]
         return out
 
+    def reserve(self, entries: int) -> None:
+        """Make room for `entries` more entries now, so that posting them never stops to grow
+        the entry-key table (a bulk loader that knows its volume calls this first)."""
+        if isinstance(entries, bool) or not isinstance(entries, int) or entries < 0:
+            raise InvalidInput(f"reserve: expected a count of entries, got {entries!r}")
+        if entries > limits.entries_reserve_max:
+            raise LimitExceeded(f"reserve: at most {limits.entries_reserve_max} entries at a time")
+        self._read()
+        self._engine.reserve(entries)
+
     def post(self, entries: Iterable[Entry | Mapping[str, Any]]) -> list[Result]:
         """Post entries in order; one result per entry (see ledger.Code)."""
         models = _validated(Entry, entries, "entries")
@@ -616,8 +626,10 @@ class Ledger:
     def _keep(self, conn: Connection, batch: Batch, codes: np.ndarray, texts: dict[int, Text]) -> np.ndarray:
         """The in-memory store keeps the accepted columns; it derives the rest when asked."""
         accepted_texts = [text for position, text in texts.items() if codes[position] == 0] if texts else []
-        books = entry_books(self._engine, batch)
-        batch_id = self._store.append_batch(conn, batch, codes, books, accepted_texts)
+        engine = self._engine
+        batch_id = self._store.append_batch(
+            conn, batch, codes, lambda: entry_books(engine, batch), accepted_texts
+        )
         if batch_id is not None:
             self._seq = self._store.bump(conn)
             self._last_batch = batch_id

@@ -799,7 +799,7 @@ class Store:
         conn: Connection,
         batch: Any,
         codes: np.ndarray,
-        books: np.ndarray,
+        books: Any,
         texts: list[tuple[int, str | None, str | None]],
     ) -> int | None:
         """Keep a batch as columns (the in-memory store); durable stores write rows instead."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -55,7 +55,7 @@ class Chunk:
 
     batch_id: int
     batch: Batch
-    books: np.ndarray  # int32, each entry's book
+    books: np.ndarray | None  # int32, each entry's book; None: see MemoryStore.books_of
     texts: list[tuple[int, str | None, str | None]]
     created_at: int  # unix microseconds
     fingerprints: np.ndarray | None = None  # uint64; None: recomputed from the columns
@@ -97,6 +97,7 @@ class MemoryStore(Store):
         self.books: list[tuple[str, str | None]] = []
         self.accounts: list[pa.Table] = []  # idx, key, book, group, code, normal, subledger, flags, name
         self.accounts_count = 0
+        self._account_books = np.zeros(0, np.int32)
         self.closed: set[tuple[int, int]] = set()
         self.chunks: list[Chunk] = []
         # Pending entries' lines (views into their chunks), by entry key.
@@ -203,28 +204,31 @@ class MemoryStore(Store):
         conn: Connection,
         batch: Batch,
         codes: np.ndarray,
-        books: np.ndarray,
+        books: Callable[[], np.ndarray],
         texts: list[tuple[int, str | None, str | None]],
     ) -> int | None:
         """Keep the accepted entries of a batch the kernel ran; its id, or None when the kernel
-        accepted nothing. The columns are copied: the caller may reuse its arrays."""
+        accepted nothing. `books()` gives each entry's book (journal.entry_books); it is only
+        called when some entry was refused or resolves a pending one: otherwise every entry
+        has lines and its book is its own or its first line's, found again when needed. The
+        columns are copied: the caller may reuse its arrays."""
         accepted = codes == 0
         everything = bool(accepted.all())
         if not everything and not accepted.any():
             return None
         flags = full_column(batch.flags, batch.entries_count, 0, np.uint16)
         resolving = (flags & _RESOLVING) != 0 if len(batch.flags) else None
-        fingerprints = None
+        fingerprints, kept_books = None, None
         if everything and (resolving is None or not resolving.any()):
             kept = _copied(batch)
-            kept_books = books.copy()
         else:
             # Posts and voids lose their own lines here, which their fingerprints cover.
+            resolved = books()
             fingerprints = np.empty(batch.entries_count, np.uint64)
-            fingerprint_chunk(batch, books, fingerprints)
+            fingerprint_chunk(batch, resolved, fingerprints)
             fingerprints = fingerprints[accepted]
             kept = _accepted(batch, accepted, resolving)
-            kept_books = books[accepted]
+            kept_books = resolved[accepted]
         state = self._state
         chunk = Chunk(state.last_batch + 1, kept, kept_books, texts, time.time_ns() // 1000, fingerprints)
         self.chunks.append(chunk)
@@ -239,6 +243,20 @@ class MemoryStore(Store):
             start, end = int(batch.offsets[e]), int(batch.offsets[e + 1])
             self.pending_lines[int(batch.keys[e])] = (batch.accounts[start:end], batch.amounts[start:end])
 
+    def books_of(self, chunk: Chunk) -> np.ndarray:
+        """Each entry's book in a chunk: kept, or its own else its first line's account's."""
+        if chunk.books is None:
+            batch = chunk.batch
+            first = self.account_books()[batch.accounts[batch.offsets[:-1]]]
+            chunk.books = first if not len(batch.books) else np.where(batch.books >= 0, batch.books, first)
+        return chunk.books
+
+    def account_books(self) -> np.ndarray:
+        """int32 book of every account, by index."""
+        if len(self._account_books) != self.accounts_count:
+            self._account_books = self.account_table().column("book").to_numpy()
+        return self._account_books
+
     def pending_lines_of(self, key: int) -> tuple[np.ndarray, np.ndarray]:
         return self.pending_lines[key]
 
@@ -246,7 +264,7 @@ class MemoryStore(Store):
         """Compute the hash chain up to the last batch (the same bytes a durable store hashes)."""
         state = self._state
         for chunk in self.chunks[state.sealed :]:
-            entries, lines = chunk_rows(chunk)
+            entries, lines = chunk_rows(chunk, self.books_of(chunk))
             chunk.prev_hash = state.last_hash
             chunk.hash = batch_hash(state.last_hash, chunk.batch_id, entries, lines, chunk.texts)
             state.last_hash = chunk.hash
@@ -337,7 +355,7 @@ class MemoryStore(Store):
                 return {
                     "key": key,
                     "batch": chunk.batch_id,
-                    "book": int(chunk.books[e]),
+                    "book": int(self.books_of(chunk)[e]),
                     "flags": int(chunk.flags[e]),
                     "pending": int(chunk.pending[e]),
                 }
@@ -400,13 +418,16 @@ class MemoryStore(Store):
     def _entry_keys(self) -> tuple[np.ndarray, np.ndarray]:
         """Every stored entry's key and fingerprint (recomputed as the kernel computes it)."""
         keys = [np.zeros(0, np.int64), *(chunk.batch.keys for chunk in self.chunks)]
-        prints = [np.zeros(0, np.uint64), *(fingerprints_of(chunk) for chunk in self.chunks)]
+        prints = [
+            np.zeros(0, np.uint64),
+            *(fingerprints_of(chunk, self.books_of(chunk)) for chunk in self.chunks),
+        ]
         return np.concatenate(keys), np.concatenate(prints)
 
     def _pending_entries(self) -> tuple[np.ndarray, ...]:
         """keys (sorted), books, line counts, and the lines of every pending entry."""
         found = [
-            (int(chunk.batch.keys[e]), int(chunk.books[e]))
+            (int(chunk.batch.keys[e]), int(self.books_of(chunk)[e]))
             for chunk in self.chunks
             for e in np.flatnonzero((chunk.flags & ENTRY_PENDING) != 0).tolist()
         ]
@@ -425,15 +446,16 @@ class MemoryStore(Store):
         raise NotImplementedError("one process holds an in-memory store: there is nothing to catch up on")
 
 
-def chunk_rows(chunk: Chunk) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """A chunk's entry and line columns in the layout ledger.chain hashes."""
+def chunk_rows(chunk: Chunk, books: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A chunk's entry and line columns in the layout ledger.chain hashes (`books`: each
+    entry's, MemoryStore.books_of)."""
     batch = chunk.batch
     n = batch.entries_count
     counts = np.diff(batch.offsets)
-    fingerprints = fingerprints_of(chunk)
+    fingerprints = fingerprints_of(chunk, books)
     entries = [
         batch.keys,
-        chunk.books,
+        books,
         batch.dates,
         chunk.flags.astype(np.int16),
         chunk.pending,
@@ -453,12 +475,12 @@ def chunk_rows(chunk: Chunk) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return entries, lines
 
 
-def fingerprints_of(chunk: Chunk) -> np.ndarray:
+def fingerprints_of(chunk: Chunk, books: np.ndarray) -> np.ndarray:
     """The kernel's fingerprint of each entry of a chunk (uint64)."""
     if chunk.fingerprints is not None:
         return chunk.fingerprints
     out = np.empty(chunk.batch.entries_count, np.uint64)
-    fingerprint_chunk(chunk.batch, chunk.books, out)
+    fingerprint_chunk(chunk.batch, books, out)
     return out
 
 
