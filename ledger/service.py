@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
-import json
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +27,7 @@ from sqlalchemy import Connection, select
 
 from ledger import limits, snapshot
 from ledger.catalog import ACCOUNT_FLAG_BITS, Catalog, account_bits
+from ledger.chain import entry_extra_hash
 from ledger.codes import Code
 from ledger.columns import (
     ACCOUNT_CLOSED,
@@ -49,6 +48,7 @@ from ledger.posting import Batch, Engine, make_batch
 from ledger.schemas import Account, Balance, Book, Entry, EntryFlag, Group, Line, Result
 from ledger.store import Store, open_store
 from ledger.store import tables as t
+from ledger.verify import Finding, first_finding
 
 _EPOCH = dt.date(1970, 1, 1)
 _ENTRY_FLAG_BITS = {
@@ -82,14 +82,6 @@ def _validated(model: type[M], items: Iterable[M | Mapping[str, Any]], what: str
                 f"{what}[{position}]: expected {model.__name__} or a mapping, got {type(item).__name__}"
             )
     return out
-
-
-def entry_extra_hash(kind: str | None, reference: str | None) -> int:
-    """The 64-bit hash of the entry fields the kernel does not see (0 when there are none)."""
-    if kind is None and reference is None:
-        return 0
-    digest = hashlib.blake2b(json.dumps([kind, reference]).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") or 1
 
 
 def days(date: dt.date) -> int:
@@ -176,6 +168,7 @@ class Ledger:
                 {"last_batch": self._last_batch, "commit_seq": self._seq},
             )
             store.write_snapshot(conn, header, blobs)
+            store.seal_checkpoint(conn, header, blobs)
         self._fold_parts, self._fold_base, self._fold_complete = [], self._last_batch, True
         self._dirty = False
         return max(folded, 0)
@@ -356,29 +349,21 @@ class Ledger:
         """Create accounts with zero balances; one result per item.
 
         Codes: ok, exists, exists_with_different_fields, book_not_found, group_not_found (in
-        that order of precedence, as on the bulk path).
+        that order of precedence, as on the bulk path, which does the work).
         """
         models = _validated(Account, accounts, "accounts")
-        with self._write() as conn:
-            catalog = self._catalog
-            if len(catalog.account_keys) + len(models) > limits.accounts_max:
-                raise LimitExceeded(f"more than {limits.accounts_max} accounts")
-            results, new = [], []
-            for account in models:
-                index = catalog.accounts.get(account.key)
-                if index is not None:
-                    results.append(Result(account.key, _existing(catalog.account_model(index), account)))
-                elif account.book not in catalog.books:
-                    results.append(Result(account.key, Code.book_not_found))
-                elif account.group not in catalog.groups:
-                    results.append(Result(account.key, Code.group_not_found))
-                else:
-                    catalog.add_account(account)
-                    new.append(account)
-                    results.append(Result(account.key, Code.ok))
-            if new:
-                self._add_accounts(conn, new)
-        return results
+        table = account_columns(
+            [a.key for a in models],
+            [a.book for a in models],
+            [a.group for a in models],
+            [a.code for a in models],
+            [a.normal for a in models],
+            np.fromiter((account_bits(a) & ~ACCOUNT_NORMAL_CREDIT for a in models), np.int64, len(models)),
+            [a.subledger for a in models],
+            [a.name for a in models],
+        )
+        codes = self._create_account_table(table)
+        return _results([a.key for a in models], codes)
 
     def create_accounts_columns(
         self,
@@ -395,11 +380,19 @@ class Ledger:
         """The bulk path of create_accounts: columns of strings in, one uint8 code per row out.
 
         `books` and `groups` are keys; `normals` "debit"/"credit" (default debit); `flags` the
-        constraint/closed bits of ledger.columns.ACCOUNT_* (default 0). Codes: ok, exists,
-        exists_with_different_fields, group_not_found, book_not_found, and invalid for a
-        malformed key or code, an unknown normal side, unknown flag bits or both constraints.
+        constraint/closed bits of ledger.columns.ACCOUNT_* (default 0). Codes: exists and
+        exists_with_different_fields for a key that is taken (also by an earlier row of the
+        same call that was created), then invalid for a malformed key or code, an unknown
+        normal side, unknown flag bits or both constraints, then book_not_found, then
+        group_not_found.
         """
-        table = account_columns(keys, books, groups, codes, normals, flags, subledgers, names)
+        return self._create_account_table(
+            account_columns(keys, books, groups, codes, normals, flags, subledgers, names)
+        )
+
+    def _create_account_table(self, table: pa.Table) -> np.ndarray:
+        """Create the accounts of account_columns' table: vectorised checks; only keys taken
+        already (or repeated within the call) are looked at one by one."""
         n = table.num_rows
         with self._write() as conn:
             catalog = self._catalog
@@ -407,55 +400,70 @@ class Ledger:
                 raise LimitExceeded(f"more than {limits.accounts_max} accounts")
             result = np.zeros(n, np.uint8)
             result[~table.column("valid").to_numpy(zero_copy_only=False)] = Code.invalid
-            key_list = table.column("key").to_pylist()
-            book_index = np.fromiter(
-                (catalog.books.get(k, -1) for k in table.column("book").to_pylist()), np.int32, n
-            )
-            group_index = np.fromiter(
-                (catalog.groups.get(k, -1) for k in table.column("group").to_pylist()), np.int32, n
-            )
+            book_index = _index_in(table.column("book"), catalog.book_keys)
+            group_index = _index_in(table.column("group"), catalog.group_keys)
             result[(result == 0) & (book_index < 0)] = Code.book_not_found
             result[(result == 0) & (group_index < 0)] = Code.group_not_found
-            existing = np.fromiter((catalog.accounts.get(k, -1) for k in key_list), np.int64, n)
-            seen: dict[str, int] = {}
-            for row in np.flatnonzero(existing >= 0).tolist() + _repeated_rows(key_list, seen):
-                result[row] = self._bulk_exists(table, row, existing[row], seen.get(key_list[row], -1))
-            fresh = np.flatnonzero(result == 0)
-            if len(fresh):
-                bits = table.column("flags").to_numpy()[fresh].astype(np.uint32)
-                normal_credit = (
-                    np.asarray(table.column("normal").to_pylist(), dtype=object)[fresh] == "credit"
-                )
-                bits |= np.where(normal_credit, ACCOUNT_NORMAL_CREDIT, 0).astype(np.uint32)
-                self._engine.add_accounts(book_index[fresh], group_index[fresh], bits)
-                start = len(catalog.account_keys)
-                rows = pa.table(
-                    {
-                        "idx": pa.array(np.arange(start, start + len(fresh), dtype=np.int32)),
-                        "key": table.column("key").take(fresh),
-                        "book": pa.array(book_index[fresh]),
-                        "group": pa.array(group_index[fresh]),
-                        "code": table.column("code").take(fresh),
-                        "normal": table.column("normal").take(fresh),
-                        "subledger": table.column("subledger").take(fresh),
-                        "flags": pa.array(bits.astype(np.int64)),
-                        "name": table.column("name").take(fresh),
-                    }
-                )
-                catalog.add_account_table(rows)
-                self._store.insert_table(conn, "accounts", rows)
-                self._seq = self._store.bump(conn)
-                self._dirty = True
+            existing = _index_in(table.column("key"), catalog.account_keys)
+            repeated = _repeated(table.column("key"))
+            for row in np.flatnonzero(existing >= 0).tolist():
+                result[row] = self._bulk_exists(table, row, int(existing[row]))
+            later = np.flatnonzero(repeated & (existing < 0))
+            fresh = (result == 0) & ~repeated
+            created: dict[str, int] = {}  # key -> row, of the rows created in this call
+            if len(later):
+                first_rows = np.flatnonzero(fresh)
+                keys = table.column("key").take(pa.array(first_rows)).to_pylist()
+                created = dict(zip(keys, first_rows.tolist(), strict=True))
+            for row in later.tolist():
+                key = table.column("key")[row].as_py()
+                if key in created:
+                    result[row] = _existing(_row_values(table, created[key]), _row_values(table, row))
+                elif result[row] == 0:
+                    created[key] = row
+                    fresh[row] = True
+            fresh_rows = np.flatnonzero(fresh)
+            if len(fresh_rows):
+                self._insert_accounts(conn, table, fresh_rows, book_index, group_index)
         return result
 
-    def _bulk_exists(self, table: pa.Table, row: int, existing: int, first_row: int) -> Code:
-        """exists / exists_with_different_fields of one bulk row whose key is taken."""
-        values = table.slice(row, 1).to_pylist()[0]
-        if existing < 0:  # repeated inside this call
-            other = table.slice(first_row, 1).to_pylist()[0]
-            values.pop("valid")
-            other.pop("valid")
-            return _existing(other, values)
+    def _insert_accounts(
+        self,
+        conn: Connection,
+        table: pa.Table,
+        rows: np.ndarray,
+        book_index: np.ndarray,
+        group_index: np.ndarray,
+    ) -> None:
+        catalog = self._catalog
+        bits = table.column("flags").to_numpy()[rows].astype(np.uint32)
+        credit = pc.equal(table.column("normal"), "credit").to_numpy(zero_copy_only=False)[rows]
+        bits |= np.where(credit, ACCOUNT_NORMAL_CREDIT, 0).astype(np.uint32)
+        self._engine.add_accounts(book_index[rows], group_index[rows], bits)
+        start = len(catalog.account_keys)
+        if len(rows) < table.num_rows:
+            table = table.take(pa.array(rows))
+        new = pa.table(
+            {
+                "idx": pa.array(np.arange(start, start + len(rows), dtype=np.int32)),
+                "key": table.column("key"),
+                "book": pa.array(book_index[rows]),
+                "group": pa.array(group_index[rows]),
+                "code": table.column("code"),
+                "normal": table.column("normal"),
+                "subledger": table.column("subledger"),
+                "flags": pa.array(bits.astype(np.int64)),
+                "name": table.column("name"),
+            }
+        )
+        catalog.add_account_table(new)
+        self._store.insert_table(conn, "accounts", new)
+        self._seq = self._store.bump(conn)
+        self._dirty = True
+
+    def _bulk_exists(self, table: pa.Table, row: int, existing: int) -> Code:
+        """exists / exists_with_different_fields of one row whose key an account has."""
+        values = _row_values(table, row)
         try:
             candidate = Account(
                 key=values["key"],
@@ -469,29 +477,7 @@ class Ledger:
             )
         except ValidationError:
             return Code.exists_with_different_fields
-        return _existing(self._catalog.account_model(int(existing)), candidate)
-
-    def _add_accounts(self, conn: Connection, new: list[Account]) -> None:
-        catalog = self._catalog
-        books = np.fromiter((catalog.books[a.book] for a in new), np.int32, len(new))
-        groups = np.fromiter((catalog.groups[a.group] for a in new), np.int32, len(new))
-        flags = np.fromiter((account_bits(a) for a in new), np.uint32, len(new))
-        indices = self._engine.add_accounts(books, groups, flags)
-        rows = [
-            {
-                "idx": index,
-                "key": a.key,
-                "book": int(book),
-                "group": int(group),
-                "code": a.code,
-                "normal": a.normal,
-                "subledger": a.subledger,
-                "flags": int(bits),
-                "name": a.name,
-            }
-            for a, index, book, group, bits in zip(new, indices.tolist(), books, groups, flags, strict=True)
-        ]
-        self._commit_catalog(conn, t.accounts, rows)
+        return _existing(self._catalog.account_model(existing), candidate)
 
     def _commit_catalog(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -553,7 +539,7 @@ class Ledger:
                 if e.kind is not None or e.reference is not None
             }
             codes = self._post(conn, batch, texts)
-        return [Result(entry.key, Code(code)) for entry, code in zip(models, codes.tolist(), strict=True)]
+        return _results([entry.key for entry in models], codes)
 
     def post_columns(
         self,
@@ -829,13 +815,12 @@ class Ledger:
             for p, dr, cr in turnover
         ]
 
-    def verify(self) -> int | None:
-        """Recompute the batch hash chain; the id of the first batch that does not match, or None."""
+    def verify(self) -> Finding | None:
+        """Check every table against the hash chain and its seals (see ledger.verify): the
+        first Finding (table, key, batch, message), or None when everything is intact."""
         self._check_open()
-        from ledger.verify import first_bad_batch
-
         with self._store.reader() as conn:
-            return first_bad_batch(self._store, conn)
+            return first_finding(self._store, conn)
 
     @property
     def accounts_count(self) -> int:
@@ -865,15 +850,41 @@ def _texts(keys: object, kinds: object, references: object) -> dict[int, tuple[i
     }
 
 
-def _repeated_rows(keys: list[str], first: dict[str, int]) -> list[int]:
-    """Rows whose key already appeared earlier in `keys`; fills `first` with first rows."""
-    repeated = []
-    for row, key in enumerate(keys):
-        if key in first:
-            repeated.append(row)
-        else:
-            first[key] = row
-    return repeated
+_CODES = {int(code): code for code in Code}
+
+
+def _results(keys: list[Any], codes: np.ndarray) -> list[Result]:
+    """One Result per key (Code looked up, not called: an enum call costs microseconds)."""
+    members = _CODES
+    return [Result(key, members[code]) for key, code in zip(keys, codes.tolist(), strict=True)]
+
+
+def _index_in(values: pa.ChunkedArray, keys: list[str]) -> np.ndarray:
+    """int64 position of each value among `keys` (-1 where absent or null)."""
+    if not keys or not len(values):
+        return np.full(len(values), -1, np.int64)
+    found = pc.index_in(values, value_set=pa.array(keys, pa.string()))
+    return pc.fill_null(found, -1).to_numpy().astype(np.int64)
+
+
+def _repeated(keys: pa.ChunkedArray) -> np.ndarray:
+    """True for each row whose (non-null) key an earlier row has: after a stable sort, a
+    key equal to the one before it is a later row's."""
+    out = np.zeros(len(keys), bool)
+    if len(keys) < 2:
+        return out
+    order = pc.sort_indices(keys)
+    ordered = keys.take(order).combine_chunks()
+    same = pc.fill_null(pc.equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1)), False)
+    out[order.to_numpy()[1:][same.to_numpy(zero_copy_only=False)]] = True
+    return out
+
+
+def _row_values(table: pa.Table, row: int) -> dict[str, Any]:
+    """One row of account_columns' table, without its `valid` column."""
+    values = table.slice(row, 1).to_pylist()[0]
+    values.pop("valid")
+    return cast(dict[str, Any], values)
 
 
 def account_columns(keys: object, books: object, groups: object, codes: object, normals: object,
@@ -907,7 +918,10 @@ def account_columns(keys: object, books: object, groups: object, codes: object, 
         pc.match_substring_regex(table.column("key"), r"^[^\x00-\x1f\x7f]{1,128}$"),
         pc.is_valid(table.column("key")),
     )
-    code_ok = pc.match_substring_regex(table.column("code"), r"^[0-9A-Za-z]{1,32}$")
+    code = table.column("code")
+    code_ok = pc.and_(
+        pc.and_(pc.string_is_ascii(code), pc.utf8_is_alnum(code)), pc.less_equal(pc.utf8_length(code), 32)
+    )
     normal_ok = pc.is_in(table.column("normal"), pa.array(["debit", "credit"]))
     sub_ok = pc.or_kleene(
         pc.is_null(table.column("subledger")),

@@ -247,11 +247,11 @@ class MemoryStore(Store):
         """Each entry's book in a chunk: kept, or its own else its first line's account's."""
         if chunk.books is None:
             batch = chunk.batch
-            first = self.account_books()[batch.accounts[batch.offsets[:-1]]]
+            first = self._books_by_account()[batch.accounts[batch.offsets[:-1]]]
             chunk.books = first if not len(batch.books) else np.where(batch.books >= 0, batch.books, first)
         return chunk.books
 
-    def account_books(self) -> np.ndarray:
+    def _books_by_account(self) -> np.ndarray:
         """int32 book of every account, by index."""
         if len(self._account_books) != self.accounts_count:
             self._account_books = self.account_table().column("book").to_numpy()
