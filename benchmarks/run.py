@@ -22,6 +22,7 @@ import json
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,14 @@ from benchmarks.harness import (
     build_workload,
     extension_problem,
 )
+from benchmarks.public import (
+    MEMORY_POST,
+    POSTGRES_URL,
+    DurablePostScenario,
+    MemoryPostScenario,
+    account_creation,
+    memory_footprint,
+)
 from benchmarks.workload import Workload
 
 # Rewritten before each round under --cold: well above the last-level cache (300 MiB here).
@@ -72,7 +81,7 @@ class Target:
     value: float
     bound: float
     at_least: bool
-    unit: str  # "M lines/s", "x" or "bytes/account"
+    unit: str  # "M lines/s", "x", "s" or "bytes/account"
 
     @property
     def met(self) -> bool:
@@ -92,6 +101,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cold", action="store_true", help="evict the caches before every timed call")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="save the figures as JSON")
     parser.add_argument("--no-check", action="store_true", help="exit 0 even when a target is missed")
+    parser.add_argument(
+        "--stores",
+        default="sqlite,postgresql",
+        help="durable stores to time post_columns on, comma-separated, or none (default sqlite,postgresql)",
+    )
+    parser.add_argument("--durable-rounds", type=int, default=1, help="timed rounds per durable store")
+    parser.add_argument("--postgres-url", default=POSTGRES_URL, help="server for the PostgreSQL store")
+    parser.add_argument(
+        "--no-accounts", action="store_true", help="leave out the account-creation and memory figures"
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.warmup < 0:
         parser.error("--rounds must be at least 1 and --warmup at least 0")
@@ -139,15 +158,26 @@ def measure(
     return series, problems
 
 
-def ratios(series: dict[str, Series], name: str) -> tuple[float, float]:
-    """(median of per-round numpy/kernel time ratios, ratio of median times)."""
-    kernel, numpy_ = series[name], series[NUMPY]
-    paired = [n / k for n, k in zip(numpy_.wall_s, kernel.wall_s, strict=True)]
+def ratios(series: dict[str, Series], name: str, base: str = NUMPY) -> tuple[float, float]:
+    """(median of per-round base/scenario time ratios, ratio of median times): how many
+    times faster `name` is than `base` (paired by round when both ran every round)."""
+    kernel, numpy_ = series[name], series[base]
+    paired = [n / k for n, k in zip(numpy_.wall_s, kernel.wall_s, strict=False)]
     return statistics.median(paired), statistics.median(numpy_.wall_s) / statistics.median(kernel.wall_s)
 
 
-def targets(series: dict[str, Series], lines: int) -> list[Target]:
+def targets(series: dict[str, Series], lines: int, extra: dict[str, float]) -> list[Target]:
     found = []
+    if MEMORY_POST in series:
+        found.append(
+            Target(f"{MEMORY_POST}: of the kernel", ratios(series, MEMORY_POST, KERNEL)[0], 0.6, True, "x")
+        )
+        found.append(
+            Target(f"{MEMORY_POST}: over numpy add.at", ratios(series, MEMORY_POST)[0], 1.25, True, "x")
+        )
+    if "columns_s" in extra:
+        found.append(Target("2.5 M accounts, create_accounts_columns", extra["columns_s"], 3.0, False, "s"))
+        found.append(Target("2.5 M accounts, create_accounts records", extra["records_s"], 20.0, False, "s"))
     for name in (KERNEL, KERNEL_CONSTRAINED):
         median_lines_per_s = statistics.median(series[name].lines_per_s(lines))
         speedup = ratios(series, name)[0]
@@ -158,7 +188,12 @@ def targets(series: dict[str, Series], lines: int) -> list[Target]:
 
 
 def render(
-    workload: Workload, series: dict[str, Series], found: list[Target], rounds: int, cold: bool
+    workload: Workload,
+    series: dict[str, Series],
+    found: list[Target],
+    rounds: int,
+    cold: bool,
+    extra: dict[str, float],
 ) -> str:
     lines = workload.lines_count
     out = [
@@ -183,12 +218,20 @@ def render(
         if name != NUMPY:
             paired, of_medians = ratios(series, name)
             out.append(f"{name:<32}{paired:>17.2f}x{of_medians:>17.2f}x")
-    out += ["", f"account table: {account_row_bytes()} bytes per account (ledger.columns.ACCOUNT_DTYPE)", ""]
+    if MEMORY_POST in series:
+        paired, of_medians = ratios(series, MEMORY_POST, KERNEL)
+        out.append(
+            f"{MEMORY_POST + ' / kernel':<32}{paired:>17.2f}x{of_medians:>17.2f}x  (speed of, not over)"
+        )
+    out += ["", f"account table: {account_row_bytes()} bytes per account (ledger.columns.ACCOUNT_DTYPE)"]
+    for name, value in extra.items():
+        out.append(f"{name}: {value:,.2f}")
+    out.append("")
     out.append("targets")
     for t in found:
         relation = ">=" if t.at_least else "<="
         scale = 1e6 if t.unit == "M lines/s" else 1
-        digits = {"x": 3, "M lines/s": 1}.get(t.unit, 0)
+        digits = {"x": 3, "M lines/s": 1, "s": 2}.get(t.unit, 0)
         shown = f"{t.value / scale:.{digits}f}"
         verdict = "met" if t.met else f"MISSED by {abs(1 - t.value / t.bound):.1%}"
         out.append(f"  {t.name:<46}{shown:>8} {relation} {t.bound / scale:<5g}{t.unit:<15}{verdict}")
@@ -249,15 +292,34 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if not args.no_make_batch:
         scenarios.append(CheckedKernelScenario(workload, batch))
+    memory = MemoryPostScenario(workload, args.rounds + args.warmup + 1)
+    scenarios.append(memory)
     series, problems = measure(scenarios, args.rounds, args.warmup, args.cold)
+    memory.close()
+    del scenarios, memory
+    stores = [] if args.stores == "none" else args.stores.split(",")
+    with tempfile.TemporaryDirectory() as directory:
+        for kind in stores:
+            durable = DurablePostScenario(workload, kind, Path(directory), args.postgres_url)
+            try:
+                found_series, found_problems = measure([durable], args.durable_rounds, 0, False)
+            finally:
+                durable.close()
+            series.update(found_series)
+            problems += found_problems
     if problems:
         print("error: the measured work was not all accepted:", *problems, sep="\n  ", file=sys.stderr)
         return 2
-    found = targets(series, workload.lines_count)
-    print(render(workload, series, found, args.rounds, args.cold))
+    extra: dict[str, float] = {}
+    if not args.no_accounts:
+        extra.update(account_creation(workload.accounts_count))
+        extra.update(memory_footprint(workload))
+    found = targets(series, workload.lines_count, extra)
+    print(render(workload, series, found, args.rounds, args.cold, extra))
     if args.json is not None:
         args.json.write_text(
-            json.dumps(as_json(workload, series, found, args.rounds, args.cold), indent=2) + "\n"
+            json.dumps(as_json(workload, series, found, args.rounds, args.cold) | {"extra": extra}, indent=2)
+            + "\n"
         )
     return 0 if args.no_check or all(t.met for t in found) else 1
 

@@ -166,3 +166,14 @@ def pg(tmp_path: Path) -> Iterator[Durable]:
     """A fresh PostgreSQL schema, for behaviour only PostgreSQL has."""
     with _durable("postgresql", tmp_path) as store:
         yield store
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """The URL of a fresh ledger on each store: None (in memory), a SQLite file, a PostgreSQL
+    schema. The store suite (test_store_suite.py) runs every test on all three."""
+    if request.param == "memory":
+        yield None
+        return
+    with _durable(request.param, tmp_path) as store:
+        yield store.url
