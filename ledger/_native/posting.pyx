@@ -78,29 +78,6 @@ cdef extern from *:
     #else
     #define LEDGER_UNLIKELY(x) (x)
     #endif
-
-    /* Rare paths of process_entry and run_batch kept out of line, so that the common path
-       keeps its values in registers: a prototype of each cdef function (by the name
-       Cython gives it in this module) with GCC's noinline attribute, or cold for the
-       paths of refused entries and failed chains. */
-    #if defined(__GNUC__)
-    #define LEDGER_FN(name) __pyx_f_6ledger_7_native_7posting_##name
-    #define LEDGER_BATCH struct __pyx_t_6ledger_7_native_7posting_Batch
-    #define LEDGER_STATE struct __pyx_t_6ledger_7_native_7posting_State
-    LEDGER_BATCH;
-    LEDGER_STATE;
-    static __attribute__((noinline, cold)) int LEDGER_FN(existing_code)(
-        LEDGER_BATCH const *, LEDGER_STATE *, int64_t, uint64_t);
-    static __attribute__((noinline)) int LEDGER_FN(flags_invalid)(uint16_t, int64_t);
-    static __attribute__((noinline)) void LEDGER_FN(store_pending)(
-        LEDGER_BATCH const *, LEDGER_STATE *, int64_t, int32_t);
-    static __attribute__((noinline)) int LEDGER_FN(resolve_pending)(
-        LEDGER_BATCH const *, LEDGER_STATE *, int64_t, int32_t, int);
-    static __attribute__((noinline, cold)) int LEDGER_FN(refuse_applied)(
-        LEDGER_BATCH const *, LEDGER_STATE *, int64_t, int, int);
-    static __attribute__((noinline, cold)) void LEDGER_FN(fail_chain)(
-        LEDGER_BATCH const *, LEDGER_STATE *, uint8_t *, int64_t, int64_t);
-    #endif
     """
     void LEDGER_PREFETCH(const void* p) nogil
     bint unlikely "LEDGER_UNLIKELY"(bint x) nogil
@@ -636,8 +613,8 @@ cdef int process_entry(const Batch* b, State* s, int64_t e, uint16_t f, bint las
 
     `f` is entry_flags(b, e); `home` is home_slot(key, entry_mask), computed when the entry
     was prefetched. The rare paths (a known key, flags or a pending key, resolving, pending,
-    a refused application) are separate functions, so that the common one keeps its values
-    in registers.
+    a refused application) are separate functions; the compiler decides what to inline (out
+    of line hints measured no faster).
     """
     cdef int64_t start, end, n_lines
     cdef int64_t pk = pending_key(b, e)
