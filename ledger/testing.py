@@ -1,6 +1,8 @@
 """Test helpers that ship with ledger: an auditor model, batch generators, a state machine.
 
-Every piece needs hypothesis (a development dependency) and can be used on its own:
+Each piece can be used on its own. The strategies and `LedgerMachine` need hypothesis (the
+`testing` extra: pip install ledger[testing]); without it the module still imports, they raise
+ImportError when used, and the rest works:
 
 * `Auditor` is a deliberately plain model of posting (DESIGN.md §3): accounts are small
   dataclasses, accepted and pending entries live in dicts, money is Python ints. It restates
@@ -32,11 +34,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from types import ModuleType
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol
 
 import numpy as np
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from ledger import limits
 from ledger.codes import Code
@@ -65,6 +65,69 @@ from ledger.columns import (
 from ledger.schemas import Account, AccountFlag, Entry, EntryFlag, Line
 from ledger.service import Ledger, entry_extra_hash
 from ledger.service import open as open_in_memory
+
+# hypothesis is the `testing` extra. Without it this module still imports and the in-memory
+# helpers work; the strategies and LedgerMachine raise ImportError when used.
+_NEEDS_HYPOTHESIS = (
+    "ledger.testing's strategies and LedgerMachine need hypothesis: pip install ledger[testing]"
+)
+
+
+def _needs_hypothesis(*args: object, **kwargs: object) -> NoReturn:
+    raise ImportError(_NEEDS_HYPOTHESIS, name="hypothesis")
+
+
+class _AbsentStrategy:
+    """A strategy without hypothesis: it can be built (the class bodies below build some),
+    and any use of it raises the ImportError."""
+
+    __call__ = _needs_hypothesis
+
+    def __getattr__(self, name: str) -> NoReturn:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        _needs_hypothesis()
+
+    def __repr__(self) -> str:
+        return "<strategy that needs hypothesis>"
+
+
+class _AbsentStrategies:
+    """hypothesis.strategies without hypothesis: every function builds an _AbsentStrategy."""
+
+    def __getattr__(self, name: str) -> Callable[..., _AbsentStrategy]:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: _AbsentStrategy()
+
+
+class _ClassNeedsHypothesis:
+    def __get__(self, instance: object, owner: type) -> NoReturn:
+        _needs_hypothesis()
+
+
+class _AbsentStateMachine:
+    """RuleBasedStateMachine without hypothesis: neither a machine nor its TestCase can be made."""
+
+    TestCase = _ClassNeedsHypothesis()
+    __init__ = _needs_hypothesis
+
+
+def _unchanged(*args: object, **kwargs: object) -> Callable[[Any], Any]:
+    """A decorator of hypothesis.stateful without hypothesis: it leaves the method as it is."""
+    return lambda method: method
+
+
+if TYPE_CHECKING:
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+else:
+    try:
+        from hypothesis import strategies as st
+        from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+    except ImportError:
+        st, RuleBasedStateMachine = _AbsentStrategies(), _AbsentStateMachine
+        initialize = invariant = precondition = rule = _unchanged
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
