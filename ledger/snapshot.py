@@ -4,7 +4,8 @@ A checkpoint (under the writer lock, with the memory current) stores the engine'
 account rows, entry-key table, pending table and store, counters — and the account keys,
 tagged with the batch and commit sequence they reflect. Opening reads them back and then
 catches up on whatever was committed after (Ledger._catch_up), so a snapshot is only ever a
-shortcut: a ledger without one, or with one of another layout, loads from the tables.
+shortcut: a ledger without one, with one of another layout, or with one that is not the one
+its last checkpoint sealed (Store.read_snapshot checks its SHA-256), loads from the tables.
 """
 
 from __future__ import annotations
@@ -55,14 +56,25 @@ def dump(engine: Engine, account_keys: list[str], meta: dict[str, Any]) -> tuple
 
 
 def restore(header: str, blobs: dict[str, bytes]) -> tuple[dict[str, Any], Engine, list[str]] | None:
-    """The engine and account keys of a snapshot, or None if it is of another layout."""
-    meta = json.loads(header)
-    if meta.get("layout") != SNAPSHOT_LAYOUT:
+    """The engine and account keys of a snapshot, or None if it is of another layout or its
+    parts do not fit its header (the store has checked its digest; this is a second line)."""
+    try:
+        meta = json.loads(header)
+        if not isinstance(meta, dict) or meta.get("layout") != SNAPSHOT_LAYOUT:
+            return None
+        return _restored(meta, blobs)
+    except (ValueError, KeyError, TypeError, pa.ArrowException):
         return None
+
+
+def _restored(
+    meta: dict[str, Any], blobs: dict[str, bytes]
+) -> tuple[dict[str, Any], Engine, list[str]] | None:
     engine = Engine(groups_count=int(meta["groups_count"]))
     count = int(meta["accounts"])
     rows = np.frombuffer(blobs["rows"], ACCOUNT_DTYPE)
-    assert len(rows) == count, "a snapshot's rows are its accounts"
+    if len(rows) != count:
+        return None  # a snapshot's rows are its accounts
     engine._rows = aligned_zeros(max(count, 1024), ACCOUNT_DTYPE)
     engine._rows[:count] = rows
     engine.accounts_count = count
@@ -71,6 +83,8 @@ def restore(header: str, blobs: dict[str, bytes]) -> tuple[dict[str, Any], Engin
     engine.pending_table = np.frombuffer(blobs["pending_table"], PENDING_SLOT_DTYPE).copy()
     accounts = np.frombuffer(blobs["pending_accounts"], np.int32)
     amounts = np.frombuffer(blobs["pending_amounts"], np.int64)
+    if len(accounts) != len(amounts):
+        return None
     size = max(1024, 2 * len(accounts))
     engine.pending_accounts = np.zeros(size, np.int32)
     engine.pending_amounts = np.zeros(size, np.int64)
@@ -80,7 +94,8 @@ def restore(header: str, blobs: dict[str, bytes]) -> tuple[dict[str, Any], Engin
     engine.counters[COUNTER_ENTRY_TOMBSTONES] = 0
     with pa.ipc.open_stream(blobs["account_keys"]) as reader:
         keys = reader.read_all().column("key").to_pylist()
-    assert len(keys) == count, "a snapshot's keys are its accounts"
+    if len(keys) != count:
+        return None  # a snapshot's keys are its accounts
     return meta, engine, keys
 
 

@@ -11,6 +11,7 @@ batch is visible to anyone, in the database or (see service.py) in memory.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,10 +19,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, insert, select, update
+import pyarrow.compute as pc
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from ledger.chain import records_hash, rows_digest, seal_hash, signed64, snapshot_hash, table_hash
 from ledger.columns import (
     ENTRY_PENDING,
     ENTRY_POST_PENDING,
@@ -34,6 +37,19 @@ from ledger.errors import SchemaVersionError, StoreError
 from ledger.store import tables as t
 
 GENESIS_HASH = bytes(32)
+Conn = Connection  # what a store's methods take: a connection in a transaction (reader or writer)
+log = logging.getLogger("ledger")
+# The columns of period_balances, as period_rows names them.
+PERIOD_NAMES = ("account", "period", "book", "dp", "cp", "dq", "cq")
+ENTRY_NAMES = ("key", "book", "date", "flags", "pending", "extra", "fingerprint", "lines")
+LINE_NAMES = ("entry", "line", "account", "amount", "dim1", "dim2", "dim3", "dim4")
+# The columns of each catalog table a seal covers, in the order chain.table_hash takes them.
+CATALOG_COLUMNS = {
+    "groups": ("idx", "key", "scale"),
+    "books": ("idx", "key", "name"),
+    "accounts": ("idx", "key", "book", "group", "code", "normal", "subledger", "flags", "name"),
+    "periods": ("book", "period", "closed", "closed_at"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +85,59 @@ class BatchRows:
     entry_line_counts: np.ndarray  # int32, lines stored for each entry
     texts: list[tuple[int, str | None, str | None]]  # (entry, kind, reference) where present
     lines: LineRows
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """One row of the batches table."""
+
+    id: int
+    entries: int
+    lines: int
+    prev_hash: bytes
+    hash: bytes
+    parts: bytes  # chain.batch_parts of the batch's rows
+    created_at: int
+
+    def fields(self) -> tuple[int, int, int, bytes, bytes, bytes, int]:
+        """What chain.records_hash takes of it."""
+        return (self.id, self.entries, self.lines, self.prev_hash, self.hash, self.parts, self.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Seal:
+    """One row of the seals table (see tables.seals for what each kind covers)."""
+
+    id: int
+    kind: str  # groups, books, accounts, periods, checkpoint
+    batch: int
+    batch_hash: bytes
+    row_start: int
+    row_count: int
+    digest: int
+    content: bytes
+    records: bytes
+    created_at: int
+    prev_hash: bytes
+    hash: bytes
+
+    def computed_hash(self) -> bytes:
+        """The hash this seal's fields and prev_hash give (chain.seal_hash)."""
+        return seal_hash(
+            self.prev_hash,
+            (self.id, self.kind, self.batch, self.batch_hash, self.row_start, self.row_count,
+             self.digest, self.content, self.records, self.created_at),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class StateRow:
+    """The ledger_state row."""
+
+    commit_seq: int
+    last_batch: int
+    last_hash: bytes
+    checkpoint_batch: int
 
 
 @dataclass(slots=True)
@@ -125,6 +194,12 @@ class Store:
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
         self.engine = engine
+        # Verdicts of this process on the monthly sums a checkpoint seal covers, by the
+        # seal's (id, hash): checked once, before the first read that would serve them.
+        self._sums_verdicts: dict[tuple[int, bytes], bool] = {}
+        # What this process found edited in derived data and rebuilt or ignored: (table,
+        # key, message), reported by verify even after the rebuild (see ledger.verify).
+        self.detected: list[tuple[str, str, str]] = []
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -208,12 +283,17 @@ class Store:
         """A transaction holding the writer lock; commits on success, rolls back otherwise."""
         with _store_errors(self.url), self.engine.connect() as conn:
             self.begin_write(conn)
+            conn.info.pop("ledger_fold", None)
+            conn.info.pop("ledger_checkpoint", None)
+            conn.info["ledger_writer"] = True
             try:
                 self.lock(conn)
                 yield conn
             except BaseException:
                 conn.rollback()
                 raise
+            finally:
+                conn.info.pop("ledger_writer", None)
             conn.commit()
 
     def begin_write(self, conn: Connection) -> None:
@@ -248,11 +328,24 @@ class Store:
     # --- catalog writes ----------------------------------------------------------------------
 
     def insert_rows(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        """Insert rows; a catalog table's new rows are sealed (seal_catalog)."""
         if rows:
             conn.execute(insert(table), rows)
+            if table.name in t.CATALOG_TABLES:
+                names = CATALOG_COLUMNS[table.name]
+                columns = {name: [_plain(row.get(name)) for row in rows] for name in names}
+                self.seal_catalog(conn, table.name, catalog_table(table.name, columns))
 
     def insert_table(self, conn: Connection, table: str, data: pa.Table) -> None:
-        """Insert an Arrow table whose columns are named like the table's (bulk path)."""
+        """Insert an Arrow table whose columns are named like the table's (bulk path); a
+        catalog table's new rows are sealed (seal_catalog)."""
+        if data.num_rows:
+            self.insert_arrow(conn, table, data)
+            if table in t.CATALOG_TABLES:
+                self.seal_catalog(conn, table, data.select(list(CATALOG_COLUMNS[table])))
+
+    def insert_arrow(self, conn: Connection, table: str, data: pa.Table) -> None:
+        """insert_table's write (the dialect's fastest path)."""
         if data.num_rows:
             names = ", ".join(f'"{name}"' for name in data.column_names)
             marks = ", ".join("?" for _ in data.column_names)
@@ -299,8 +392,10 @@ class Store:
                 id=rows.batch_id,
                 entries=len(rows.entry_keys),
                 lines=len(rows.lines.entries),
-                prev_hash=rows.prev_hash,
-                hash=rows.hash,
+                prev_hash=bytes(rows.prev_hash),
+                hash=bytes(rows.hash),
+                # chain.batch_hash's result carries the parts' digests it hashed
+                parts=getattr(rows.hash, "parts", b""),
                 created_at=time.time_ns() // 1000,
             )
         )
@@ -349,12 +444,13 @@ class Store:
         dims = ", ".join(f"coalesce(dim{i}, 0)" for i in range(1, 5))
         return f"SELECT entry, line, account, amount, {dims} FROM lines WHERE batch = {int(batch)}"
 
-    def entry_lines_from(self, first: int) -> str:
-        """FROM and WHERE of the lines (alias l: account, amount) of batches from `first` on,
-        each with its entry (alias e)."""
+    def entry_lines_from(self, first: int, last: int | None = None) -> str:
+        """FROM and WHERE of the lines (alias l: account, amount) of batches from `first` on
+        (to `last`, when given), each with its entry (alias e)."""
+        upto = f" AND l.batch <= {int(last)} AND e.batch <= {int(last)}" if last is not None else ""
         return (
             "lines l JOIN entries e ON e.batch = l.batch AND e.key = l.entry"
-            f" WHERE l.batch >= {int(first)} AND e.batch >= {int(first)}"
+            f" WHERE l.batch >= {int(first)} AND e.batch >= {int(first)}{upto}"
         )
 
     def bulk_insert(
@@ -377,13 +473,13 @@ class Store:
         accounts = self.read_accounts(conn)
         count = accounts.num_rows
         balances = np.zeros((count, 4), np.int64)
-        checkpoint = int(state.checkpoint_batch)
-        index, sums = self.account_sums(
-            conn,
-            "SELECT account, debits_posted AS dp, credits_posted AS cp, debits_pending AS dq,"
-            " credits_pending AS cq FROM period_balances",
-        )
-        balances[index] = sums
+        period_rows = self.period_rows(conn)
+        checkpoint = self.trusted_checkpoint(conn, period_rows)
+        if checkpoint is None:  # the monthly sums failed their check: every line is summed
+            checkpoint = 0
+        else:
+            index, sums = account_totals(period_rows)
+            balances[index] = sums
         index, sums = self.unfolded_sums(conn, checkpoint)
         with np.errstate(over="ignore"):  # modulo 2**64, as account_sums: exact when the total fits
             balances[index] += sums
@@ -593,17 +689,19 @@ class Store:
         """SQL for the yyyymm of an int day-number expression."""
         raise NotImplementedError
 
-    def unfolded_sql(self, checkpoint: int, account: int | None = None) -> str:
-        """(account, period, dp, cp, dq, cq) rows of every batch after `checkpoint`.
+    def unfolded_sql(self, checkpoint: int, account: int | None = None, upto: int | None = None) -> str:
+        """(account, period, dp, cp, dq, cq) rows of every batch after `checkpoint` (up to
+        batch `upto`, when given).
 
         Ordinary and pending entries count their own lines in their own month; a post or
         void counts the pending entry's lines (pending_lines) in the month of the entry that
         resolved it.
         """
-        own, resolved = self.own_lines_sql(checkpoint, account), self.resolved_lines_sql(checkpoint, account)
+        own = self.own_lines_sql(checkpoint, account, upto)
+        resolved = self.resolved_lines_sql(checkpoint, account, upto)
         return f"{own} UNION ALL {resolved}"
 
-    def own_lines_sql(self, checkpoint: int, account: int | None = None) -> str:
+    def own_lines_sql(self, checkpoint: int, account: int | None = None, upto: int | None = None) -> str:
         """The rows of unfolded_sql from the lines of ordinary and pending entries."""
         only = f" AND l.account = {int(account)}" if account is not None else ""
         return (
@@ -612,12 +710,14 @@ class Store:
             " CASE WHEN (e.flags & 2) = 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cp,"
             " CASE WHEN (e.flags & 2) <> 0 AND l.amount > 0 THEN l.amount ELSE 0 END AS dq,"
             " CASE WHEN (e.flags & 2) <> 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cq"
-            f" FROM {self.entry_lines_from(int(checkpoint) + 1)}{only}"
+            f" FROM {self.entry_lines_from(int(checkpoint) + 1, upto)}{only}"
         )
 
-    def resolved_lines_sql(self, checkpoint: int, account: int | None = None) -> str:
+    def resolved_lines_sql(self, checkpoint: int, account: int | None = None, upto: int | None = None) -> str:
         """The rows of unfolded_sql from the posts and voids of pending entries."""
         only = f" AND pl.account = {int(account)}" if account is not None else ""
+        if upto is not None:
+            only += f" AND r.batch <= {int(upto)}"
         return (
             f"SELECT pl.account AS account, {self.period_sql('r.date')} AS period,"
             " CASE WHEN (r.flags & 4) <> 0 AND pl.amount > 0 THEN pl.amount ELSE 0 END AS dp,"
@@ -641,7 +741,26 @@ class Store:
             conn.execute(insert(t.snapshots).values(**row))
 
     def read_snapshot(self, conn: Connection) -> tuple[str, dict[str, bytes]] | None:
-        """The saved snapshot's header and arrays, or None when there is none."""
+        """The saved snapshot's header and arrays; None when there is none, or when it is not
+        the one the last checkpoint sealed (then a warning is logged: opening loads from
+        the tables instead)."""
+        stored = self.stored_snapshot(conn)
+        seal = self.checkpoint_seal(conn)
+        if stored is None and (seal is None or not seal.content):
+            return None
+        if (
+            seal is None
+            or seal.computed_hash() != seal.hash
+            or stored is None
+            or snapshot_hash(*stored) != seal.content
+        ):
+            message = "the snapshot is not the one the last checkpoint sealed; loading from the tables"
+            self._detect("snapshots", "", message)
+            return None
+        return stored
+
+    def stored_snapshot(self, conn: Connection) -> tuple[str, dict[str, bytes]] | None:
+        """The saved snapshot's header and arrays as stored (unchecked), or None."""
         parts: dict[str, list[bytes]] = {}
         query = select(t.snapshots.c.name, t.snapshots.c.data).order_by(
             t.snapshots.c.name, t.snapshots.c.part
@@ -659,13 +778,20 @@ class Store:
         return dict(row._mapping)
 
     def set_checkpoint(self, conn: Connection, batch: int) -> None:
+        """Move the checkpoint to `batch` (in the writer transaction; seal_checkpoint seals it)."""
         conn.execute(update(t.ledger_state).values(checkpoint_batch=batch))
+        conn.info["ledger_checkpoint"] = int(batch)
 
     def fold_rows(
         self, conn: Connection, accounts: np.ndarray, periods: np.ndarray, books: np.ndarray, sums: np.ndarray
     ) -> None:
         """Add monthly sums computed by the caller into period_balances (upsert); `books` is
-        each account's book (period_balances carries it)."""
+        each account's book (period_balances carries it).
+
+        The rows it replaces are read first (a join with the staged rows: as many as it
+        folds), so the digest of the table moves by the new rows' mixes minus the old ones'
+        (kept for seal_checkpoint in the transaction's connection info).
+        """
         columns = (
             "account",
             "period",
@@ -675,20 +801,42 @@ class Store:
             "debits_pending",
             "credits_pending",
         )
-        self.stage_fold(conn, columns, [accounts, periods, books, *(sums[:, i] for i in range(4))])
-        self.merge_fold(conn)
+        staged = [
+            np.asarray(accounts, np.int64),
+            np.asarray(periods, np.int64),
+            np.asarray(books, np.int64),
+            *(np.asarray(sums[:, i], np.int64) for i in range(4)),
+        ]
+        self.stage_fold(conn, columns, staged)
+        old = self.read_ints(
+            conn,
+            "SELECT p.account, p.period, p.book, p.debits_posted, p.credits_posted, p.debits_pending,"
+            " p.credits_pending FROM period_balances p JOIN ledger_fold f"
+            " ON p.account = f.account AND p.period = f.period",
+            PERIOD_NAMES,
+        )
+        new = merged_rows(dict(zip(PERIOD_NAMES, staged, strict=True)), old)
+        self.merge_fold(conn, new)
         conn.exec_driver_sql("DROP TABLE ledger_fold")
+        delta, count = conn.info.get("ledger_fold", (0, 0))
+        delta += period_digest(new) - period_digest(old)
+        conn.info["ledger_fold"] = (signed64(delta), count + len(new["account"]) - len(old["account"]))
 
     def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
         """Create the temporary table ledger_fold and fill it with `columns`."""
         raise NotImplementedError
 
-    def merge_fold(self, conn: Connection) -> None:
-        """Add ledger_fold into period_balances, modulo 2**64 per column."""
+    def merge_fold(self, conn: Connection, new: dict[str, np.ndarray]) -> None:
+        """Add ledger_fold into period_balances, modulo 2**64 per column, setting each row's
+        book to the staged one. `new` is the rows this gives (PERIOD_NAMES), computed by the
+        caller from the staged and the replaced rows: a store may write them instead."""
         raise NotImplementedError
 
     def checkpoint_batch(self, conn: Connection) -> int:
-        return int(conn.execute(select(t.ledger_state.c.checkpoint_batch)).scalar_one())
+        """The batch the monthly sums are folded up to: the last checkpoint seal's (the
+        ledger_state column is kept equal to it, and verify checks that it is)."""
+        seal = self.checkpoint_seal(conn)
+        return seal.batch if seal is not None else 0
 
     def fold(self, conn: Connection) -> int:
         """Fold the batches after the checkpoint into period_balances (under the writer lock).
@@ -702,30 +850,47 @@ class Store:
         last, _ = self.chain_head(conn)
         if last <= checkpoint:
             return 0
-        rows = self.read_table(
-            conn,
-            f"SELECT account, period, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS u",
-            {name: pa.int64() for name in ("account", "period", "dp", "cp", "dq", "cq")},
-        )
-        keys = (rows.column("account").to_numpy() << 20) | rows.column("period").to_numpy()
-        order, starts = key_runs(keys)
-        unique = keys[order[starts]]
-        sums = np.empty((len(unique), 4), np.int64)
-        for position, name in enumerate(("dp", "cp", "dq", "cq")):  # int64 sums wrap modulo 2**64
-            sums[:, position] = np.add.reduceat(rows.column(name).to_numpy()[order], starts)
-        accounts = (unique >> 20).astype(np.int32)
-        books = self.read_ints(conn, "SELECT book FROM accounts ORDER BY idx", ("book",))["book"]
-        self.fold_rows(conn, accounts, (unique & 0xFFFFF).astype(np.int32), books[accounts], sums)
+        sums = self.period_sums(conn, checkpoint, last)
+        books = self.account_books(conn)[sums["account"]]
+        matrix = np.stack([sums[name] for name in ("dp", "cp", "dq", "cq")], axis=1)
+        self.fold_rows(conn, sums["account"], sums["period"], books, matrix)
         self.set_checkpoint(conn, last)
         return last - checkpoint
 
+    def period_sums(self, conn: Connection, after: int, upto: int) -> dict[str, np.ndarray]:
+        """The monthly sums of the batches after `after` up to `upto`, from the lines:
+        int64 columns account, period, dp, cp, dq, cq, one row per (account, month) in key
+        order, each sum modulo 2**64 (see wrap64)."""
+        names = ("account", "period", "dp", "cp", "dq", "cq")
+        rows = self.read_ints(
+            conn,
+            f"SELECT account, period, dp, cp, dq, cq FROM ({self.unfolded_sql(after, upto=upto)}) AS u",
+            names,
+        )
+        keys = (rows["account"] << 20) | rows["period"]
+        order, starts = key_runs(keys)
+        unique = keys[order[starts]]
+        out = {"account": unique >> 20, "period": unique & 0xFFFFF}
+        for name in names[2:]:  # int64 sums wrap modulo 2**64
+            out[name] = np.add.reduceat(rows[name][order], starts) if len(keys) else np.zeros(0, np.int64)
+        return out
+
+    def account_books(self, conn: Connection) -> np.ndarray:
+        """The book (int64) of every account, by index."""
+        return self.read_ints(conn, "SELECT book FROM accounts ORDER BY idx", ("book",))["book"]
+
     def period_turnover(self, conn: Connection, account: int) -> list[tuple[int, int, int]]:
-        """(period, debit turnover, credit turnover) of posted amounts, by month."""
-        checkpoint = self.checkpoint_batch(conn)
-        rows = conn.exec_driver_sql(
+        """(period, debit turnover, credit turnover) of posted amounts, by month (from the
+        lines alone while the monthly sums fail their check)."""
+        checkpoint = self.trusted_checkpoint(conn)
+        folded = (
             "SELECT period, debits_posted, credits_posted FROM period_balances"
-            f" WHERE account = {int(account)}"
-            f" UNION ALL SELECT period, dp, cp FROM ({self.unfolded_sql(checkpoint, account)}) AS n"
+            f" WHERE account = {int(account)} UNION ALL "
+            if checkpoint is not None
+            else ""
+        )
+        rows = conn.exec_driver_sql(
+            f"{folded}SELECT period, dp, cp FROM ({self.unfolded_sql(checkpoint or 0, account)}) AS n"
         ).all()
         totals: dict[int, list[int]] = {}
         for period, debit, credit in rows:  # Python ints: no partial sum can overflow
@@ -739,14 +904,19 @@ class Store:
 
         Whole months before `period` come from the folded and unfolded monthly sums; the
         month itself from the lines of entries dated `first`..`last` and the resolutions
-        dated in that range.
+        dated in that range. While the monthly sums fail their check, every month comes
+        from the lines.
         """
-        checkpoint = self.checkpoint_batch(conn)
+        checkpoint = self.trusted_checkpoint(conn)
         a = int(account)
-        before = conn.exec_driver_sql(
+        folded = (
             "SELECT debits_posted, credits_posted, debits_pending, credits_pending FROM period_balances"
-            f" WHERE account = {a} AND period < {int(period)}"
-            f" UNION ALL SELECT dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint, a)}) AS n"
+            f" WHERE account = {a} AND period < {int(period)} UNION ALL "
+            if checkpoint is not None
+            else ""
+        )
+        before = conn.exec_driver_sql(
+            f"{folded}SELECT dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint or 0, a)}) AS n"
             f" WHERE n.period < {int(period)}"
         ).all()
         totals = [wrap64(sum(int(row[i]) for row in before)) for i in range(4)]
@@ -766,6 +936,268 @@ class Store:
             if flags & ENTRY_POST_PENDING:
                 totals[side] += abs(amount)
         return totals
+
+    # --- seals: what binds the catalog and derived data to the chain -------------------------
+
+    def last_seal(self, conn: Connection, kind: str | None = None) -> Seal | None:
+        """The newest seal (of `kind`, when given), or None."""
+        query = select(t.seals).order_by(t.seals.c.id.desc()).limit(1)
+        if kind is not None:
+            query = query.where(t.seals.c.kind == kind)
+        row = conn.execute(query).first()
+        return _seal(row) if row is not None else None
+
+    def checkpoint_seal(self, conn: Connection) -> Seal | None:
+        """The newest checkpoint seal, or None before the first checkpoint."""
+        return self.last_seal(conn, "checkpoint")
+
+    def append_seal(
+        self,
+        conn: Connection,
+        kind: str,
+        *,
+        batch: int | None = None,
+        row_start: int = 0,
+        row_count: int = 0,
+        digest: int = 0,
+        content: bytes = b"",
+        records: bytes = b"",
+    ) -> Seal:
+        """Append a seal chained to the newest one (in the writer transaction). `batch`
+        defaults to the chain head; its hash is read from the batches table."""
+        last = self.last_seal(conn)
+        if batch is None:
+            batch = self.chain_head(conn)[0]
+        fields: dict[str, Any] = {
+            "id": last.id + 1 if last is not None else 1,
+            "kind": kind,
+            "batch": int(batch),
+            "batch_hash": self.batch_hash_of(conn, int(batch)),
+            "row_start": int(row_start),
+            "row_count": int(row_count),
+            "digest": int(digest),
+            "content": content,
+            "records": records,
+            "created_at": time.time_ns() // 1000,
+            "prev_hash": last.hash if last is not None else GENESIS_HASH,
+        }
+        seal = Seal(**fields, hash=b"")
+        seal = Seal(**fields, hash=seal.computed_hash())
+        conn.execute(insert(t.seals).values(**fields, hash=seal.hash))
+        return seal
+
+    def batch_hash_of(self, conn: Connection, batch: int) -> bytes:
+        """The stored hash of batch `batch` (GENESIS_HASH for 0)."""
+        if batch == 0:
+            return GENESIS_HASH
+        row = conn.execute(select(t.batches.c.hash).where(t.batches.c.id == int(batch))).first()
+        return bytes(row.hash) if row is not None else b""
+
+    def seal_catalog(self, conn: Connection, table: str, rows: pa.Table) -> None:
+        """Seal rows just added to a catalog table (CATALOG_COLUMNS): groups, books and
+        accounts by their idx range and the SHA-256 of the rows; periods by the digest of the
+        whole table, the last periods seal's plus the new rows'."""
+        if table == "periods":
+            last = self.last_seal(conn, "periods")
+            count = (last.row_count if last is not None else 0) + rows.num_rows
+            digest = (last.digest if last is not None else 0) + periods_digest(rows)
+            self.append_seal(conn, "periods", row_count=count, digest=signed64(digest))
+            return
+        rows = rows.take(np.argsort(rows.column("idx").to_numpy(), kind="stable"))
+        start = int(rows.column("idx")[0].as_py())
+        self.append_seal(conn, table, row_start=start, row_count=rows.num_rows, content=table_hash(rows))
+
+    def seal_checkpoint(self, conn: Connection, header: str, blobs: dict[str, list[bytes]]) -> None:
+        """Seal a checkpoint (in its writer transaction, after write_snapshot): the batch it
+        folded up to (set_checkpoint; else the previous seal's), the digest of the monthly
+        sums (the previous seal's moved by what fold_rows merged), the snapshot's SHA-256,
+        and the batch records since the previous checkpoint seal."""
+        self._seal_checkpoint(conn, snapshot_hash(header, blobs), fresh=False)
+
+    def _seal_checkpoint(self, conn: Connection, content: bytes, *, fresh: bool) -> Seal:
+        """seal_checkpoint; `fresh`: period_balances was emptied before the fold (a rebuild)."""
+        last = self.checkpoint_seal(conn)
+        base_batch = last.batch if last is not None else 0
+        batch = int(conn.info.pop("ledger_checkpoint", base_batch))
+        delta, count = conn.info.pop("ledger_fold", (0, 0))
+        if not fresh and last is not None:
+            delta, count = delta + last.digest, count + last.row_count
+        first = base_batch + 1 if batch >= base_batch else 1
+        records = records_hash(r.fields() for r in self.batch_records(conn, first, batch))
+        seal = self.append_seal(
+            conn, "checkpoint", batch=batch, row_start=first, row_count=count, digest=signed64(delta),
+            content=content, records=records,
+        )  # fmt: skip
+        conn.execute(update(t.ledger_state).values(checkpoint_batch=batch))
+        if not fresh:
+            self.detected.clear()  # a checkpoint rewrites the snapshot and seals the sums anew
+        if fresh or (last is not None and self._sums_verdicts.get((last.id, last.hash))):
+            self._sums_verdicts[(seal.id, seal.hash)] = True  # moved from a checked state
+        return seal
+
+    # --- checks on what a read would serve -----------------------------------------------------
+
+    def trusted_checkpoint(self, conn: Connection, rows: dict[str, np.ndarray] | None = None) -> int | None:
+        """The checkpoint batch when period_balances passes its check against the last
+        checkpoint seal, None when it does not (then read the lines instead).
+
+        Checked once per seal in this process, on the first read that needs it (`rows`: the
+        table, when the caller has read it already): a failed check logs a warning and
+        rebuilds period_balances from the lines under the writer lock (rebuild_period_sums),
+        which appends a new seal; this seal stays refused.
+        """
+        seal = self.checkpoint_seal(conn)
+        key = (seal.id, seal.hash) if seal is not None else (0, b"")
+        verdict = self._sums_verdicts.get(key)
+        if verdict is None:
+            if rows is None:
+                rows = self.period_rows(conn)
+            verdict = sums_match(seal, rows)
+            self._sums_verdicts[key] = verdict
+            if not verdict:
+                self._repair_sums(conn, seal, rows)
+        if not verdict:
+            return None
+        return seal.batch if seal is not None else 0
+
+    def _repair_sums(self, conn: Connection, seal: Seal | None, rows: dict[str, np.ndarray]) -> None:
+        """Rebuild period_balances after a failed check: in `conn` when it is the writer's,
+        else in a writer transaction of its own (this reader keeps reading the lines)."""
+        upto = seal.batch if seal is not None and seal.computed_hash() == seal.hash else None
+        if conn.info.get("ledger_writer"):
+            rebuilt = self.rebuild_period_sums(conn, upto)
+        elif self.separate_writer:
+            with self.writer() as writer:
+                rebuilt = self.rebuild_period_sums(writer, upto)
+        else:
+            rebuilt = None
+        where = ""
+        if rebuilt is not None and upto is not None:
+            found = first_period_difference(rows, rebuilt)
+            where = f"account {found[0]} period {found[1]}" if found is not None else ""
+        action = "rebuilt from the lines" if rebuilt is not None else "read from the lines"
+        message = f"the monthly sums do not match the last checkpoint seal; {action}"
+        self._detect("period_balances", where, message)
+
+    # A reader may open a writer transaction beside it (not so on one shared connection).
+    separate_writer = True
+
+    def rebuild_period_sums(self, conn: Connection, upto: int | None) -> dict[str, np.ndarray]:
+        """Refold period_balances from the lines of batches 1..`upto` (the chain head when
+        None), in the writer transaction `conn`, and seal it as a checkpoint; the snapshot is
+        kept when it is the one the last checkpoint sealed, else deleted. Returns the rows
+        written (PERIOD_NAMES)."""
+        if upto is None:
+            upto = self.chain_head(conn)[0]
+        sums = self.period_sums(conn, 0, upto)
+        keep = (np.stack([sums[name] for name in ("dp", "cp", "dq", "cq")], axis=1) != 0).any(axis=1)
+        sums = {name: column[keep] for name, column in sums.items()}
+        books = self.account_books(conn)[sums["account"]]
+        conn.exec_driver_sql("DELETE FROM period_balances")
+        conn.info.pop("ledger_fold", None)
+        matrix = np.stack([sums[name] for name in ("dp", "cp", "dq", "cq")], axis=1)
+        self.fold_rows(conn, sums["account"], sums["period"], books, matrix)
+        self.set_checkpoint(conn, upto)
+        stored, last = self.stored_snapshot(conn), self.checkpoint_seal(conn)
+        content = snapshot_hash(*stored) if stored is not None else b""
+        if last is None or last.computed_hash() != last.hash or content != last.content:
+            conn.execute(t.snapshots.delete())
+            content = b""
+        self._seal_checkpoint(conn, content, fresh=True)
+        return {"account": sums["account"], "period": sums["period"], "book": books,
+                **{name: sums[name] for name in ("dp", "cp", "dq", "cq")}}  # fmt: skip
+
+    def _detect(self, table: str, key: str, message: str) -> None:
+        """Log what a read found edited, and keep it for verify."""
+        log.warning("ledger %s: %s%s: %s", self.url, table, f" {key}" if key else "", message)
+        self.detected.append((table, key, message))
+
+    # --- reads for verify (ledger.verify): every value as stored ----------------------------
+
+    def state_row(self, conn: Connection) -> StateRow:
+        """The ledger_state row."""
+        row = conn.execute(select(t.ledger_state)).one()
+        return StateRow(
+            int(row.commit_seq), int(row.last_batch), bytes(row.last_hash), int(row.checkpoint_batch)
+        )
+
+    def batch_records(self, conn: Connection, first: int = 1, last: int | None = None) -> list[BatchRecord]:
+        """The batch records with ids first..last (all from `first` when last is None), by id."""
+        query = select(t.batches).where(t.batches.c.id >= int(first)).order_by(t.batches.c.id)
+        if last is not None:
+            query = query.where(t.batches.c.id <= int(last))
+        return [
+            BatchRecord(int(r.id), int(r.entries), int(r.lines), bytes(r.prev_hash), bytes(r.hash),
+                        bytes(r.parts), int(r.created_at))
+            for r in conn.execute(query)
+        ]  # fmt: skip
+
+    def batch_entries(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
+        """The entries of a batch in seq order: int64 columns ENTRY_NAMES (NULL as 0)."""
+        return self.read_ints(
+            conn,
+            f"SELECT {', '.join(f'coalesce({name}, 0)' for name in ENTRY_NAMES)}"
+            f" FROM entries WHERE batch = {int(batch)} ORDER BY seq",
+            ENTRY_NAMES,
+        )
+
+    def batch_lines(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
+        """The lines of a batch, in no particular order: int64 columns LINE_NAMES (dims 0
+        for none)."""
+        return self.read_ints(conn, self.batch_lines_sql(int(batch)), LINE_NAMES)
+
+    def batch_texts(self, conn: Connection, batch: int) -> list[tuple[int, str | None, str | None]]:
+        """(entry, kind, reference) of the entry_texts rows of a batch's entries."""
+        rows = conn.exec_driver_sql(
+            "SELECT x.entry, x.kind, x.reference FROM entry_texts x JOIN entries e ON e.key = x.entry"
+            f" WHERE e.batch = {int(batch)}"
+        )
+        return [(int(r[0]), r[1], r[2]) for r in rows]
+
+    def batch_pending_lines(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
+        """The pending_lines rows of a batch's pending entries, by entry then line: int64
+        columns entry, line, account, amount."""
+        return self.read_ints(
+            conn,
+            "SELECT p.entry, p.line, p.account, p.amount FROM pending_lines p JOIN entries e"
+            f" ON e.key = p.entry WHERE e.batch = {int(batch)} AND (e.flags & {ENTRY_PENDING}) <> 0"
+            " ORDER BY p.entry, p.line",
+            ("entry", "line", "account", "amount"),
+        )
+
+    def pending_lines_count(self, conn: Connection) -> int:
+        """The rows of pending_lines."""
+        return int(conn.execute(select(func.count()).select_from(t.pending_lines)).scalar_one())
+
+    def seal_records(self, conn: Connection) -> list[Seal]:
+        """Every seal, by id."""
+        return [_seal(row) for row in conn.execute(select(t.seals).order_by(t.seals.c.id))]
+
+    def catalog_rows(self, conn: Connection, table: str) -> pa.Table:
+        """A catalog table's rows as stored, columns CATALOG_COLUMNS[table]: by idx (periods:
+        by book and period; closed as 0/1)."""
+        if table == "accounts":
+            return self.read_accounts(conn)
+        source = t.metadata.tables[table]
+        names = CATALOG_COLUMNS[table]
+        order = [source.c.book, source.c.period] if table == "periods" else [source.c.idx]
+        rows = conn.execute(select(*(source.c[name] for name in names)).order_by(*order)).all()
+        return catalog_table(table, {name: [_plain(row[i]) for row in rows] for i, name in enumerate(names)})
+
+    def period_rows(self, conn: Connection) -> dict[str, np.ndarray]:
+        """Every row of period_balances, in no particular order: int64 columns PERIOD_NAMES."""
+        return self.read_ints(
+            conn,
+            "SELECT account, period, book, debits_posted, credits_posted, debits_pending, credits_pending"
+            " FROM period_balances",
+            PERIOD_NAMES,
+        )
+
+    def recomputed_period_sums(self, conn: Connection, upto: int) -> dict[str, np.ndarray]:
+        """What period_balances holds when folded up to batch `upto`, recomputed from the
+        lines: int64 columns account, period, dp, cp, dq, cq in key order (rows whose four
+        sums are zero may be missing; a fold may or may not keep them)."""
+        return self.period_sums(conn, 0, upto)
 
     # --- entries -----------------------------------------------------------------------------
 
@@ -815,6 +1247,111 @@ def _store_errors(url: str) -> Iterator[None]:
         raise StoreError(f"{url}: {error}") from error
 
 
+def _seal(row: Any) -> Seal:
+    return Seal(
+        id=int(row.id), kind=str(row.kind), batch=int(row.batch), batch_hash=bytes(row.batch_hash),
+        row_start=int(row.row_start), row_count=int(row.row_count), digest=int(row.digest),
+        content=bytes(row.content), records=bytes(row.records), created_at=int(row.created_at),
+        prev_hash=bytes(row.prev_hash), hash=bytes(row.hash),
+    )  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    """A catalog value as the seals hash it: booleans as 0/1."""
+    return int(value) if isinstance(value, bool) else value
+
+
+_STRING_COLUMNS = frozenset({"key", "name", "code", "normal", "subledger"})
+
+
+def catalog_table(table: str, columns: dict[str, list[Any]]) -> pa.Table:
+    """Catalog rows given as Python values per column (CATALOG_COLUMNS order) as a table."""
+    return pa.table(
+        {
+            name: pa.array(columns[name], pa.string() if name in _STRING_COLUMNS else pa.int64())
+            for name in CATALOG_COLUMNS[table]
+        }
+    )
+
+
+def periods_digest(rows: pa.Table) -> int:
+    """chain.rows_digest of periods rows (book, period, closed, closed_at; NULL apart from 0)."""
+    closed_at = rows.column("closed_at")
+    return rows_digest(
+        [
+            pc.fill_null(rows.column(name), 0).to_numpy().astype(np.int64)
+            for name in ("book", "period", "closed", "closed_at")
+        ]
+        + [closed_at.is_null().to_numpy(zero_copy_only=False).astype(np.int64)]
+    )
+
+
+def period_digest(rows: dict[str, np.ndarray]) -> int:
+    """chain.rows_digest of period_balances rows (PERIOD_NAMES)."""
+    return rows_digest([rows[name] for name in PERIOD_NAMES])
+
+
+def sums_match(seal: Seal | None, rows: dict[str, np.ndarray]) -> bool:
+    """True when period_balances' rows are what the checkpoint seal covers (no seal: none)."""
+    if seal is None:
+        return not len(rows["account"])
+    if seal.computed_hash() != seal.hash:
+        return False
+    return len(rows["account"]) == seal.row_count and period_digest(rows) == seal.digest
+
+
+def merged_rows(staged: dict[str, np.ndarray], old: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The period_balances rows a fold writes: the staged rows (unique keys), plus the sums
+    of the rows they replace (`old`, a subset of their keys), modulo 2**64."""
+    new = {name: np.array(staged[name], np.int64) for name in PERIOD_NAMES}
+    if len(old["account"]):
+        keys = (new["account"] << 20) | new["period"]
+        order = np.argsort(keys)
+        at = order[np.searchsorted(keys[order], (old["account"] << 20) | old["period"])]
+        for name in PERIOD_NAMES[3:]:  # int64 arrays wrap modulo 2**64
+            new[name][at] += old[name]
+    return new
+
+
+def account_totals(rows: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per account, the sums (modulo 2**64) of the dp, cp, dq, cq of period_balances rows:
+    accounts, sums [n, 4]."""
+    accounts = rows["account"]
+    if not len(accounts):
+        return accounts, np.zeros((0, 4), np.int64)
+    order, starts = key_runs(accounts)
+    sums = np.stack([np.add.reduceat(rows[name][order], starts) for name in PERIOD_NAMES[3:]], axis=1)
+    return accounts[order[starts]], sums
+
+
+def first_period_difference(
+    stored: dict[str, np.ndarray], recomputed: dict[str, np.ndarray]
+) -> tuple[int, int] | None:
+    """The first (account, period), in key order, whose four sums differ between two sets of
+    monthly sums (columns account, period, dp, cp, dq, cq; a missing row counts as zeros)."""
+    names = ("dp", "cp", "dq", "cq")
+
+    def nonzero(rows: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        values = np.stack([np.asarray(rows[name], np.int64) for name in names], axis=1)
+        keep = (values != 0).any(axis=1)
+        keys = (np.asarray(rows["account"], np.int64)[keep] << 20) | np.asarray(rows["period"], np.int64)[
+            keep
+        ]
+        return keys, values[keep]
+
+    stored_keys, stored_values = nonzero(stored)
+    new_keys, new_values = nonzero(recomputed)
+    keys = np.union1d(stored_keys, new_keys)
+    left, right = np.zeros((len(keys), 4), np.int64), np.zeros((len(keys), 4), np.int64)
+    left[np.searchsorted(keys, stored_keys)] = stored_values
+    right[np.searchsorted(keys, new_keys)] = new_values
+    differ = np.flatnonzero((left != right).any(axis=1))
+    if not len(differ):
+        return None
+    key = int(keys[differ[0]])
+    return key >> 20, key & 0xFFFFF
+
+
 def key_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The order that sorts `keys`, and where each run of equal keys starts in that order:
     what np.add.reduceat needs to sum values per key (one sort, no scatter)."""
@@ -846,4 +1383,23 @@ def pending_states(
     return states
 
 
-__all__ = ["GENESIS_HASH", "BatchRows", "Increment", "LineRows", "LoadedState", "Store", "wrap64"]
+__all__ = [
+    "CATALOG_COLUMNS",
+    "Conn",
+    "ENTRY_NAMES",
+    "GENESIS_HASH",
+    "LINE_NAMES",
+    "PERIOD_NAMES",
+    "BatchRecord",
+    "BatchRows",
+    "Increment",
+    "LineRows",
+    "LoadedState",
+    "Seal",
+    "StateRow",
+    "Store",
+    "first_period_difference",
+    "periods_digest",
+    "period_digest",
+    "wrap64",
+]

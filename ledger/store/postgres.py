@@ -386,7 +386,7 @@ class PostgresStore(Store):
         )
         self.write_texts_and_record(conn, rows)
 
-    def insert_table(self, conn: Connection, table: str, data: pa.Table) -> None:
+    def insert_arrow(self, conn: Connection, table: str, data: pa.Table) -> None:
         if not data.num_rows:
             return
         sink = io.BytesIO()
@@ -407,8 +407,8 @@ class PostgresStore(Store):
             for row in rows:
                 cursor.execute("INSERT INTO snapshots (name, part, data) VALUES (%s, %s, %b)", row)
 
-    def read_snapshot(self, conn: Connection) -> tuple[str, dict[str, bytes]] | None:
-        """As Store.read_snapshot, fetching the parts in binary format."""
+    def stored_snapshot(self, conn: Connection) -> tuple[str, dict[str, bytes]] | None:
+        """As Store.stored_snapshot, fetching the parts in binary format."""
         parts: dict[str, list[bytes]] = {}
         with _driver(conn).cursor(binary=True) as cursor:
             cursor.execute("SELECT name, data FROM snapshots ORDER BY name, part")
@@ -457,11 +457,12 @@ class PostgresStore(Store):
         pending = np.repeat((flags & ENTRY_PENDING) != 0, counts)
         return self.lines_sums(conn, checkpoint, accounts, amounts, pending)
 
-    def entry_lines_from(self, first: int) -> str:
+    def entry_lines_from(self, first: int, last: int | None = None) -> str:
         # The arrays of the entry rows themselves: no join back to entries as the view needs.
+        upto = f" AND e.batch <= {int(last)}" if last is not None else ""
         return (
             "entries e CROSS JOIN LATERAL unnest(e.amounts, e.accounts) AS l (amount, account)"
-            f" WHERE e.batch >= {int(first)}"
+            f" WHERE e.batch >= {int(first)}{upto}"
         )
 
     def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
@@ -478,9 +479,11 @@ class PostgresStore(Store):
         ):
             copy.write(payload)
 
-    def merge_fold(self, conn: Connection) -> None:
+    def merge_fold(self, conn: Connection, new: dict[str, np.ndarray]) -> None:
+        """As Store.merge_fold, by an upsert from ledger_fold (the server adds; `new` is
+        what that gives)."""
         names = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
-        wrapped = ", ".join(
+        wrapped = "book = excluded.book, " + ", ".join(
             f"{n} = ((period_balances.{n}::numeric + excluded.{n} + 9223372036854775808)"
             f" %% 18446744073709551616 - 9223372036854775808)::bigint"
             for n in names

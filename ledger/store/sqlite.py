@@ -12,7 +12,7 @@ from sqlalchemy.pool import StaticPool
 
 from ledger.columns import ENTRY_PENDING
 from ledger.store import tables as t
-from ledger.store.base import Store
+from ledger.store.base import PERIOD_NAMES, Store
 from ledger.store.tables import IMMUTABLE_TABLES
 
 _BUSY_TIMEOUT_MS = 600_000
@@ -45,7 +45,9 @@ class SQLiteStore(Store):
         def _begin(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("ledger_write") else "BEGIN")
 
-        return cls(url, engine)
+        store = cls(url, engine)
+        store.separate_writer = not memory  # one shared connection: no writer beside a reader
+        return store
 
     def begin_write(self, conn: Connection) -> None:
         conn.info["ledger_write"] = True
@@ -154,33 +156,19 @@ class SQLiteStore(Store):
         finally:
             cursor.close()
 
-    def merge_fold(self, conn: Connection) -> None:
-        # SQLite turns an integer overflow into a float: add modulo 2**64 in numpy instead.
+    def merge_fold(self, conn: Connection, new: dict[str, np.ndarray]) -> None:
+        # SQLite turns an integer overflow into a float: the sums are added modulo 2**64 in
+        # numpy (Store.fold_rows), and the rows written whole.
         names = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            # Plain tuples from the driver: numpy reads them directly (result rows it would
-            # probe one attribute at a time).
-            rows = cursor.execute(
-                "SELECT f.account, f.period, f.book, "
-                + ", ".join(f"f.{n}, COALESCE(p.{n}, 0)" for n in names)
-                + " FROM ledger_fold f"
-                " LEFT JOIN period_balances p ON p.account = f.account AND p.period = f.period"
-            ).fetchall()
-        finally:
-            cursor.close()
-        if not rows:
+        if not len(new["account"]):
             return
-        data = np.array(rows, dtype=np.int64)
-        with np.errstate(over="ignore"):
-            sums = [data[:, 3 + 2 * i] + data[:, 4 + 2 * i] for i in range(4)]
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             self._executemany(
                 cursor,
                 "period_balances",
                 ("account", "period", "book", *names),
-                [data[:, 0], data[:, 1], data[:, 2], *sums],
+                [new[name] for name in PERIOD_NAMES],
                 verb="INSERT OR REPLACE",
             )
         finally:

@@ -4,7 +4,9 @@ Entries and lines are append-only (the stores' triggers refuse UPDATE and DELETE
 writes only its entries, lines and batch record. Balances are a checkpoint plus deltas, and
 the lines are the deltas: ``period_balances`` holds every account's turnover per month for
 the batches up to ``ledger_state.checkpoint_batch`` (folded in by a checkpoint), and a read
-adds what the later batches' lines say, so every read is exact. Every large table carries
+adds what the later batches' lines say, so every read is exact. What is not in the batch
+chain (the catalog, the monthly sums, the snapshot, the batch records' times) is bound to it
+by ``seals``, also append-only; ``ledger_state`` is checked against both. Every large table carries
 the book, so it can be partitioned by book (or region) later. Dates are int32 day numbers
 since 1970-01-01, as in the columns.
 """
@@ -26,7 +28,7 @@ from sqlalchemy import (
 )
 
 # Bumped whenever a table changes; a database of another version is refused (no silent upgrade).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -150,6 +152,9 @@ batches = Table(
     Column("lines", BigInteger, nullable=False),
     Column("prev_hash", LargeBinary, nullable=False),
     Column("hash", LargeBinary, nullable=False),
+    # The SHA-256 of the batch's entries, lines and texts (ledger.chain.batch_parts): the
+    # hash covers them, and verify compares them to name the table an edit is in.
+    Column("parts", LargeBinary, nullable=False),
     Column("created_at", BigInteger, nullable=False),  # unix microseconds
 )
 
@@ -172,12 +177,41 @@ snapshots = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+# What binds everything outside the batch chain to it (see ledger.chain): one seal per catalog
+# write (kind groups, books, accounts, periods) and per checkpoint (kind checkpoint), each
+# chained to the previous seal and naming the chain head (batch, batch_hash) it was made at.
+# A catalog seal covers the rows it added: idx row_start .. row_start + row_count - 1,
+# content = their SHA-256 (chain.table_hash); periods, which have no idx, are covered whole:
+# row_count = the table's rows, digest = chain.rows_digest of them. A checkpoint seal covers
+# what the checkpoint left: batch = the checkpoint batch, row_count and digest =
+# period_balances' rows and digest, content = the SHA-256 of the snapshot (empty: none),
+# records = the SHA-256 of the batch records row_start .. batch (chain.records_hash).
+seals = Table(
+    "seals",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("batch", BigInteger, nullable=False),
+    Column("batch_hash", LargeBinary, nullable=False),
+    Column("row_start", BigInteger, nullable=False),
+    Column("row_count", BigInteger, nullable=False),
+    Column("digest", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("records", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),  # unix microseconds
+    Column("prev_hash", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    Index("seals_kind", "kind", "id"),
+)
+
 # The entries columns every store writes (PostgreSQL adds its lines' arrays).
 ENTRY_COLUMNS = ("key", "batch", "seq", "book", "date", "flags", "pending", "extra", "fingerprint", "lines")
 
-IMMUTABLE_TABLES = ("entries", "lines", "pending_lines", "entry_texts", "batches")
+IMMUTABLE_TABLES = ("entries", "lines", "pending_lines", "entry_texts", "batches", "seals")
+CATALOG_TABLES = ("groups", "books", "accounts", "periods")
 
 __all__ = [
+    "CATALOG_TABLES",
     "IMMUTABLE_TABLES",
     "ENTRY_COLUMNS",
     "SCHEMA_VERSION",
@@ -193,5 +227,6 @@ __all__ = [
     "pending_lines",
     "period_balances",
     "periods",
+    "seals",
     "snapshots",
 ]

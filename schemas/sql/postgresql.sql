@@ -19,6 +19,7 @@ CREATE TABLE batches (
 	lines BIGINT NOT NULL, 
 	prev_hash BYTEA NOT NULL, 
 	hash BYTEA NOT NULL, 
+	parts BYTEA NOT NULL, 
 	created_at BIGINT NOT NULL, 
 	PRIMARY KEY (id)
 );
@@ -91,6 +92,24 @@ CREATE TABLE periods (
 	PRIMARY KEY (book, period)
 );
 
+CREATE TABLE seals (
+	id BIGINT NOT NULL, 
+	kind VARCHAR(16) NOT NULL, 
+	batch BIGINT NOT NULL, 
+	batch_hash BYTEA NOT NULL, 
+	row_start BIGINT NOT NULL, 
+	row_count BIGINT NOT NULL, 
+	digest BIGINT NOT NULL, 
+	content BYTEA NOT NULL, 
+	records BYTEA NOT NULL, 
+	created_at BIGINT NOT NULL, 
+	prev_hash BYTEA NOT NULL, 
+	hash BYTEA NOT NULL, 
+	PRIMARY KEY (id)
+);
+
+CREATE INDEX seals_kind ON seals (kind, id);
+
 CREATE TABLE snapshots (
 	name VARCHAR(64) NOT NULL, 
 	part INTEGER NOT NULL, 
@@ -117,6 +136,10 @@ CREATE TRIGGER entry_texts_no_truncate BEFORE TRUNCATE ON entry_texts FOR EACH S
 CREATE TRIGGER batches_append_only BEFORE UPDATE OR DELETE ON batches FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
 
 CREATE TRIGGER batches_no_truncate BEFORE TRUNCATE ON batches FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER seals_append_only BEFORE UPDATE OR DELETE ON seals FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER seals_no_truncate BEFORE TRUNCATE ON seals FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
 
 ALTER TABLE snapshots ALTER COLUMN data SET STORAGE EXTERNAL;
 

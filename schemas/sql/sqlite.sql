@@ -19,6 +19,7 @@ CREATE TABLE batches (
 	lines BIGINT NOT NULL, 
 	prev_hash BLOB NOT NULL, 
 	hash BLOB NOT NULL, 
+	parts BLOB NOT NULL, 
 	created_at BIGINT NOT NULL, 
 	PRIMARY KEY (id)
 );
@@ -102,6 +103,24 @@ CREATE TABLE periods (
 	PRIMARY KEY (book, period)
 );
 
+CREATE TABLE seals (
+	id BIGINT NOT NULL, 
+	kind VARCHAR(16) NOT NULL, 
+	batch BIGINT NOT NULL, 
+	batch_hash BLOB NOT NULL, 
+	row_start BIGINT NOT NULL, 
+	row_count BIGINT NOT NULL, 
+	digest BIGINT NOT NULL, 
+	content BLOB NOT NULL, 
+	records BLOB NOT NULL, 
+	created_at BIGINT NOT NULL, 
+	prev_hash BLOB NOT NULL, 
+	hash BLOB NOT NULL, 
+	PRIMARY KEY (id)
+);
+
+CREATE INDEX seals_kind ON seals (kind, id);
+
 CREATE TABLE snapshots (
 	name VARCHAR(64) NOT NULL, 
 	part INTEGER NOT NULL, 
@@ -128,4 +147,8 @@ CREATE TRIGGER entry_texts_no_delete BEFORE DELETE ON entry_texts BEGIN SELECT R
 CREATE TRIGGER batches_no_update BEFORE UPDATE ON batches BEGIN SELECT RAISE(ABORT, 'ledger: batches is append-only'); END;
 
 CREATE TRIGGER batches_no_delete BEFORE DELETE ON batches BEGIN SELECT RAISE(ABORT, 'ledger: batches is append-only'); END;
+
+CREATE TRIGGER seals_no_update BEFORE UPDATE ON seals BEGIN SELECT RAISE(ABORT, 'ledger: seals is append-only'); END;
+
+CREATE TRIGGER seals_no_delete BEFORE DELETE ON seals BEGIN SELECT RAISE(ABORT, 'ledger: seals is append-only'); END;
 
