@@ -178,16 +178,17 @@ def balances(
 
 @app.command()
 def verify(db: DbOption) -> None:
-    """Recompute the batch hash chain: exit 0 when intact, 1 naming the first bad batch."""
+    """Check every table against the hash chain: exit 0 when intact, 1 naming the first
+    table and row that is not."""
     try:
         with ledger.open(db) as book:
-            bad = book.verify()
+            found = book.verify()
     except LedgerError as error:
         raise _fail(str(error)) from None
-    if bad is None:
+    if found is None:
         out.print("chain intact")
         raise typer.Exit(EXIT_OK)
-    err.print(f"[bold red]chain broken:[/] first bad batch is {bad}")
+    err.print(f"[bold red]verify failed:[/] {found}")
     raise typer.Exit(EXIT_ERROR)
 
 

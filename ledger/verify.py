@@ -1,80 +1,152 @@
-"""Verification of the batch hash chain against what the database holds now.
+"""Verification of everything a ledger stores, against the hash chain and the seals.
 
-Each batch's hash is recomputed from its stored rows (see ledger.chain) and must equal the
-stored hash; each batch's prev_hash must equal the previous batch's hash; ids run 1, 2, 3…
-without gaps; the chain head in ledger_state must be the last batch; and each entry's
-stored `extra` must be the hash of its stored kind and reference (where it has them); and
-pending_lines must hold exactly the lines of the pending entries. The first batch where any
-of this fails is reported: everything before it is intact.
+What holds on an untouched ledger, checked in this order; the first thing that does not
+hold is returned as a Finding naming the table and the row (everything checked before it
+is intact):
+
+1. What this process already found edited at a read and rebuilt or ignored (Store.detected):
+   the edit is reported even though the derived table has been rebuilt since.
+2. The batch chain: ids run 1, 2, 3… without gaps; each batch's entries, lines and texts,
+   re-read, hash to the parts it stores (an edit names the table whose part differs) and,
+   linked to the previous batch's hash, to its hash; its counts are its rows'; each entry's
+   `extra` is the hash of its stored kind and reference; pending_lines holds exactly the
+   lines of the pending entries.
+3. The seals: ids run 1, 2, 3…, each hash is its fields' and chains to the previous one,
+   and each names a batch hash the chain has.
+4. ledger_state: its chain head is the last batch, its checkpoint batch the last checkpoint
+   seal's, and its commit sequence counts one commit per batch and per catalog seal.
+5. The catalog: groups, books and accounts have idx 0, 1, 2… and every row is in the range
+   of one seal whose SHA-256 it matches; periods match the digest of the last periods seal.
+6. The batch records' other fields (their times) match the checkpoint seals' records hash.
+7. period_balances: recomputed from the lines up to the checkpoint batch, row by row, with
+   each row's book the account's; its row count and digest are the checkpoint seal's.
+8. snapshots: the stored snapshot is the one the last checkpoint sealed (or none).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from sqlalchemy import Connection, func, select
 
-from ledger.chain import batch_hash
+from ledger.chain import (
+    PART_NAMES,
+    batch_parts,
+    entry_extra_hash,
+    link_hash,
+    records_hash,
+    snapshot_hash,
+    table_hash,
+)
 from ledger.columns import ENTRY_PENDING
-from ledger.store import Store
-from ledger.store import tables as t
-from ledger.store.base import GENESIS_HASH
+from ledger.store.base import (
+    ENTRY_NAMES,
+    GENESIS_HASH,
+    LINE_NAMES,
+    BatchRecord,
+    Conn,
+    Seal,
+    Store,
+    first_period_difference,
+    periods_digest,
+    sums_match,
+)
 
-ENTRY_NAMES = ("key", "book", "date", "flags", "pending", "extra", "fingerprint", "lines")
-LINE_NAMES = ("entry", "line", "account", "amount", "dim1", "dim2", "dim3", "dim4")
+# The table each part of a batch's hash covers (chain.PART_NAMES order).
+_PART_TABLES = dict(zip(PART_NAMES, ("entries", "lines", "entry_texts"), strict=True))
+_ID_TABLES = ("groups", "books", "accounts")
 
 
-def first_bad_batch(store: Store, conn: Connection) -> int | None:
-    """The id of the first batch that does not verify, or None when the chain is intact.
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What verify found: the table, the row in it (`key`, e.g. "id 3", "batch 4",
+    "account 17 period 202603"; empty when the check covers the table as a whole), the
+    batch it concerns (when one does), and what is wrong."""
 
-    A batch's rows are read as columns (store.read_ints), so a batch costs a few queries
-    and its hashing, not a Python object per line.
-    """
-    batches = conn.execute(select(t.batches).order_by(t.batches.c.id)).all()
-    prev = GENESIS_HASH
-    pending_lines_count = 0
-    for expected_id, batch in enumerate(batches, start=1):
-        if batch.id != expected_id or bytes(batch.prev_hash) != prev:
-            return expected_id
-        entries = store.read_ints(
-            conn,
-            f"SELECT {', '.join(f'coalesce({name}, 0)' for name in ENTRY_NAMES)}"
-            f" FROM entries WHERE batch = {int(batch.id)} ORDER BY seq",
-            ENTRY_NAMES,
-        )
-        lines = in_entry_order(
-            store.read_ints(conn, store.batch_lines_sql(int(batch.id)), LINE_NAMES), entries["key"]
-        )
-        if lines is None:
-            return int(batch.id)
-        pending = (entries["flags"] & ENTRY_PENDING) != 0
-        if pending_lines_differ(store, conn, int(batch.id), entries["key"][pending], lines):
-            return int(batch.id)
-        pending_lines_count += int(entries["lines"][pending].sum())
-        texts = [
-            (int(r.entry), r.kind, r.reference)
-            for r in conn.exec_driver_sql(
-                "SELECT x.entry, x.kind, x.reference FROM entry_texts x JOIN entries e ON e.key = x.entry"
-                f" WHERE e.batch = {int(batch.id)}"
-            )
-        ]
-        if texts_differ(texts, entries):
-            return int(batch.id)
-        entry_columns = [entries[name] for name in ENTRY_NAMES]
-        line_columns = [lines[name] for name in LINE_NAMES]
-        digest = batch_hash(prev, int(batch.id), entry_columns, line_columns, texts)
-        if (
-            digest != bytes(batch.hash)
-            or len(entries["key"]) != batch.entries
-            or len(lines["entry"]) != batch.lines
-        ):
-            return int(batch.id)
-        prev = digest
-    last_batch, last_hash = store.chain_head(conn)
-    if conn.execute(select(func.count()).select_from(t.pending_lines)).scalar_one() != pending_lines_count:
-        return max(len(batches), 1)  # pending_lines holds rows no batch wrote
-    if last_batch != len(batches) or last_hash != prev:
-        return len(batches) + 1 if last_batch > len(batches) else max(last_batch, 1)
+    table: str
+    key: str
+    batch: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.table} {self.key}" if self.key else self.table
+        return f"{where}: {self.message}"
+
+
+def first_finding(store: Store, conn: Conn) -> Finding | None:
+    """The first thing that does not verify (see the module docstring), or None."""
+    if store.detected:
+        table, key, message = store.detected[0]
+        return Finding(table, key, None, f"{message} (found when read in this process)")
+    records = store.batch_records(conn)
+    seals = store.seal_records(conn)
+    for check in (
+        lambda: check_batches(store, conn, records),
+        lambda: check_seals(seals, records),
+        lambda: check_state(store, conn, seals, records),
+        lambda: check_catalog(store, conn, seals),
+        lambda: check_records(seals, records),
+        lambda: check_period_sums(store, conn, seals),
+        lambda: check_snapshot(store, conn, seals),
+    ):
+        found = check()
+        if found is not None:
+            return found
     return None
+
+
+def first_bad_batch(store: Store, conn: Conn) -> int | None:
+    """The id of the first batch that does not verify, or None when the chain is intact."""
+    found = check_batches(store, conn, store.batch_records(conn))
+    return None if found is None else found.batch
+
+
+# --- the batch chain -------------------------------------------------------------------------
+
+
+def check_batches(store: Store, conn: Conn, records: list[BatchRecord]) -> Finding | None:
+    """The batch chain (2. of the module docstring), batch by batch, as columns: a batch
+    costs a few queries and its hashing, not a Python object per line."""
+    prev = GENESIS_HASH
+    pending_total = 0
+    for expected_id, record in enumerate(records, start=1):
+        if record.id != expected_id:
+            return Finding("batches", f"id {expected_id}", expected_id, "missing: ids run 1, 2, 3…")
+        batch = record.id
+        entries = store.batch_entries(conn, batch)
+        lines = in_entry_order(store.batch_lines(conn, batch), entries["key"])
+        if lines is None:
+            return Finding("lines", f"batch {batch}", batch, "a line names an entry that is not in its batch")
+        texts = store.batch_texts(conn, batch)
+        parts = batch_parts([entries[n] for n in ENTRY_NAMES], [lines[n] for n in LINE_NAMES], texts)
+        digest = link_hash(prev, batch, parts)
+        if digest != record.hash or record.prev_hash != prev or record.parts != parts:
+            table = edited_part(record, parts) if digest != record.hash else "batches"
+            key = f"id {batch}" if table == "batches" else f"batch {batch}"
+            return Finding(table, key, batch, "the stored rows do not hash to the chain")
+        if len(entries["key"]) != record.entries or len(lines["entry"]) != record.lines:
+            return Finding("batches", f"id {batch}", batch, "the counts are not the batch's rows'")
+        if texts_differ(texts, entries):
+            return Finding("entry_texts", f"batch {batch}", batch, "a text is not its entry's extra hash")
+        pending = (entries["flags"] & ENTRY_PENDING) != 0
+        differs = pending_lines_differ(store.batch_pending_lines(conn, batch), entries["key"][pending], lines)
+        if differs is not None:
+            return Finding("pending_lines", f"entry {differs}", batch, "not the pending entry's lines")
+        pending_total += int(entries["lines"][pending].sum())
+        prev = digest
+    if store.pending_lines_count(conn) != pending_total:
+        return Finding("pending_lines", "", None, "rows that no pending entry's batch wrote")
+    return None
+
+
+def edited_part(record: BatchRecord, parts: bytes) -> str:
+    """The table of the first part of a batch whose stored digest differs from its rows'
+    (the batch record itself when none does)."""
+    for position, name in enumerate(PART_NAMES):
+        span = slice(32 * position, 32 * (position + 1))
+        if record.parts[span] != parts[span]:
+            return _PART_TABLES[name]
+    return "batches"
 
 
 def in_entry_order(lines: dict[str, np.ndarray], keys: np.ndarray) -> dict[str, np.ndarray] | None:
@@ -99,8 +171,6 @@ def texts_differ(texts: list[tuple[int, str | None, str | None]], entries: dict[
 
     An entry posted with only the hash of its texts has no texts row: its extra is covered by
     the batch hash alone (as are the texts rows themselves)."""
-    from ledger.service import entry_extra_hash
-
     if not texts:
         return False
     extra = dict(zip(entries["key"].tolist(), entries["extra"].view(np.uint64).tolist(), strict=True))
@@ -108,22 +178,143 @@ def texts_differ(texts: list[tuple[int, str | None, str | None]], entries: dict[
 
 
 def pending_lines_differ(
-    store: Store, conn: Connection, batch: int, keys: np.ndarray, lines: dict[str, np.ndarray]
-) -> bool:
-    """True when pending_lines does not hold exactly the lines of the batch's pending entries
-    (`keys`)."""
-    if not len(keys):
-        return False
+    stored: dict[str, np.ndarray], keys: np.ndarray, lines: dict[str, np.ndarray]
+) -> int | None:
+    """The first pending entry (of `keys`, the batch's) whose pending_lines rows (`stored`,
+    by entry and line) are not its lines, or None."""
     names = ("entry", "line", "account", "amount")
-    stored = store.read_ints(
-        conn,
-        "SELECT p.entry, p.line, p.account, p.amount FROM pending_lines p JOIN entries e ON e.key = p.entry"
-        f" WHERE e.batch = {batch} AND (e.flags & {ENTRY_PENDING}) <> 0 ORDER BY p.entry, p.line",
-        names,
-    )
     mine = np.isin(lines["entry"], keys)
     order = np.lexsort((lines["line"][mine], lines["entry"][mine]))
-    return any(not np.array_equal(stored[name], lines[name][mine][order]) for name in names)
+    expected = {name: lines[name][mine][order] for name in names}
+    if all(np.array_equal(stored[name], expected[name]) for name in names):
+        return None
+    for entry in np.unique(np.concatenate([stored["entry"], expected["entry"]])).tolist():
+        a, b = stored["entry"] == entry, expected["entry"] == entry
+        if any(not np.array_equal(stored[name][a], expected[name][b]) for name in names):
+            return int(entry)
+    return int(keys[0]) if len(keys) else 0
 
 
-__all__ = ["first_bad_batch"]
+# --- seals, ledger_state, catalog --------------------------------------------------------------
+
+
+def check_seals(seals: list[Seal], records: list[BatchRecord]) -> Finding | None:
+    """Each seal's id, hash, link to the previous one, and the batch hash it names."""
+    hashes = {record.id: record.hash for record in records}
+    prev = GENESIS_HASH
+    for expected_id, seal in enumerate(seals, start=1):
+        if seal.id != expected_id:
+            return Finding("seals", f"id {expected_id}", None, "missing: ids run 1, 2, 3…")
+        if seal.prev_hash != prev or seal.computed_hash() != seal.hash:
+            return Finding("seals", f"id {seal.id}", None, "the seal does not hash to its chain")
+        if seal.batch_hash != (GENESIS_HASH if seal.batch == 0 else hashes.get(seal.batch)):
+            return Finding("seals", f"id {seal.id}", seal.batch, "names a batch hash the chain does not have")
+        prev = seal.hash
+    return None
+
+
+def check_state(store: Store, conn: Conn, seals: list[Seal], records: list[BatchRecord]) -> Finding | None:
+    """ledger_state against the batch chain and the seals."""
+    state = store.state_row(conn)
+    checkpoints = [seal for seal in seals if seal.kind == "checkpoint"]
+    expected = {
+        "last_batch": (state.last_batch, len(records)),
+        "last_hash": (state.last_hash, records[-1].hash if records else GENESIS_HASH),
+        "checkpoint_batch": (state.checkpoint_batch, checkpoints[-1].batch if checkpoints else 0),
+        "commit_seq": (state.commit_seq, len(records) + len(seals) - len(checkpoints)),
+    }
+    for column, (stored, chained) in expected.items():
+        if stored != chained:
+            return Finding(
+                "ledger_state", column, None, f"is {stored!r}; the chain and seals say {chained!r}"
+            )
+    return None
+
+
+def check_catalog(store: Store, conn: Conn, seals: list[Seal]) -> Finding | None:
+    """Groups, books and accounts by their seals' idx ranges; periods by their digest."""
+    for table in _ID_TABLES:
+        rows = store.catalog_rows(conn, table)
+        idx = rows.column("idx").to_numpy()
+        wrong = np.flatnonzero(idx != np.arange(len(idx)))
+        if len(wrong):
+            return Finding(table, f"idx {int(wrong[0])}", None, "idx does not run 0, 1, 2…")
+        covered = 0
+        for seal in (seal for seal in seals if seal.kind == table):
+            part = rows.slice(seal.row_start, seal.row_count)
+            if part.num_rows != seal.row_count:
+                missing = seal.row_start + part.num_rows
+                return Finding(table, f"idx {missing}", None, f"missing: seal {seal.id} covers it")
+            if seal.row_start != covered or table_hash(part) != seal.content:
+                return Finding(
+                    table, _idx_key(seal), None, f"the rows are not the ones seal {seal.id} covers"
+                )
+            covered += seal.row_count
+        if covered != rows.num_rows:
+            return Finding(table, f"idx {covered}", None, "rows that no seal covers")
+    periods = [seal for seal in seals if seal.kind == "periods"]
+    rows = store.catalog_rows(conn, "periods")
+    count, digest = (periods[-1].row_count, periods[-1].digest) if periods else (0, 0)
+    if rows.num_rows != count or periods_digest(rows) != digest:
+        return Finding(
+            "periods", "", None, "the closed periods are not the ones the last periods seal covers"
+        )
+    return None
+
+
+def _idx_key(seal: Seal) -> str:
+    last = seal.row_start + seal.row_count - 1
+    return f"idx {seal.row_start}" if last == seal.row_start else f"idx {seal.row_start}-{last}"
+
+
+def check_records(seals: list[Seal], records: list[BatchRecord]) -> Finding | None:
+    """The batch records each checkpoint seal covers (their fields beyond the chain)."""
+    for seal in (seal for seal in seals if seal.kind == "checkpoint"):
+        covered = records[max(seal.row_start, 1) - 1 : seal.batch]
+        if records_hash(record.fields() for record in covered) != seal.records:
+            key = (
+                f"id {seal.row_start}"
+                if seal.row_start == seal.batch
+                else f"id {seal.row_start}-{seal.batch}"
+            )
+            return Finding("batches", key, seal.batch, f"the records are not the ones seal {seal.id} covers")
+    return None
+
+
+# --- derived data -----------------------------------------------------------------------------
+
+
+def check_period_sums(store: Store, conn: Conn, seals: list[Seal]) -> Finding | None:
+    """period_balances against the lines and against the last checkpoint seal."""
+    checkpoints = [seal for seal in seals if seal.kind == "checkpoint"]
+    seal = checkpoints[-1] if checkpoints else None
+    upto = seal.batch if seal is not None else 0
+    rows = store.period_rows(conn)
+    found = first_period_difference(rows, store.recomputed_period_sums(conn, upto))
+    if found is not None:
+        message = f"the sums are not those of the lines up to batch {upto}"
+        return Finding("period_balances", f"account {found[0]} period {found[1]}", upto, message)
+    books = store.catalog_rows(conn, "accounts").column("book").to_numpy().astype(np.int64)
+    known = (rows["account"] >= 0) & (rows["account"] < len(books))
+    wrong = ~known
+    wrong[known] = books[rows["account"][known]] != rows["book"][known]
+    if wrong.any():
+        at = int(np.flatnonzero(wrong)[0])
+        key = f"account {int(rows['account'][at])} period {int(rows['period'][at])}"
+        return Finding("period_balances", key, upto, "the book is not the account's")
+    if not sums_match(seal, rows):
+        return Finding("period_balances", "", upto, "the rows are not the ones the last checkpoint sealed")
+    return None
+
+
+def check_snapshot(store: Store, conn: Conn, seals: list[Seal]) -> Finding | None:
+    """The stored snapshot against the last checkpoint seal."""
+    checkpoints = [seal for seal in seals if seal.kind == "checkpoint"]
+    stored = store.stored_snapshot(conn)
+    content = snapshot_hash(*stored) if stored is not None else b""
+    if content != (checkpoints[-1].content if checkpoints else b""):
+        return Finding("snapshots", "", None, "not the snapshot the last checkpoint sealed")
+    return None
+
+
+__all__ = ["Finding", "first_bad_batch", "first_finding", "in_entry_order"]

@@ -1,9 +1,10 @@
-"""Entries, lines, texts and batch records are append-only, and the hash chain shows edits.
+"""Entries, lines, texts, batch records and seals are append-only, and the hash chain shows edits.
 
-The database itself refuses UPDATE and DELETE on the four immutable tables (and TRUNCATE on
+The database itself refuses UPDATE and DELETE on the immutable tables (and TRUNCATE on
 PostgreSQL), whoever sends them. Someone who drops a trigger can change a row behind the
 ledger's back; `verify()` then names the first batch whose stored rows no longer hash to
-its chained hash, and finds nothing on a ledger nobody touched.
+its chained hash, and the table the edited row is in, and finds nothing on a ledger nobody
+touched. (tests/durable/test_tamper.py edits every other table too.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 import ledger
-from ledger.service import entry_extra_hash
+from ledger.chain import entry_extra_hash
 from ledger.store.tables import IMMUTABLE_TABLES
 
 from ._workload import balance_rows, rows
@@ -27,6 +28,7 @@ UPDATES = {
     "pending_lines": "UPDATE pending_lines SET amount = amount",
     "entry_texts": "UPDATE entry_texts SET reference = 'forged'",
     "batches": "UPDATE batches SET created_at = 0",
+    "seals": "UPDATE seals SET created_at = 0",
 }
 
 
@@ -228,17 +230,22 @@ def test_verify_finds_the_first_edited_batch(
     built, request, table: str, action: str, bad_batch: int, statement: str
 ) -> None:
     """With a trigger dropped, one row of batch k is edited behind the ledger's back:
-    verify() returns k (everything before it still verifies)."""
+    verify() names batch k (everything before it still verifies) and the edited table."""
     with ledger.open(built.url) as book:
         assert book.verify() is None
+    found_in = table
     if built.kind == "postgresql" and table == "lines":
-        table, statement = POSTGRES_EDITS[request.node.callspec.id.split("-", 1)[1]]
+        edit = request.node.callspec.id.split("-", 1)[1]
+        table, statement = POSTGRES_EDITS[edit]
         action = "update"
+        found_in = "entries" if edit == "line-of-no-entry" else "lines"  # a line is in its entry's row
     drop_trigger(built, table, action)
     with built.engine().begin() as conn:
         assert conn.execute(text(statement)).rowcount == 1
     with ledger.open(built.url) as book:
-        assert book.verify() == bad_batch
+        found = book.verify()
+    assert found is not None
+    assert (found.table, found.batch) == (found_in, bad_batch)
 
 
 def test_verify_accepts_every_posting_path(durable) -> None:
