@@ -101,7 +101,7 @@ class DurablePostScenario:
             self.postgres_url = postgres_url
             self.url = fresh_postgres(postgres_url, self.schema)
         self.book = new_ledger(self.url, workload.accounts_count)
-        self.parts = slices(workload, np.arange(workload.accounts_count, dtype=np.int64), BATCH_LINES)
+        self.parts = slices(workload, workload.accounts, BATCH_LINES)
         self.round = 0
 
     def reset(self) -> None:

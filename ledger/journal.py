@@ -8,13 +8,58 @@ void changes balances through the pending entry's lines (see store.base.unfolded
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from ledger.chain import batch_hash
 from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
 from ledger.posting import Batch, Engine, kernel
-from ledger.store.base import BatchRows, LineRows, key_runs
+
+
+@dataclass(frozen=True, slots=True)
+class LineRows:
+    """The lines one accepted batch stores (those of its ordinary and pending entries), in
+    entry order, then line order."""
+
+    batch_id: int
+    entries: np.ndarray  # int64, the entry key of each line
+    numbers: np.ndarray  # int32, the line's position in its entry
+    books: np.ndarray  # int32
+    accounts: np.ndarray  # int32
+    amounts: np.ndarray  # int64
+    dims: np.ndarray  # int32 [lines, 4]
+    pending: np.ndarray  # bool: the line belongs to a pending entry (also goes to pending_lines)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRows:
+    """Everything one accepted batch adds to the database, as columns."""
+
+    batch_id: int
+    prev_hash: bytes
+    hash: bytes
+    # entries (accepted, in batch order)
+    entry_keys: np.ndarray  # int64
+    entry_books: np.ndarray  # int32
+    entry_dates: np.ndarray  # int32
+    entry_flags: np.ndarray  # int16
+    entry_pending: np.ndarray  # int64
+    entry_extra: np.ndarray  # int64 (uint64 bits)
+    entry_fingerprints: np.ndarray  # int64 (uint64 bits)
+    entry_line_counts: np.ndarray  # int32, lines stored for each entry
+    texts: list[tuple[int, str | None, str | None]]  # (entry, kind, reference) where present
+    lines: LineRows
+
+
+def key_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The order that sorts `keys`, and where each run of equal keys starts in that order:
+    what np.add.reduceat needs to sum values per key (one sort, no scatter)."""
+    order = np.argsort(keys)
+    ordered = keys[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1]))) if len(keys) else order
+    return order, starts
+
 
 # Key of a pending entry -> its lines (accounts, amounts): where a store keeps them.
 PendingLines = Callable[[int], tuple[np.ndarray, np.ndarray]]
@@ -209,4 +254,14 @@ def aggregate_folds(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> t
     return (unique >> 20).astype(np.int32), (unique & ((1 << 20) - 1)).astype(np.int32), sums
 
 
-__all__ = ["aggregate_folds", "batch_rows", "entry_books", "fold_parts", "line_rows", "periods_of"]
+__all__ = [
+    "BatchRows",
+    "LineRows",
+    "key_runs",
+    "aggregate_folds",
+    "batch_rows",
+    "entry_books",
+    "fold_parts",
+    "line_rows",
+    "periods_of",
+]

@@ -75,6 +75,8 @@ class Finding:
 
 def first_finding(store: Store, conn: Conn) -> Finding | None:
     """The first thing that does not verify (see the module docstring), or None."""
+    if not store.durable:
+        return check_batches(store, conn, store.batch_records(conn)) or check_memory_sums(store, conn)
     if store.detected:
         table, key, message = store.detected[0]
         return Finding(table, key, None, f"{message} (found when read in this process)")
@@ -305,6 +307,17 @@ def check_period_sums(store: Store, conn: Conn, seals: list[Seal]) -> Finding | 
     if not sums_match(seal, rows):
         return Finding("period_balances", "", upto, "the rows are not the ones the last checkpoint sealed")
     return None
+
+
+def check_memory_sums(store: Store, conn: Conn) -> Finding | None:
+    """The in-memory store's folded monthly sums against its batches (it has no catalog
+    tables, seals or snapshot that anyone could edit behind the ledger's back)."""
+    upto = store.checkpoint_batch(conn)
+    found = first_period_difference(store.period_rows(conn), store.recomputed_period_sums(conn, upto))
+    if found is None:
+        return None
+    message = f"the sums are not those of the lines up to batch {upto}"
+    return Finding("period_balances", f"account {found[0]} period {found[1]}", upto, message)
 
 
 def check_snapshot(store: Store, conn: Conn, seals: list[Seal]) -> Finding | None:

@@ -107,14 +107,7 @@ def _compiled_signatures(module: ModuleType) -> dict[str, list[str]]:
     }
 
 
-STALE_COPYFMT_STUB = pytest.mark.xfail(
-    reason="copyfmt.pyi still names read_line_arrays; the module has read_entry_lines", strict=False
-)
-
-
-@pytest.mark.parametrize(
-    "module", [posting, pytest.param(copyfmt, marks=STALE_COPYFMT_STUB)], ids=["posting", "copyfmt"]
-)
+@pytest.mark.parametrize("module", [posting, copyfmt], ids=["posting", "copyfmt"])
 def test_stub_matches_every_function_of_the_compiled_module(module: ModuleType):
     stub = Path(module.__file__).parent / f"{module.__name__.rsplit('.', 1)[1]}.pyi"
     assert _stub_signatures(stub) == _compiled_signatures(module)

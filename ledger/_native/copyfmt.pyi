@@ -14,6 +14,6 @@ def copy_rows_lists(
     list_inner: np.ndarray,
     list_zero_null: np.ndarray,
 ) -> bytearray: ...
-def read_line_arrays(
-    data: bytes | bytearray | np.ndarray, counts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]: ...
+def read_entry_lines(
+    data: bytes | bytearray | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...

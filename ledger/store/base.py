@@ -34,6 +34,7 @@ from ledger.columns import (
     PENDING_VOIDED,
 )
 from ledger.errors import SchemaVersionError, StoreError
+from ledger.journal import BatchRows, LineRows, key_runs
 from ledger.store import tables as t
 
 GENESIS_HASH = bytes(32)
@@ -50,41 +51,6 @@ CATALOG_COLUMNS = {
     "accounts": ("idx", "key", "book", "group", "code", "normal", "subledger", "flags", "name"),
     "periods": ("book", "period", "closed", "closed_at"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class LineRows:
-    """The lines one accepted batch stores (those of its ordinary and pending entries), in
-    entry order, then line order."""
-
-    batch_id: int
-    entries: np.ndarray  # int64, the entry key of each line
-    numbers: np.ndarray  # int32, the line's position in its entry
-    books: np.ndarray  # int32
-    accounts: np.ndarray  # int32
-    amounts: np.ndarray  # int64
-    dims: np.ndarray  # int32 [lines, 4]
-    pending: np.ndarray  # bool: the line belongs to a pending entry (also goes to pending_lines)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchRows:
-    """Everything one accepted batch adds to the database, as columns."""
-
-    batch_id: int
-    prev_hash: bytes
-    hash: bytes
-    # entries (accepted, in batch order)
-    entry_keys: np.ndarray  # int64
-    entry_books: np.ndarray  # int32
-    entry_dates: np.ndarray  # int32
-    entry_flags: np.ndarray  # int16
-    entry_pending: np.ndarray  # int64
-    entry_extra: np.ndarray  # int64 (uint64 bits)
-    entry_fingerprints: np.ndarray  # int64 (uint64 bits)
-    entry_line_counts: np.ndarray  # int32, lines stored for each entry
-    texts: list[tuple[int, str | None, str | None]]  # (entry, kind, reference) where present
-    lines: LineRows
 
 
 @dataclass(frozen=True, slots=True)
@@ -1350,15 +1316,6 @@ def first_period_difference(
         return None
     key = int(keys[differ[0]])
     return key >> 20, key & 0xFFFFF
-
-
-def key_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The order that sorts `keys`, and where each run of equal keys starts in that order:
-    what np.add.reduceat needs to sum values per key (one sort, no scatter)."""
-    order = np.argsort(keys)
-    ordered = keys[order]
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1]))) if len(keys) else order
-    return order, starts
 
 
 def wrap64(value: int) -> int:

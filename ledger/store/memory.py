@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 from sqlalchemy import Connection
 
-from ledger.chain import batch_hash
+from ledger.chain import batch_parts, link_hash
 from ledger.columns import (
     ACCOUNT_DTYPE,
     ENTRY_PENDING,
@@ -38,7 +38,17 @@ from ledger.columns import (
 )
 from ledger.journal import aggregate_folds, fold_parts, full_column, periods_of
 from ledger.posting import Batch, kernel
-from ledger.store.base import GENESIS_HASH, Increment, LoadedState, Store, pending_states, wrap64
+from ledger.store.base import (
+    ENTRY_NAMES,
+    GENESIS_HASH,
+    LINE_NAMES,
+    BatchRecord,
+    Increment,
+    LoadedState,
+    Store,
+    pending_states,
+    wrap64,
+)
 
 _RESOLVING = ENTRY_POST_PENDING | ENTRY_VOID_PENDING
 _NO_DIMS = np.zeros((0, 4), np.int32)
@@ -61,6 +71,7 @@ class Chunk:
     fingerprints: np.ndarray | None = None  # uint64; None: recomputed from the columns
     hash: bytes | None = None  # set by seal()
     prev_hash: bytes | None = None
+    parts: bytes | None = None
 
     @property
     def flags(self) -> np.ndarray:
@@ -266,9 +277,68 @@ class MemoryStore(Store):
         for chunk in self.chunks[state.sealed :]:
             entries, lines = chunk_rows(chunk, self.books_of(chunk))
             chunk.prev_hash = state.last_hash
-            chunk.hash = batch_hash(state.last_hash, chunk.batch_id, entries, lines, chunk.texts)
+            chunk.parts = batch_parts(entries, lines, chunk.texts)
+            chunk.hash = link_hash(state.last_hash, chunk.batch_id, chunk.parts)
             state.last_hash = chunk.hash
             state.sealed = chunk.batch_id
+
+    # --- reads for verify (ledger.verify) ------------------------------------------------------
+
+    def batch_records(self, conn: Connection, first: int = 1, last: int | None = None) -> list[BatchRecord]:
+        self.seal()
+        return [
+            BatchRecord(
+                c.batch_id,
+                c.batch.entries_count,
+                c.batch.lines_count,
+                cast(bytes, c.prev_hash),
+                cast(bytes, c.hash),
+                cast(bytes, c.parts),
+                c.created_at,
+            )
+            for c in self.chunks[first - 1 : last]
+        ]
+
+    def batch_entries(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
+        chunk = self.chunks[batch - 1]
+        entries, _ = chunk_rows(chunk, self.books_of(chunk))
+        return {name: column.astype(np.int64) for name, column in zip(ENTRY_NAMES, entries, strict=True)}
+
+    def batch_lines(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
+        chunk = self.chunks[batch - 1]
+        _, lines = chunk_rows(chunk, self.books_of(chunk))
+        return {name: column.astype(np.int64) for name, column in zip(LINE_NAMES, lines, strict=True)}
+
+    def batch_texts(self, conn: Connection, batch: int) -> list[tuple[int, str | None, str | None]]:
+        return list(self.chunks[batch - 1].texts)
+
+    def batch_pending_lines(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
+        chunk = self.chunks[batch - 1]
+        keys = sorted(chunk.batch.keys[(chunk.flags & ENTRY_PENDING) != 0].tolist())
+        parts = [(key, self.pending_lines[key]) for key in keys]
+        columns: dict[str, list[np.ndarray]] = {"entry": [], "line": [], "account": [], "amount": []}
+        for key, (accounts, amounts) in parts:
+            columns["entry"].append(np.full(len(accounts), key, np.int64))
+            columns["line"].append(np.arange(len(accounts), dtype=np.int64))
+            columns["account"].append(accounts.astype(np.int64))
+            columns["amount"].append(amounts.astype(np.int64))
+        return {name: np.concatenate(v) if v else np.zeros(0, np.int64) for name, v in columns.items()}
+
+    def pending_lines_count(self, conn: Connection) -> int:
+        return sum(len(accounts) for accounts, _ in self.pending_lines.values())
+
+    def period_rows(self, conn: Connection) -> dict[str, np.ndarray]:
+        """The folded monthly sums (up to the checkpoint batch)."""
+        accounts, periods, sums = self._state.folded
+        out = {"account": accounts.astype(np.int64), "period": periods.astype(np.int64)}
+        out.update({name: sums[:, i] for i, name in enumerate(("dp", "cp", "dq", "cq"))})
+        return out
+
+    def recomputed_period_sums(self, conn: Connection, upto: int) -> dict[str, np.ndarray]:
+        accounts, periods, sums = aggregate_folds([self._fold_chunk(chunk) for chunk in self.chunks[:upto]])
+        out = {"account": accounts.astype(np.int64), "period": periods.astype(np.int64)}
+        out.update({name: sums[:, i] for i, name in enumerate(("dp", "cp", "dq", "cq"))})
+        return out
 
     # --- monthly sums ------------------------------------------------------------------------
 
@@ -295,20 +365,24 @@ class MemoryStore(Store):
     def read_snapshot(self, conn: Connection) -> tuple[str, dict[str, bytes]] | None:
         return None
 
+    def seal_checkpoint(self, conn: Connection, header: str, blobs: dict[str, list[bytes]]) -> None:
+        """Nothing to seal: no one edits this store behind the ledger's back. The hash chain
+        of its batches is computed (seal) for verify."""
+        self.seal()
+
     def _fold_chunk(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         codes = np.zeros(chunk.batch.entries_count, np.uint8)
         return fold_parts(self.pending_lines_of, chunk.batch, codes)
 
     def period_turnover(self, conn: Connection, account: int) -> list[tuple[int, int, int]]:
+        """(period, debit turnover, credit turnover) of posted amounts, for every month in
+        which the account's monthly sums are not all zero (as the folded sums keep them)."""
         dates, columns, values = self._account_moves(account)
         periods = periods_of(dates.astype(np.int32))
         totals: dict[int, list[int]] = {}
-        posted = columns < 2
-        for period, column, value in zip(
-            periods[posted].tolist(), columns[posted].tolist(), values[posted].tolist(), strict=True
-        ):
-            totals.setdefault(period, [0, 0])[column] += value
-        return [(period, wrap64(dr), wrap64(cr)) for period, (dr, cr) in sorted(totals.items())]
+        for period, column, value in zip(periods.tolist(), columns.tolist(), values.tolist(), strict=True):
+            totals.setdefault(period, [0, 0, 0, 0])[column] += value
+        return [(period, wrap64(t[0]), wrap64(t[1])) for period, t in sorted(totals.items()) if any(t)]
 
     def balance_as_of(self, conn: Connection, account: int, period: int, first: int, last: int) -> list[int]:
         dates, columns, values = self._account_moves(account)
