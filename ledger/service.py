@@ -162,13 +162,14 @@ class Ledger:
                 store.set_checkpoint(conn, self._last_batch)
             elif folded > 0:
                 store.fold(conn)
-            header, blobs = snapshot.dump(
-                self._engine,
-                self._catalog.account_keys,
-                {"last_batch": self._last_batch, "commit_seq": self._seq},
-            )
-            store.write_snapshot(conn, header, blobs)
-            store.seal_checkpoint(conn, header, blobs)
+            if store.durable:  # the in-memory store has nothing to save: its memory is the state
+                header, blobs = snapshot.dump(
+                    self._engine,
+                    self._catalog.account_keys,
+                    {"last_batch": self._last_batch, "commit_seq": self._seq},
+                )
+                store.write_snapshot(conn, header, blobs)
+                store.seal_checkpoint(conn, header, blobs)
         self._fold_parts, self._fold_base, self._fold_complete = [], self._last_batch, True
         self._dirty = False
         return max(folded, 0)
