@@ -26,6 +26,7 @@ is intact):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from ledger.chain import (
     snapshot_hash,
     table_hash,
 )
-from ledger.columns import ENTRY_PENDING
+from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
 from ledger.store.base import (
     ENTRY_NAMES,
     GENESIS_HASH,
@@ -48,6 +49,7 @@ from ledger.store.base import (
     Seal,
     Store,
     first_period_difference,
+    key_runs,
     periods_digest,
     sums_match,
 )
@@ -82,13 +84,16 @@ def first_finding(store: Store, conn: Conn) -> Finding | None:
         return Finding(table, key, None, f"{message} (found when read in this process)")
     records = store.batch_records(conn)
     seals = store.seal_records(conn)
+    checkpoints = [seal for seal in seals if seal.kind == "checkpoint"]
+    sums = MonthlySums(checkpoints[-1].batch if checkpoints else 0)
+    accounts: list[Any] = []  # the accounts table, read once by check_catalog
     for check in (
-        lambda: check_batches(store, conn, records),
+        lambda: check_batches(store, conn, records, sums),
         lambda: check_seals(seals, records),
         lambda: check_state(store, conn, seals, records),
-        lambda: check_catalog(store, conn, seals),
+        lambda: check_catalog(store, conn, seals, accounts),
         lambda: check_records(seals, records),
-        lambda: check_period_sums(store, conn, seals),
+        lambda: check_period_sums(store, conn, seals, sums, accounts[0]),
         lambda: check_snapshot(store, conn, seals),
     ):
         found = check()
@@ -106,9 +111,12 @@ def first_bad_batch(store: Store, conn: Conn) -> int | None:
 # --- the batch chain -------------------------------------------------------------------------
 
 
-def check_batches(store: Store, conn: Conn, records: list[BatchRecord]) -> Finding | None:
+def check_batches(
+    store: Store, conn: Conn, records: list[BatchRecord], sums: MonthlySums | None = None
+) -> Finding | None:
     """The batch chain (2. of the module docstring), batch by batch, as columns: a batch
-    costs a few queries and its hashing, not a Python object per line."""
+    costs a few queries and its hashing, not a Python object per line. Each verified batch's
+    monthly sums are added to `sums` (up to its batch)."""
     prev = GENESIS_HASH
     pending_total = 0
     for expected_id, record in enumerate(records, start=1):
@@ -135,6 +143,8 @@ def check_batches(store: Store, conn: Conn, records: list[BatchRecord]) -> Findi
         if differs is not None:
             return Finding("pending_lines", f"entry {differs}", batch, "not the pending entry's lines")
         pending_total += int(entries["lines"][pending].sum())
+        if sums is not None:
+            sums.add(batch, entries, lines)
         prev = digest
     if store.pending_lines_count(conn) != pending_total:
         return Finding("pending_lines", "", None, "rows that no pending entry's batch wrote")
@@ -233,10 +243,13 @@ def check_state(store: Store, conn: Conn, seals: list[Seal], records: list[Batch
     return None
 
 
-def check_catalog(store: Store, conn: Conn, seals: list[Seal]) -> Finding | None:
-    """Groups, books and accounts by their seals' idx ranges; periods by their digest."""
+def check_catalog(store: Store, conn: Conn, seals: list[Seal], read: list[Any]) -> Finding | None:
+    """Groups, books and accounts by their seals' idx ranges; periods by their digest. The
+    accounts table is appended to `read`."""
     for table in _ID_TABLES:
         rows = store.catalog_rows(conn, table)
+        if table == "accounts":
+            read.append(rows)
         idx = rows.column("idx").to_numpy()
         wrong = np.flatnonzero(idx != np.arange(len(idx)))
         if len(wrong):
@@ -286,17 +299,89 @@ def check_records(seals: list[Seal], records: list[BatchRecord]) -> Finding | No
 # --- derived data -----------------------------------------------------------------------------
 
 
-def check_period_sums(store: Store, conn: Conn, seals: list[Seal]) -> Finding | None:
-    """period_balances against the lines and against the last checkpoint seal."""
+class MonthlySums:
+    """The monthly sums of the batches up to `upto`, added up from each verified batch's
+    entries and lines as verify reads them: what a fold of those batches leaves in
+    period_balances (see store.base.Store.unfolded_sql for the rules)."""
+
+    def __init__(self, upto: int) -> None:
+        self.upto = upto
+        self.parts: list[tuple[np.ndarray, np.ndarray]] = []  # (account << 20 | period, sums [n, 4])
+        self.pending: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # key -> accounts, amounts
+
+    def add(self, batch: int, entries: dict[str, np.ndarray], lines: dict[str, np.ndarray]) -> None:
+        """Add a batch whose lines are in entry order (its hash verified)."""
+        if batch > self.upto:
+            return
+        flags, counts = entries["flags"], entries["lines"]
+        periods = _periods(entries["date"])
+        pending = (flags & ENTRY_PENDING) != 0
+        amounts, accounts = lines["amount"], lines["account"]
+        keys = [(accounts << 20) | np.repeat(periods, counts)]
+        columns = [2 * np.repeat(pending, counts) + (amounts < 0)]
+        values = [np.abs(amounts)]
+        starts = np.concatenate(([0], np.cumsum(counts)))
+        for e in np.flatnonzero(pending).tolist():
+            span = slice(int(starts[e]), int(starts[e + 1]))
+            self.pending[int(entries["key"][e])] = (accounts[span], amounts[span])
+        for e in np.flatnonzero((flags & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0).tolist():
+            held, sizes = self.pending.get(int(entries["pending"][e]), (np.zeros(0, np.int64),) * 2)
+            key, side = (held << 20) | periods[e], (sizes < 0).astype(np.int64)
+            keys.append(key)
+            columns.append(2 + side)
+            values.append(-np.abs(sizes))
+            if flags[e] & ENTRY_POST_PENDING:
+                keys.append(key)
+                columns.append(side)
+                values.append(np.abs(sizes))
+        self.parts.append(_summed(np.concatenate(keys), np.concatenate(columns), np.concatenate(values)))
+
+    def result(self) -> dict[str, np.ndarray]:
+        """int64 columns account, period, dp, cp, dq, cq (sums modulo 2**64)."""
+        keys = np.concatenate([np.zeros(0, np.int64), *(part[0] for part in self.parts)])
+        sums = np.concatenate([np.zeros((0, 4), np.int64), *(part[1] for part in self.parts)])
+        order, starts = key_runs(keys)
+        if len(keys):
+            sums = np.add.reduceat(sums[order], starts, axis=0)
+        keys = keys[order[starts]] if len(keys) else keys
+        names = ("dp", "cp", "dq", "cq")
+        return {
+            "account": keys >> 20,
+            "period": keys & 0xFFFFF,
+            **{n: sums[:, i] for i, n in enumerate(names)},
+        }
+
+
+def _periods(days: np.ndarray) -> np.ndarray:
+    """yyyymm (int64) of day numbers since 1970-01-01."""
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    return (months // 12 + 1970) * 100 + months % 12 + 1
+
+
+def _summed(keys: np.ndarray, columns: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per key, the sums [n, 4] of `values` into their columns (int64, modulo 2**64)."""
+    spread = np.zeros((len(keys), 4), np.int64)
+    spread[np.arange(len(keys)), columns] = values
+    if not len(keys):
+        return keys, spread
+    order, starts = key_runs(keys)
+    return keys[order[starts]], np.add.reduceat(spread[order], starts, axis=0)
+
+
+def check_period_sums(
+    store: Store, conn: Conn, seals: list[Seal], sums: MonthlySums, accounts: Any
+) -> Finding | None:
+    """period_balances against the lines (`sums`, added up by check_batches) and against the
+    last checkpoint seal; each row's book against the account's (`accounts`, the table)."""
     checkpoints = [seal for seal in seals if seal.kind == "checkpoint"]
     seal = checkpoints[-1] if checkpoints else None
-    upto = seal.batch if seal is not None else 0
+    upto = sums.upto
     rows = store.period_rows(conn)
-    found = first_period_difference(rows, store.recomputed_period_sums(conn, upto))
+    found = first_period_difference(rows, sums.result())
     if found is not None:
         message = f"the sums are not those of the lines up to batch {upto}"
         return Finding("period_balances", f"account {found[0]} period {found[1]}", upto, message)
-    books = store.catalog_rows(conn, "accounts").column("book").to_numpy().astype(np.int64)
+    books = accounts.column("book").to_numpy().astype(np.int64)
     known = (rows["account"] >= 0) & (rows["account"] < len(books))
     wrong = ~known
     wrong[known] = books[rows["account"][known]] != rows["book"][known]

@@ -1356,6 +1356,7 @@ __all__ = [
     "StateRow",
     "Store",
     "first_period_difference",
+    "key_runs",
     "periods_digest",
     "period_digest",
     "wrap64",
