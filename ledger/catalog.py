@@ -15,29 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ledger.columns import (
-    ACCOUNT_CLOSED,
-    ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
-    ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
-    ACCOUNT_NORMAL_CREDIT,
-)
-from ledger.schemas import Account, AccountFlag, Book, Group
-
-ACCOUNT_FLAG_BITS = {
-    AccountFlag.debits_must_not_exceed_credits: ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
-    AccountFlag.credits_must_not_exceed_debits: ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
-    AccountFlag.closed: ACCOUNT_CLOSED,
-}
-
-
-def account_bits(account: Account) -> int:
-    """The uint32 flag bits of an account row (constraints, closed, normal side)."""
-    bits = 0
-    for flag in account.flags:
-        bits |= ACCOUNT_FLAG_BITS[flag]
-    if account.normal == "credit":
-        bits |= ACCOUNT_NORMAL_CREDIT
-    return bits
+from ledger.schemas import Account, Book, Group, account_flags
 
 
 @dataclass(slots=True)
@@ -142,7 +120,7 @@ class Catalog:
             code=row["code"],
             normal=row["normal"],
             subledger=row["subledger"],
-            flags=frozenset(flag for flag, bit in ACCOUNT_FLAG_BITS.items() if bits & bit),
+            flags=account_flags(bits),
             name=row["name"],
         )
 
@@ -151,4 +129,4 @@ class Catalog:
         return np.asarray(self.group_scales or [2], np.int8)
 
 
-__all__ = ["ACCOUNT_FLAG_BITS", "Catalog", "account_bits"]
+__all__ = ["Catalog"]

@@ -49,14 +49,19 @@ from ledger import limits
 from ledger.codes import Code
 from ledger.columns import (
     BALANCE_FIELDS,
-    ENTRY_LINKED,
-    ENTRY_PENDING,
-    ENTRY_POST_PENDING,
-    ENTRY_VOID_PENDING,
 )
 from ledger.errors import AmountError, InvalidInput
 from ledger.money import INT64_MAX, INT64_MIN, to_minor
-from ledger.schemas import Account, AccountFlag, Book, EntryFlag, Group
+from ledger.schemas import (
+    ACCOUNT_FLAG_BITS,
+    ENTRY_FLAG_BITS,
+    Account,
+    AccountFlag,
+    Book,
+    EntryFlag,
+    Group,
+    account_flags,
+)
 from ledger.service import Ledger, entry_extra_hash
 
 Kind = Literal["groups", "accounts", "entries"]
@@ -478,12 +483,9 @@ def _is_text(kind: Any) -> bool:
 _INTEGER = r"^-?[0-9]+$"
 _DECIMAL = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_ENTRY_FLAG_BITS = {
-    EntryFlag.linked.value: ENTRY_LINKED,
-    EntryFlag.pending.value: ENTRY_PENDING,
-    EntryFlag.post_pending.value: ENTRY_POST_PENDING,
-    EntryFlag.void_pending.value: ENTRY_VOID_PENDING,
-}
+# Flag names as a file spells them -> their bits (schemas holds the one map).
+_ENTRY_FLAG_BITS = {flag.value: bit for flag, bit in ENTRY_FLAG_BITS.items()}
+_ACCOUNT_FLAG_BITS = {flag.value: bit for flag, bit in ACCOUNT_FLAG_BITS.items()}
 
 
 def _bools(array: Any) -> np.ndarray:
@@ -691,8 +693,7 @@ def read_accounts(path: str | os.PathLike[str]) -> list[Account]:
     t = _load(path, "accounts")
     for name in ("account", "book", "group", "code"):
         _require(t, name, f"every account needs its {name}")
-    flag_names = {flag.value: 1 << position for position, flag in enumerate(AccountFlag)}
-    bits = _flags(t, "flags", flag_names) if t.has("flags") else np.zeros(t.rows, np.int64)
+    bits = _flags(t, "flags", _ACCOUNT_FLAG_BITS) if t.has("flags") else np.zeros(t.rows, np.int64)
     values = {name: column.to_pylist() for name, column in t.columns.items()}
     columns = {"key": "account", "book": "book", "group": "group", "code": "code", "": "flags"}
     columns |= {"subledger": "subledger", "normal": "normal", "flags": "flags", "name": "name"}
@@ -704,7 +705,7 @@ def read_accounts(path: str | os.PathLike[str]) -> list[Account]:
             if name in values and values[name][row]:
                 fields[name] = values[name][row]
         row_bits = int(bits[row])
-        fields["flags"] = frozenset(flag for flag in AccountFlag if row_bits & flag_names[flag.value])
+        fields["flags"] = account_flags(row_bits)
         out.append(_model(t, row, Account, fields, columns))
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -18,6 +19,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from ledger import limits
 from ledger.codes import Code
+from ledger.columns import (
+    ACCOUNT_CLOSED,
+    ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
+    ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
+    ACCOUNT_NORMAL_CREDIT,
+    ENTRY_LINKED,
+    ENTRY_PENDING,
+    ENTRY_POST_PENDING,
+    ENTRY_VOID_PENDING,
+)
 from ledger.money import INT64_MAX, INT64_MIN, to_decimal
 
 Key = Annotated[
@@ -52,6 +63,43 @@ class EntryFlag(enum.StrEnum):
     pending = "pending"
     post_pending = "post_pending"
     void_pending = "void_pending"
+
+
+# The bits of ledger.columns each flag sets: the one map from names to bits.
+ACCOUNT_FLAG_BITS = {
+    AccountFlag.debits_must_not_exceed_credits: ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
+    AccountFlag.credits_must_not_exceed_debits: ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
+    AccountFlag.closed: ACCOUNT_CLOSED,
+}
+ENTRY_FLAG_BITS = {
+    EntryFlag.linked: ENTRY_LINKED,
+    EntryFlag.pending: ENTRY_PENDING,
+    EntryFlag.post_pending: ENTRY_POST_PENDING,
+    EntryFlag.void_pending: ENTRY_VOID_PENDING,
+}
+
+
+def flag_bits(flags: Iterable[AccountFlag] | Iterable[EntryFlag]) -> int:
+    """The bits of a set of account or entry flags."""
+    bits = 0
+    for flag in flags:
+        bits |= ACCOUNT_FLAG_BITS[flag] if isinstance(flag, AccountFlag) else ENTRY_FLAG_BITS[flag]
+    return bits
+
+
+def account_flags(bits: int) -> frozenset[AccountFlag]:
+    """The account flags whose bits are set in `bits` (the normal side's bit aside)."""
+    return frozenset(flag for flag, bit in ACCOUNT_FLAG_BITS.items() if bits & bit)
+
+
+def entry_flags(bits: int) -> frozenset[EntryFlag]:
+    """The entry flags whose bits are set in `bits`."""
+    return frozenset(flag for flag, bit in ENTRY_FLAG_BITS.items() if bits & bit)
+
+
+def account_bits(flags: Iterable[AccountFlag], normal: str) -> int:
+    """The uint32 flag bits of an account row: its flags and its normal side."""
+    return flag_bits(flags) | (ACCOUNT_NORMAL_CREDIT if normal == "credit" else 0)
 
 
 class _Model(BaseModel):
@@ -157,6 +205,8 @@ class Result:
 
 
 __all__ = [
+    "ACCOUNT_FLAG_BITS",
+    "ENTRY_FLAG_BITS",
     "Account",
     "AccountFlag",
     "Balance",
@@ -166,4 +216,8 @@ __all__ = [
     "Group",
     "Line",
     "Result",
+    "account_bits",
+    "account_flags",
+    "entry_flags",
+    "flag_bits",
 ]

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, select
 
 from ledger import limits, snapshot
-from ledger.catalog import ACCOUNT_FLAG_BITS, Catalog, account_bits
+from ledger.catalog import Catalog
 from ledger.chain import entry_extra_hash
 from ledger.codes import Code
 from ledger.columns import (
@@ -34,7 +34,6 @@ from ledger.columns import (
     ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
     ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
     ACCOUNT_NORMAL_CREDIT,
-    ENTRY_LINKED,
     ENTRY_PENDING,
     ENTRY_POST_PENDING,
     ENTRY_VOID_PENDING,
@@ -45,18 +44,12 @@ from ledger.errors import AmountError, InvalidInput, LimitExceeded, NotFound
 from ledger.journal import aggregate_folds, batch_rows, entry_books, fold_parts, line_rows, periods_of
 from ledger.money import to_decimal_amount, to_minor
 from ledger.posting import Batch, Engine, make_batch
-from ledger.schemas import Account, Balance, Book, Entry, EntryFlag, Group, Line, Result
+from ledger.schemas import Account, Balance, Book, Entry, Group, Line, Result, account_flags, flag_bits
 from ledger.store import Store, open_store
 from ledger.store import tables as t
 from ledger.verify import Finding, first_finding
 
 _EPOCH = dt.date(1970, 1, 1)
-_ENTRY_FLAG_BITS = {
-    EntryFlag.linked: ENTRY_LINKED,
-    EntryFlag.pending: ENTRY_PENDING,
-    EntryFlag.post_pending: ENTRY_POST_PENDING,
-    EntryFlag.void_pending: ENTRY_VOID_PENDING,
-}
 # Book index the kernel reads as "this entry names a book that does not exist".
 _BOOK_UNKNOWN = -2
 
@@ -359,7 +352,7 @@ class Ledger:
             [a.group for a in models],
             [a.code for a in models],
             [a.normal for a in models],
-            np.fromiter((account_bits(a) & ~ACCOUNT_NORMAL_CREDIT for a in models), np.int64, len(models)),
+            np.fromiter((flag_bits(a.flags) for a in models), np.int64, len(models)),
             [a.subledger for a in models],
             [a.name for a in models],
         )
@@ -473,7 +466,7 @@ class Ledger:
                 code=values["code"],
                 normal=values["normal"],
                 subledger=values["subledger"],
-                flags=frozenset(f for f, bit in ACCOUNT_FLAG_BITS.items() if values["flags"] & bit),
+                flags=account_flags(values["flags"]),
                 name=values["name"],
             )
         except ValidationError:
@@ -660,7 +653,7 @@ class Ledger:
             offsets,
             np.asarray(accounts, np.int64),
             np.asarray(amounts, np.int64),
-            flags=np.fromiter((_entry_bits(e) for e in models), np.uint16, n),
+            flags=np.fromiter((flag_bits(e.flags) for e in models), np.uint16, n),
             dates=np.fromiter((days(e.date) for e in models), np.int32, n),
             pending=np.fromiter((e.pending or 0 for e in models), np.int64, n),
             books=np.fromiter((catalog.books.get(e.book, _BOOK_UNKNOWN) for e in models), np.int32, n),
@@ -953,13 +946,6 @@ def _line_minor(line: Line, scale: int) -> int:
         return to_minor(line.debit, scale) if line.debit is not None else -to_minor(line.credit, scale)
     except AmountError:
         return 0
-
-
-def _entry_bits(entry: Entry) -> int:
-    bits = 0
-    for flag in entry.flags:
-        bits |= _ENTRY_FLAG_BITS[flag]
-    return bits
 
 
 def open(url: str | None = None) -> Ledger:

@@ -62,7 +62,7 @@ from ledger.columns import (
     PENDING_SLOT_DTYPE,
     aligned_zeros,
 )
-from ledger.schemas import Account, AccountFlag, Entry, EntryFlag, Line
+from ledger.schemas import ACCOUNT_FLAG_BITS, ENTRY_FLAG_BITS, Account, AccountFlag, Entry, Line
 from ledger.service import Ledger, entry_extra_hash
 from ledger.service import open as open_in_memory
 
@@ -143,17 +143,6 @@ GROUPS: tuple[tuple[str, int], ...] = (("CNY", 2), ("BUD", 0), ("USD", 4))
 BOOKS: tuple[str, ...] = ("B0", "B1", "B2")
 
 _RESOLVING = ENTRY_POST_PENDING | ENTRY_VOID_PENDING
-_ENTRY_FLAG_BITS = {
-    EntryFlag.linked: ENTRY_LINKED,
-    EntryFlag.pending: ENTRY_PENDING,
-    EntryFlag.post_pending: ENTRY_POST_PENDING,
-    EntryFlag.void_pending: ENTRY_VOID_PENDING,
-}
-_ACCOUNT_FLAG_BITS = {
-    AccountFlag.debits_must_not_exceed_credits: ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
-    AccountFlag.credits_must_not_exceed_debits: ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
-    AccountFlag.closed: ACCOUNT_CLOSED,
-}
 
 
 # --- entries as the kernel sees them -----------------------------------------------------------
@@ -558,7 +547,7 @@ def spec_from_record(
         lines.append(LineSpec(account, amount, (dims[0], dims[1], dims[2], dims[3])))
     flags = 0
     for flag in entry.flags:
-        flags |= _ENTRY_FLAG_BITS[flag]
+        flags |= ENTRY_FLAG_BITS[flag]
     return EntrySpec(
         key=entry.key,
         lines=tuple(lines),
@@ -617,7 +606,7 @@ def record_from_spec(
         book=book,
         date=EPOCH + dt.timedelta(days=spec.date),
         lines=tuple(lines),
-        flags=frozenset(flag for flag, bit in _ENTRY_FLAG_BITS.items() if spec.flags & bit),
+        flags=frozenset(flag for flag, bit in ENTRY_FLAG_BITS.items() if spec.flags & bit),
         pending=spec.pending or None,
         kind=kind,
         reference=reference,
@@ -1048,7 +1037,7 @@ def account_layouts(*, min_size: int = 2, max_size: int = 10) -> st.SearchStrate
 def account_model(key: str, layout: AccountLayout, code: str = "1001") -> Account:
     """The Account model of a layout row."""
     book, group, bits = layout
-    flags = frozenset(flag for flag, bit in _ACCOUNT_FLAG_BITS.items() if bits & bit)
+    flags = frozenset(flag for flag, bit in ACCOUNT_FLAG_BITS.items() if bits & bit)
     return Account(
         key=key,
         book=BOOKS[book],
@@ -1063,7 +1052,7 @@ def account_bits(account: Account) -> int:
     """The kernel's flag bits of an Account model."""
     bits = ACCOUNT_NORMAL_CREDIT if account.normal == "credit" else 0
     for flag in account.flags:
-        bits |= _ACCOUNT_FLAG_BITS[flag]
+        bits |= ACCOUNT_FLAG_BITS[flag]
     return bits
 
 
@@ -1188,7 +1177,7 @@ class LedgerMachine(RuleBasedStateMachine):
                     st.sampled_from(groups),
                     st.sampled_from(
                         [frozenset(), frozenset({AccountFlag.closed})]
-                        + [frozenset({flag}) for flag in _ACCOUNT_FLAG_BITS if flag != AccountFlag.closed]
+                        + [frozenset({flag}) for flag in ACCOUNT_FLAG_BITS if flag != AccountFlag.closed]
                     ),
                     st.sampled_from(["1001", "1002"]),
                 ),
