@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from ledger import limits
+from ledger.chain import entry_extra_hash
 from ledger.codes import Code
 from ledger.columns import (
     BALANCE_FIELDS,
@@ -62,7 +63,7 @@ from ledger.schemas import (
     Group,
     account_flags,
 )
-from ledger.service import Ledger, entry_extra_hash
+from ledger.service import Ledger
 
 Kind = Literal["groups", "accounts", "entries"]
 INPUT_KINDS: tuple[Kind, ...] = ("groups", "accounts", "entries")

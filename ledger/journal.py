@@ -14,6 +14,7 @@ import numpy as np
 
 from ledger.chain import batch_hash
 from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
+from ledger.periods import period_keys, periods_of, split_period_keys
 from ledger.posting import Batch, Engine, kernel
 
 
@@ -63,12 +64,6 @@ def key_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # Key of a pending entry -> its lines (accounts, amounts): where a store keeps them.
 PendingLines = Callable[[int], tuple[np.ndarray, np.ndarray]]
-
-
-def periods_of(days: np.ndarray) -> np.ndarray:
-    """yyyymm (int32) of int32 day numbers since 1970-01-01."""
-    months = np.asarray(days, np.int64).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-    return ((months // 12 + 1970) * 100 + months % 12 + 1).astype(np.int32)
 
 
 def full_column(column: np.ndarray, n: int, default: int, dtype: type) -> np.ndarray:
@@ -209,12 +204,12 @@ def fold_parts(
     resolving = (flags & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0
     line_mask = np.repeat(accepted & ~resolving, counts)
     amounts = batch.amounts[line_mask]
-    keys = [(batch.accounts[line_mask].astype(np.int64) << 20) | np.repeat(periods, counts)[line_mask]]
+    keys = [period_keys(batch.accounts[line_mask], np.repeat(periods, counts)[line_mask])]
     columns = [2 * np.repeat((flags & ENTRY_PENDING) != 0, counts)[line_mask] + (amounts < 0)]
     values = [np.abs(amounts)]
     for e in np.flatnonzero(accepted & resolving).tolist():
         accounts, pending_amounts = pending_lines_of(engine, int(pending[e]))
-        key = (accounts.astype(np.int64) << 20) | periods[e]
+        key = period_keys(accounts, periods[e])
         side = (pending_amounts < 0).astype(np.int64)
         size = np.abs(pending_amounts)
         keys.append(key)
@@ -251,7 +246,8 @@ def aggregate_folds(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> t
         sums[:, column] = np.add.reduceat(np.where(columns == column, values, 0), starts)
     keep = (sums != 0).any(axis=1)
     unique, sums = unique[keep], sums[keep]
-    return (unique >> 20).astype(np.int32), (unique & ((1 << 20) - 1)).astype(np.int32), sums
+    accounts, months = split_period_keys(unique)
+    return accounts.astype(np.int32), months.astype(np.int32), sums
 
 
 __all__ = [
@@ -263,5 +259,4 @@ __all__ = [
     "entry_books",
     "fold_parts",
     "line_rows",
-    "periods_of",
 ]

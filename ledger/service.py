@@ -41,15 +41,15 @@ from ledger.columns import (
     PENDING_VOIDED,
 )
 from ledger.errors import AmountError, InvalidInput, LimitExceeded, NotFound
-from ledger.journal import aggregate_folds, batch_rows, entry_books, fold_parts, line_rows, periods_of
+from ledger.journal import aggregate_folds, batch_rows, entry_books, fold_parts, line_rows
 from ledger.money import to_decimal_amount, to_minor
+from ledger.periods import days, period_keys, period_number, periods_of
 from ledger.posting import Batch, Engine, make_batch
 from ledger.schemas import Account, Balance, Book, Entry, Group, Line, Result, account_flags, flag_bits
 from ledger.store import Store, open_store
 from ledger.store import tables as t
 from ledger.verify import Finding, first_finding
 
-_EPOCH = dt.date(1970, 1, 1)
 # Book index the kernel reads as "this entry names a book that does not exist".
 _BOOK_UNKNOWN = -2
 
@@ -75,30 +75,6 @@ def _validated(model: type[M], items: Iterable[M | Mapping[str, Any]], what: str
                 f"{what}[{position}]: expected {model.__name__} or a mapping, got {type(item).__name__}"
             )
     return out
-
-
-def days(date: dt.date) -> int:
-    """Days since 1970-01-01 (the int32 date of the columns)."""
-    return (date - _EPOCH).days
-
-
-def period_number(period: str | dt.date | int) -> int:
-    """A month as yyyymm from "YYYY-MM", a date in it, or yyyymm itself."""
-    if isinstance(period, dt.date):
-        return period.year * 100 + period.month
-    if isinstance(period, int) and not isinstance(period, bool):
-        number = period
-    elif isinstance(period, str):
-        try:
-            year, month = period.split("-")
-            number = int(year) * 100 + int(month)
-        except ValueError:
-            raise InvalidInput(f"period {period!r}: expected YYYY-MM") from None
-    else:
-        raise InvalidInput(f"period {period!r}: expected 'YYYY-MM', a date or yyyymm")
-    if not (1 <= number // 100 <= 9999 and 1 <= number % 100 <= 12):
-        raise InvalidInput(f"period {period!r} is not a month")
-    return number
 
 
 class Ledger:
@@ -619,8 +595,8 @@ class Ledger:
 
     def _with_closed_periods(self, batch: Batch) -> Batch:
         books = entry_books(self._engine, batch).astype(np.int64)
-        keys = (books << 20) | periods_of(batch.dates)
-        closed = np.fromiter(((b << 20) | p for b, p in self._closed_periods), np.int64)
+        keys = period_keys(books, periods_of(batch.dates))
+        closed = period_keys(*np.array(sorted(self._closed_periods), np.int64).reshape(-1, 2).T)
         flags = np.isin(keys, closed) & (books >= 0)
         return Batch(
             **{
@@ -955,4 +931,4 @@ def open(url: str | None = None) -> Ledger:
     return Ledger(open_store(url))
 
 
-__all__ = ["Ledger", "days", "entry_extra_hash", "open", "period_number"]
+__all__ = ["Ledger", "open"]

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol
 import numpy as np
 
 from ledger import limits
+from ledger.chain import entry_extra_hash
 from ledger.codes import Code
 from ledger.columns import (
     ACCOUNT_CLOSED,
@@ -63,7 +64,7 @@ from ledger.columns import (
     aligned_zeros,
 )
 from ledger.schemas import ACCOUNT_FLAG_BITS, ENTRY_FLAG_BITS, Account, AccountFlag, Entry, Line
-from ledger.service import Ledger, entry_extra_hash
+from ledger.service import Ledger
 from ledger.service import open as open_in_memory
 
 # hypothesis is the `testing` extra. Without it this module still imports and the in-memory

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "core",
         (
             "ledger.money",
+            "ledger.periods",
             "ledger.schemas",
             "ledger.chain",
             "ledger.posting",

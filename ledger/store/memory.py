@@ -36,7 +36,8 @@ from ledger.columns import (
     ENTRY_VOID_PENDING,
     aligned_zeros,
 )
-from ledger.journal import aggregate_folds, fold_parts, full_column, periods_of
+from ledger.journal import aggregate_folds, fold_parts, full_column
+from ledger.periods import period_keys, periods_of, split_period_keys
 from ledger.posting import Batch, kernel
 from ledger.store.base import (
     ENTRY_NAMES,
@@ -350,7 +351,7 @@ class MemoryStore(Store):
             return 0
         parts = [self._fold_chunk(chunk) for chunk in self.chunks[first:]]
         accounts, periods, sums = state.folded
-        keys = (accounts.astype(np.int64) << 20) | periods
+        keys = period_keys(accounts, periods)
         folded = (keys, np.zeros(len(keys), np.int8), np.zeros(len(keys), np.int64))
         accounts, periods, sums = aggregate_folds(
             [*(_columns_part(folded, sums, c) for c in range(4)), *parts]
@@ -457,7 +458,7 @@ class MemoryStore(Store):
         balances = np.zeros((count, 4), np.int64)
         parts = [self._fold_chunk(chunk) for chunk in self.chunks]
         if parts:
-            keys = np.concatenate([p[0] for p in parts]) >> 20
+            keys = split_period_keys(np.concatenate([p[0] for p in parts]))[0]
             columns = np.concatenate([p[1] for p in parts]).astype(np.int64)
             with np.errstate(over="ignore"):
                 np.add.at(balances, (keys, columns), np.concatenate([p[2] for p in parts]))

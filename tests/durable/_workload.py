@@ -38,7 +38,7 @@ from ledger.columns import (
     ENTRY_POST_PENDING,
     ENTRY_VOID_PENDING,
 )
-from ledger.service import days
+from ledger.periods import days
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JAN_1 = days(dt.date(2024, 1, 1))

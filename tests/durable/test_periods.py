@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 import ledger
 from ledger import Code
-from ledger.service import days as day_number
+from ledger.periods import days as day_number
 
 from ._workload import balance_rows, rows
 
