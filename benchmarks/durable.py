@@ -79,6 +79,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 import ledger
+import ledger.replica
 import ledger.service
 import ledger.store.postgres
 from benchmarks.workload import Workload, numpy_turnover, transfers
@@ -415,7 +416,7 @@ class StepTimer:
         copy = store.dialect == "postgresql"
         return [
             (ledger.service, "make_batch", lambda a: "make_batch (input checks)"),
-            (ledger.service.Ledger, "_sync", lambda a: "sync (commit_seq read)"),
+            (ledger.replica.Replica, "sync", lambda a: "sync (commit_seq read)"),
             (store_class, "lock", lambda a: "writer lock"),
             (Engine, "post", lambda a: "kernel"),
             (store_class, "chain_head", lambda a: "chain head read"),
@@ -435,14 +436,14 @@ class StepTimer:
         """The steps of checkpoint(): the fold (from memory or from the tables) and the snapshot."""
         store_class = type(store)
         return [
-            (ledger.service.Ledger, "_sync", lambda a: "sync (commit_seq read)"),
+            (ledger.replica.Replica, "sync", lambda a: "sync (commit_seq read)"),
             (store_class, "lock", lambda a: "writer lock"),
-            (ledger.service, "aggregate_folds", lambda a: "fold: aggregate the monthly sums"),
+            (ledger.replica, "aggregate_folds", lambda a: "fold: aggregate the monthly sums"),
             (store_class, "stage_fold", lambda a: "fold: stage the sums (COPY / executemany)"),
             (store_class, "merge_fold", lambda a: "fold: merge into period_balances"),
             (store_class, "fold", lambda a: "fold from the tables (SQL)"),
             (store_class, "set_checkpoint", lambda a: "set checkpoint (+ BRIN summarize)"),
-            (ledger.service.snapshot, "dump", lambda a: "snapshot: dump the engine"),
+            (ledger.replica.snapshot, "dump", lambda a: "snapshot: dump the engine"),
             (store_class, "write_snapshot", lambda a: "snapshot: write"),
         ]
 
@@ -456,8 +457,8 @@ class StepTimer:
         return [
             (ledger.service, "open_store", lambda a: "open_store (engine, schema check)"),
             (store_class, "read_snapshot", lambda a: "snapshot: read"),
-            (ledger.service.snapshot, "restore", lambda a: "snapshot: restore (rehash keys)"),
-            (ledger.service.Ledger, "_catch_up", lambda a: "catch up: apply"),
+            (ledger.replica.snapshot, "restore", lambda a: "snapshot: restore (rehash keys)"),
+            (ledger.replica.Replica, "catch_up", lambda a: "catch up: apply"),
             (Store, "load_since", lambda a: "catch up: load_since (rest)"),
             (store_class, "unfolded_sums", lambda a: "unfolded sums (changes after the checkpoint)"),
             (Store, "_load", lambda a: "tables: load (rest)"),

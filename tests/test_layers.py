@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "ledger.money",
             "ledger.periods",
+            "ledger.records",
             "ledger.schemas",
             "ledger.chain",
             "ledger.posting",
@@ -34,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("store", ("ledger.store",)),
-    ("service", ("ledger.service", "ledger.verify", "ledger.files", "ledger.export")),
+    ("service", ("ledger.service", "ledger.replica", "ledger.verify", "ledger.files", "ledger.export")),
     ("edges", ("ledger.cli", "ledger.demo", "ledger.testing", "ledger")),
 ]
 

@@ -1,0 +1,209 @@
+"""The replica: a ledger's in-memory state and how it stays equal to its store.
+
+A process holds the catalog (keys ↔ dense indices) and the engine (account table, entry-key
+and pending tables) of one store. `sync` makes them current before every read and inside
+every write: nothing to do when the store's commit sequence is the one last seen, a catch-up
+on what other processes committed otherwise, and a full load the first time (from the saved
+snapshot and what came after it, or from the tables). A write that fails drops the memory
+(`seq = -1`): the next sync reloads it from the store, which is still at its last commit.
+`checkpoint` folds the monthly sums and saves the engine's arrays so the next open is a read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import Connection, select
+
+from ledger import snapshot
+from ledger.catalog import Catalog
+from ledger.columns import ENTRY_POST_PENDING, PENDING_POSTED, PENDING_VOIDED
+from ledger.journal import aggregate_folds
+from ledger.posting import Engine
+from ledger.schemas import Book, Group
+from ledger.store import Store
+from ledger.store import tables as t
+
+
+class Replica:
+    """The in-memory state of one store (see the module docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.catalog = Catalog()
+        self.engine = Engine()
+        self.seq = -1  # commit sequence the memory reflects; -1: nothing loaded
+        self.last_batch = 0
+        self.closed_periods: set[tuple[int, int]] = set()
+        self.dirty = False  # this process changed the store since its last checkpoint
+        # Monthly changes of this process's batches since the checkpoint `fold_base`; a
+        # checkpoint folds them when no other process posted in between (`fold_complete`).
+        self.fold_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.fold_base = 0
+        self.fold_complete = False
+
+    def committed(self, seq: int, batch: int | None = None) -> None:
+        """Count a commit of this process's as published: the store is at `seq` (and its
+        last batch is `batch`, when one was written)."""
+        self.seq = seq
+        if batch is not None:
+            self.last_batch = batch
+        self.dirty = True
+
+    def checkpoint(self) -> int:
+        """Fold the batches posted since the last checkpoint into the monthly balances and
+        save the engine's state, so that the next open reads it instead of recomputing it.
+
+        Reads are exact either way; a checkpoint only makes them (and opening) cheaper.
+        Returns the number of batches folded.
+        """
+        with self.writer() as conn:
+            store = self.store
+            checkpoint = store.checkpoint_batch(conn)
+            folded = self.last_batch - checkpoint
+            if folded > 0 and self.fold_complete and self.fold_base == checkpoint:
+                accounts, periods, sums = aggregate_folds(self.fold_parts)
+                books = self.engine.rows["book"][accounts]
+                store.fold_rows(conn, accounts, periods, books, sums)
+                store.set_checkpoint(conn, self.last_batch)
+            elif folded > 0:
+                store.fold(conn)
+            if store.durable:  # the in-memory store has nothing to save: its memory is the state
+                header, blobs = snapshot.dump(
+                    self.engine,
+                    self.catalog.account_keys,
+                    {"last_batch": self.last_batch, "commit_seq": self.seq},
+                )
+                store.write_snapshot(conn, header, blobs)
+                store.seal_checkpoint(conn, header, blobs)
+        self.fold_parts, self.fold_base, self.fold_complete = [], self.last_batch, True
+        self.dirty = False
+        return max(folded, 0)
+
+    def sync(self, conn: Connection) -> None:
+        """Make the in-memory state current: nothing to do when the store's commit sequence
+        is the one this process last saw; catch up on what others committed otherwise (a
+        full load the first time, or after a failed write dropped the memory)."""
+        seq = self.store.commit_seq(conn)
+        if seq == self.seq:
+            return
+        if self.seq < 0:
+            self.load(conn)
+        else:
+            self.catch_up(conn)
+
+    def load(self, conn: Connection) -> None:
+        """Load the whole state: from the saved snapshot and what came after it when there is
+        one, from the tables otherwise."""
+        checkpoint = self.store.checkpoint_batch(conn)
+        if not self._restore(conn):
+            self._load_tables(conn)
+        self.fold_parts, self.fold_base = [], checkpoint
+        self.fold_complete = self.last_batch == checkpoint
+
+    def _restore(self, conn: Connection) -> bool:
+        saved = self.store.read_snapshot(conn)
+        restored = snapshot.restore(*saved) if saved is not None else None
+        if restored is None:
+            return False
+        meta, engine, keys = restored
+        state = self.store.chain_head(conn)[0]
+        if int(meta["last_batch"]) > state:
+            return False  # a snapshot from a future this database does not have
+        groups = [(r.key, int(r.scale)) for r in conn.execute(select(t.groups).order_by(t.groups.c.idx))]
+        books = [(r.key, r.name) for r in conn.execute(select(t.books).order_by(t.books.c.idx))]
+        catalog = Catalog.from_rows(groups, books, pa.table({"key": pa.array([], pa.string())}))
+        catalog.set_account_keys(keys)
+        catalog.fetch_account = self._fetch_account
+        engine.groups_count = max(1, len(groups))
+        self.catalog, self.engine = catalog, engine
+        self.last_batch = int(meta["last_batch"])
+        self.catch_up(conn)
+        return True
+
+    def _fetch_account(self, index: int) -> dict[str, Any]:
+        with self.store.reader() as conn:
+            return self.store.account_row(conn, index)
+
+    def _load_tables(self, conn: Connection) -> None:
+        state = self.store._load(conn)
+        catalog = Catalog.from_rows(state.groups, state.books, state.accounts)
+        engine = Engine(groups_count=max(1, len(catalog.group_keys)))
+        accounts = state.accounts
+        engine.load(
+            accounts.column("book").to_numpy(),
+            accounts.column("group").to_numpy(),
+            accounts.column("flags").to_numpy().astype(np.uint32),
+            state.balances,
+            state.entry_keys,
+            state.entry_fingerprints,
+            state.pending_keys,
+            state.pending_books,
+            state.pending_states,
+            state.pending_line_counts,
+            state.pending_accounts,
+            state.pending_amounts,
+        )
+        self.catalog, self.engine = catalog, engine
+        self.closed_periods = state.closed_periods
+        self.last_batch = state.last_batch
+        self.seq = state.commit_seq
+
+    def catch_up(self, conn: Connection) -> None:
+        """Apply what other processes committed since this one's last look: new groups,
+        books and accounts, closed periods, and the effects of the new batches."""
+        catalog, engine = self.catalog, self.engine
+        new = self.store.load_since(
+            conn, self.last_batch, len(catalog.group_keys), len(catalog.book_keys), len(catalog.account_keys)
+        )
+        for key, scale in new.groups:
+            catalog.add_group(Group(key=key, scale=scale))
+        for key, name in new.books:
+            catalog.add_book(Book(key=key, name=name))
+        engine.groups_count = max(1, len(catalog.group_keys))
+        if new.accounts.num_rows:
+            catalog.add_account_table(new.accounts)
+            engine.add_accounts(
+                new.accounts.column("book").to_numpy(),
+                new.accounts.column("group").to_numpy(),
+                new.accounts.column("flags").to_numpy().astype(np.uint32),
+            )
+        engine.add_balances(new.balance_accounts, new.balance_changes)
+        engine.add_entries(new.entry_keys, new.entry_fingerprints)
+        engine.add_pendings(
+            new.pending_keys,
+            new.pending_books,
+            new.pending_line_counts,
+            new.pending_accounts,
+            new.pending_amounts,
+        )
+        for key, flags in zip(new.resolved_keys.tolist(), new.resolved_flags.tolist(), strict=True):
+            engine.set_pending_state(key, PENDING_POSTED if flags & ENTRY_POST_PENDING else PENDING_VOIDED)
+        if new.last_batch != self.last_batch:
+            self.fold_complete = False  # batches of other processes: a checkpoint folds from the tables
+        self.closed_periods = new.closed_periods
+        self.last_batch = new.last_batch
+        self.seq = new.commit_seq
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Connection]:
+        """The writer transaction; on failure the memory is dropped (reloaded next time)."""
+        try:
+            with self.store.writer() as conn:
+                self.sync(conn)
+                yield conn
+        except BaseException:
+            self.seq = -1
+            raise
+
+    def refresh(self) -> None:
+        """Make the memory current before a read (cheap when nothing changed)."""
+        with self.store.reader() as conn:
+            self.sync(conn)
+
+
+__all__ = ["Replica"]
