@@ -11,6 +11,7 @@ The public surface is exactly ``__all__``; everything else lives in private modu
 from ledger.codes import Code
 from ledger.errors import (
     AmountError,
+    FileFormatError,
     InvalidInput,
     LedgerError,
     LimitExceeded,
@@ -20,6 +21,7 @@ from ledger.errors import (
 )
 from ledger.schemas import Account, AccountFlag, Balance, Book, Entry, EntryFlag, Group, Line, Result
 from ledger.service import Ledger, open
+from ledger.verify import Finding
 
 __version__ = "0.1.0"
 
@@ -32,6 +34,8 @@ __all__ = [
     "Code",
     "Entry",
     "EntryFlag",
+    "FileFormatError",
+    "Finding",
     "Group",
     "InvalidInput",
     "Ledger",

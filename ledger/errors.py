@@ -5,7 +5,8 @@ Exceptions are for calls that cannot be carried out at all::
 
     LedgerError                    base: the CLI catches only this
     ├── InvalidInput               malformed call: wrong type, shape, dtype or value at the edge
-    │   └── AmountError            an amount that is not a valid Decimal for its group's scale
+    │   ├── AmountError            an amount that is not a valid Decimal for its group's scale
+    │   └── FileFormatError        a malformed interchange file (names file, line and column)
     ├── LimitExceeded              a batch or table larger than ledger.limits allows
     ├── NotFound                   a read named a book, group or account that does not exist
     └── StoreError                 the durable store refused or failed (schema, I/O, lock)
@@ -15,6 +16,9 @@ A call that raises has changed nothing.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 
 class LedgerError(Exception):
@@ -27,6 +31,37 @@ class InvalidInput(LedgerError, ValueError):
 
 class AmountError(InvalidInput):
     """Raised when an amount is not a valid decimal for its balance group's scale."""
+
+
+class FileFormatError(InvalidInput):
+    """Raised when an interchange file is malformed; names the file, the line and the column.
+
+    `line` is the physical line of a CSV file (the header is line 1) or, with `unit` "row",
+    the row of a Parquet file (from 1); None when the problem is the whole file. `column` is
+    None when no one column is at fault (a row with too many fields, an unreadable file).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        line: int | None,
+        column: str | None,
+        message: str,
+        unit: str = "line",
+    ) -> None:
+        super().__init__(path, line, column, message, unit)
+        self.path = Path(path)
+        self.line = line
+        self.column = column
+        self.message = message
+        self.unit = unit
+
+    def __str__(self) -> str:
+        where = str(self.path)
+        if self.line is not None:
+            where += f":{self.line}" if self.unit == "line" else f": row {self.line}"
+        column = "" if self.column is None else f" column {self.column!r}:"
+        return f"{where}:{column} {self.message}"
 
 
 class LimitExceeded(LedgerError):
@@ -50,6 +85,7 @@ class SchemaVersionError(StoreError):
 
 __all__ = [
     "AmountError",
+    "FileFormatError",
     "InvalidInput",
     "LedgerError",
     "LimitExceeded",

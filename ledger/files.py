@@ -51,7 +51,7 @@ from ledger.codes import Code
 from ledger.columns import (
     BALANCE_FIELDS,
 )
-from ledger.errors import AmountError, InvalidInput
+from ledger.errors import AmountError, FileFormatError, InvalidInput
 from ledger.money import INT64_MAX, INT64_MIN, to_minor
 from ledger.schemas import (
     ACCOUNT_FLAG_BITS,
@@ -189,37 +189,6 @@ def layout_description() -> dict[str, Any]:
             for kind, columns in LAYOUTS.items()
         },
     }
-
-
-class FileFormatError(InvalidInput):
-    """Raised when an interchange file is malformed; names the file, the line and the column.
-
-    `line` is the physical line of a CSV file (the header is line 1) or, with `unit` "row",
-    the row of a Parquet file (from 1); None when the problem is the whole file. `column` is
-    None when no one column is at fault (a row with too many fields, an unreadable file).
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        line: int | None,
-        column: str | None,
-        message: str,
-        unit: str = "line",
-    ) -> None:
-        super().__init__(path, line, column, message, unit)
-        self.path = Path(path)
-        self.line = line
-        self.column = column
-        self.message = message
-        self.unit = unit
-
-    def __str__(self) -> str:
-        where = str(self.path)
-        if self.line is not None:
-            where += f":{self.line}" if self.unit == "line" else f": row {self.line}"
-        column = "" if self.column is None else f" column {self.column!r}:"
-        return f"{where}:{column} {self.message}"
 
 
 # --- reading a file into string columns ------------------------------------------------------

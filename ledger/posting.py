@@ -30,7 +30,7 @@ from ledger.columns import (
     PENDING_SLOT_DTYPE,
     aligned_zeros,
 )
-from ledger.errors import InvalidInput, LimitExceeded
+from ledger.errors import InvalidInput, LimitExceeded, StoreError
 
 
 def _load_kernel():
@@ -406,7 +406,8 @@ class Engine:
     def set_pending_state(self, key: int, state: int) -> None:
         """Record that another process posted or voided pending entry `key`."""
         slot = self._pending_slot(key)
-        assert slot >= 0, "a resolution names a pending entry this engine holds"
+        if slot < 0:
+            raise StoreError(f"the store holds a resolution of pending entry {key}, which it does not hold")
         self.pending_table["state"][slot] = state
 
     def _pending_slot(self, key: int) -> int:

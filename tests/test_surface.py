@@ -16,6 +16,8 @@ EXPECTED = [
     "Code",
     "Entry",
     "EntryFlag",
+    "FileFormatError",
+    "Finding",
     "Group",
     "InvalidInput",
     "Ledger",
