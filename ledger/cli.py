@@ -31,8 +31,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # a message is one line: the terminal (if any) wraps it
+err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     str, typer.Option("--db", help="Database URL: sqlite:///path.db or postgresql+psycopg://...")

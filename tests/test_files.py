@@ -532,16 +532,21 @@ def test_too_many_places_message_reads_as_documented(book: ledger.Ledger, tmp_pa
     assert str(error.value) == f"{path}:2: column 'debit': '1.005' has more than 2 decimal places"
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [(b"", "empty file: no header"), (HEADER.encode() + b"\n", "empty file: a header and no rows")],
-    ids=["no header", "header only"],
-)
-def test_empty_entries_file(book: ledger.Ledger, tmp_path: Path, text: bytes, message: str) -> None:
-    path = _write(tmp_path, "entries.csv", text)
+def test_an_entries_file_without_a_header_is_refused(book: ledger.Ledger, tmp_path: Path) -> None:
+    path = _write(tmp_path, "entries.csv", b"")
     with pytest.raises(FileFormatError) as error:
         files.read_entries(path, book)
-    assert str(error.value) == f"{path}:1: {message}"
+    assert str(error.value) == f"{path}:1: empty file: no header"
+    assert _nothing_posted(book)
+
+
+@pytest.mark.parametrize("newline", [b"", b"\n", b"\r\n"], ids=["bare", "lf", "crlf"])
+def test_a_header_only_entries_file_is_an_empty_batch(book: ledger.Ledger, tmp_path: Path, newline: bytes) -> None:
+    """An empty daily extract: no entries, no lines, nothing posted and nothing refused."""
+    batch = files.read_entries(_write(tmp_path, "entries.csv", HEADER.encode() + newline), book)
+    assert (batch.entries_count, batch.lines_count) == (0, 0)
+    codes = book.post_columns(**batch.post_arguments())  # type: ignore[arg-type]
+    assert len(codes) == 0
     assert _nothing_posted(book)
 
 
@@ -601,8 +606,7 @@ def test_parquet_float_amounts_are_refused(book: ledger.Ledger, tmp_path: Path) 
 def test_empty_and_unreadable_parquet(book: ledger.Ledger, tmp_path: Path) -> None:
     schema = pa.schema([(name, pa.string()) for name in HEADER.split(",")])
     pq.write_table(schema.empty_table(), tmp_path / "empty.parquet")
-    with pytest.raises(FileFormatError, match=r"empty\.parquet: empty file: no rows"):
-        files.read_entries(tmp_path / "empty.parquet", book)
+    assert files.read_entries(tmp_path / "empty.parquet", book).entries_count == 0
     with pytest.raises(FileFormatError, match=r"broken\.parquet: unreadable Parquet file"):
         files.read_entries(_write(tmp_path, "broken.parquet", b"PAR1 not really"), book)
 
