@@ -176,20 +176,32 @@ def table_hash(table: pa.Table) -> bytes:
     return hasher.digest()
 
 
+class SnapshotHasher:
+    """snapshot_hash fed one stored part at a time, named arrays in any order (each array's
+    parts in order): SHA-256 over each array's name and the SHA-256 of its bytes, by name.
+    `update` releases the GIL on large parts, so a thread can hash while the next is read."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, hashlib._Hash] = {}
+
+    def update(self, name: str, data: bytes) -> None:
+        self._arrays.setdefault(name, hashlib.sha256()).update(data)
+
+    def digest(self) -> bytes:
+        hasher = hashlib.sha256()
+        for name in sorted(self._arrays):
+            hasher.update(name.encode() + b"\x00" + self._arrays[name].digest())
+        return hasher.digest()
+
+
 def snapshot_hash(header: str, blobs: Mapping[str, Sequence[bytes] | bytes]) -> bytes:
-    """SHA-256 of a snapshot: its header, then each named array (by name) as its length and
-    bytes, whether given whole or in parts."""
-    hasher = hashlib.sha256()
-    encoded = header.encode()
-    hasher.update(len(encoded).to_bytes(8, "little"))
-    hasher.update(encoded)
-    for name in sorted(blobs):
-        value = blobs[name]
-        parts: Sequence[bytes] = [value] if isinstance(value, bytes) else value
-        hasher.update(name.encode() + b"\x00")
-        hasher.update(sum(len(part) for part in parts).to_bytes(8, "little"))
-        for part in parts:
-            hasher.update(part)
+    """SHA-256 of a snapshot: its header (the array named "header") and its named arrays,
+    whether each is given whole or in parts (see SnapshotHasher)."""
+    hasher = SnapshotHasher()
+    hasher.update("header", header.encode())
+    for name, value in blobs.items():
+        for part in [value] if isinstance(value, bytes) else value:
+            hasher.update(name, part)
     return hasher.digest()
 
 
@@ -223,6 +235,7 @@ def seal_hash(prev_hash: bytes, fields: Sequence[int | str | bytes]) -> bytes:
 __all__ = [
     "PART_NAMES",
     "BatchHash",
+    "SnapshotHasher",
     "batch_hash",
     "batch_parts",
     "entry_extra_hash",

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,15 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from ledger.chain import records_hash, rows_digest, seal_hash, signed64, snapshot_hash, table_hash
+from ledger.chain import (
+    SnapshotHasher,
+    records_hash,
+    rows_digest,
+    seal_hash,
+    signed64,
+    snapshot_hash,
+    table_hash,
+)
 from ledger.columns import (
     ENTRY_PENDING,
     ENTRY_POST_PENDING,
@@ -710,15 +719,21 @@ class Store:
         """The saved snapshot's header and arrays; None when there is none, or when it is not
         the one the last checkpoint sealed (then a warning is logged: opening loads from
         the tables instead)."""
-        stored = self.stored_snapshot(conn)
         seal = self.checkpoint_seal(conn)
+        parts: dict[str, list[bytes]] = {}
+        hasher = SnapshotHasher()
+        with ThreadPoolExecutor(1) as pool:  # one part is hashed while the next is read
+            for name, data in self.snapshot_rows(conn):
+                parts.setdefault(name, []).append(data)
+                pool.submit(hasher.update, name, data)
+        stored = _joined_snapshot(parts)
         if stored is None and (seal is None or not seal.content):
             return None
         if (
             seal is None
             or seal.computed_hash() != seal.hash
             or stored is None
-            or snapshot_hash(*stored) != seal.content
+            or hasher.digest() != seal.content
         ):
             message = "the snapshot is not the one the last checkpoint sealed; loading from the tables"
             self._detect("snapshots", "", message)
@@ -728,15 +743,17 @@ class Store:
     def stored_snapshot(self, conn: Connection) -> tuple[str, dict[str, bytes]] | None:
         """The saved snapshot's header and arrays as stored (unchecked), or None."""
         parts: dict[str, list[bytes]] = {}
+        for name, data in self.snapshot_rows(conn):
+            parts.setdefault(name, []).append(data)
+        return _joined_snapshot(parts)
+
+    def snapshot_rows(self, conn: Connection) -> Iterator[tuple[str, bytes]]:
+        """The snapshot's parts as stored, (name, data) by name and part, read as iterated."""
         query = select(t.snapshots.c.name, t.snapshots.c.data).order_by(
             t.snapshots.c.name, t.snapshots.c.part
         )
         for name, data in conn.execute(query):
-            parts.setdefault(name, []).append(bytes(data))
-        if "header" not in parts:
-            return None
-        header = parts.pop("header")[0].decode()
-        return header, {name: b"".join(chunks) for name, chunks in parts.items()}
+            yield name, bytes(data)
 
     def account_row(self, conn: Connection, index: int) -> dict[str, Any]:
         """One account's stored fields (book and group as indices)."""
@@ -1019,22 +1036,26 @@ class Store:
             if rows is None:
                 rows = self.period_rows(conn)
             verdict = sums_match(seal, rows)
-            self._sums_verdicts[key] = verdict
-            if not verdict:
-                self._repair_sums(conn, seal, rows)
+            if verdict or self._repair_sums(conn, seal, rows):
+                self._sums_verdicts[key] = verdict  # a failed rebuild is tried again next time
         if not verdict:
             return None
         return seal.batch if seal is not None else 0
 
-    def _repair_sums(self, conn: Connection, seal: Seal | None, rows: dict[str, np.ndarray]) -> None:
+    def _repair_sums(self, conn: Connection, seal: Seal | None, rows: dict[str, np.ndarray]) -> bool:
         """Rebuild period_balances after a failed check: in `conn` when it is the writer's,
-        else in a writer transaction of its own (this reader keeps reading the lines)."""
+        else in a writer transaction of its own (this reader keeps reading the lines).
+        False when it could not be rebuilt now."""
         upto = seal.batch if seal is not None and seal.computed_hash() == seal.hash else None
         if conn.info.get("ledger_writer"):
             rebuilt = self.rebuild_period_sums(conn, upto)
         elif self.separate_writer:
-            with self.writer() as writer:
-                rebuilt = self.rebuild_period_sums(writer, upto)
+            try:
+                with self.writer() as writer:
+                    rebuilt = self.rebuild_period_sums(writer, upto)
+            except StoreError as error:  # the reads go on from the lines; a later one retries
+                log.warning("ledger %s: rebuilding period_balances failed: %s", self.url, error)
+                rebuilt = None
         else:
             rebuilt = None
         where = ""
@@ -1044,6 +1065,7 @@ class Store:
         action = "rebuilt from the lines" if rebuilt is not None else "read from the lines"
         message = f"the monthly sums do not match the last checkpoint seal; {action}"
         self._detect("period_balances", where, message)
+        return rebuilt is not None or not self.separate_writer
 
     # A reader may open a writer transaction beside it (not so on one shared connection).
     separate_writer = True
@@ -1220,6 +1242,14 @@ def _seal(row: Any) -> Seal:
         content=bytes(row.content), records=bytes(row.records), created_at=int(row.created_at),
         prev_hash=bytes(row.prev_hash), hash=bytes(row.hash),
     )  # fmt: skip
+
+
+def _joined_snapshot(parts: dict[str, list[bytes]]) -> tuple[str, dict[str, bytes]] | None:
+    """A snapshot's header and arrays from its parts by name (None without a header)."""
+    if "header" not in parts:
+        return None
+    header = parts.pop("header")[0].decode()
+    return header, {name: b"".join(chunks) for name, chunks in parts.items()}
 
 
 def _plain(value: Any) -> Any:

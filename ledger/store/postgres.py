@@ -407,17 +407,14 @@ class PostgresStore(Store):
             for row in rows:
                 cursor.execute("INSERT INTO snapshots (name, part, data) VALUES (%s, %s, %b)", row)
 
-    def stored_snapshot(self, conn: Connection) -> tuple[str, dict[str, bytes]] | None:
-        """As Store.stored_snapshot, fetching the parts in binary format."""
-        parts: dict[str, list[bytes]] = {}
-        with _driver(conn).cursor(binary=True) as cursor:
+    def snapshot_rows(self, conn: Connection) -> Iterator[tuple[str, bytes]]:
+        """As Store.snapshot_rows, in binary format, a part per fetch (a server-side cursor):
+        the caller hashes one part while the next travels."""
+        with _driver(conn).cursor(name="ledger_snapshot", binary=True) as cursor:
+            cursor.itersize = 1
             cursor.execute("SELECT name, data FROM snapshots ORDER BY name, part")
             for name, data in cursor:
-                parts.setdefault(name, []).append(bytes(data))
-        if "header" not in parts:
-            return None
-        header = parts.pop("header")[0].decode()
-        return header, {name: b"".join(chunks) for name, chunks in parts.items()}
+                yield name, bytes(data)
 
     def set_checkpoint(self, conn: Connection, batch: int) -> None:
         super().set_checkpoint(conn, batch)
