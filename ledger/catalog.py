@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ledger.keys import KeyIndex
 from ledger.schemas import Account, Book, Group, account_flags
 
 
@@ -28,9 +29,8 @@ class Catalog:
     book_keys: list[str] = field(default_factory=list)
     book_names: list[str | None] = field(default_factory=list)
     books: dict[str, int] = field(default_factory=dict)
-    account_keys: list[str] = field(default_factory=list)
-    # key -> index of the accounts, built on first use (millions of keys take a second).
-    _accounts: dict[str, int] | None = None
+    # Account keys by index, and key -> index (built on first use).
+    account_keys: KeyIndex = field(default_factory=KeyIndex)
     # Accounts as Arrow chunks (loaded or bulk-created), by first index; single models aside.
     account_chunks: list[tuple[int, pa.Table]] = field(default_factory=list)
     account_models: dict[int, Account] = field(default_factory=dict)
@@ -72,22 +72,16 @@ class Catalog:
     # --- accounts ----------------------------------------------------------------------------
 
     @property
-    def accounts(self) -> dict[str, int]:
-        """Account key -> index."""
-        if self._accounts is None:
-            self._accounts = dict(zip(self.account_keys, range(len(self.account_keys)), strict=True))
-        return self._accounts
+    def accounts(self) -> KeyIndex:
+        """Account key -> index (`get`, `in`, and `lookup` for many at once)."""
+        return self.account_keys
 
-    def set_account_keys(self, keys: list[str]) -> None:
+    def set_account_keys(self, keys: pa.Array | list[str]) -> None:
         """Hold these keys as accounts 0..n-1 (their fields are fetched on demand)."""
-        self.account_keys = keys
-        self._accounts = None
+        self.account_keys = KeyIndex(keys)
 
     def add_account(self, account: Account) -> int:
-        index = len(self.account_keys)
-        if self._accounts is not None:
-            self._accounts[account.key] = index
-        self.account_keys.append(account.key)
+        index = self.account_keys.append(account.key)
         self.account_models[index] = account
         return index
 
@@ -95,10 +89,7 @@ class Catalog:
         """Append accounts given as columns (key, book, group, code, normal, subledger, flags,
         name; book and group as indices), in index order."""
         start = len(self.account_keys)
-        keys = table.column("key").to_pylist()
-        self.account_keys.extend(keys)
-        if self._accounts is not None:
-            self._accounts.update(zip(keys, range(start, start + len(keys)), strict=True))
+        self.account_keys.extend(table.column("key"))
         if table.num_rows:
             self.account_chunks.append((start, table))
 

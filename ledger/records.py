@@ -61,22 +61,17 @@ def record_batch(models: list[Entry], catalog: Catalog, account_groups: np.ndarr
     """The checked batch of record-path entries: account keys resolved (-1 unknown), amounts
     at their groups' scales (0 where one does not fit: amount_invalid), books (-2 unknown)."""
     n = len(models)
+    lines = [line for entry in models for line in entry.lines]
     offsets = np.zeros(n + 1, np.int64)
-    accounts: list[int] = []
-    amounts: list[int] = []
-    dims: list[tuple[int, ...]] = []
-    any_dims = False
-    scales = catalog.scales()
-    groups = account_groups
-    for position, entry in enumerate(models):
-        for line in entry.lines:
-            index = catalog.accounts.get(line.account, -1)
-            accounts.append(index)
-            amounts.append(line_minor(line, int(scales[groups[index]]) if index >= 0 else -1))
-            padded = tuple(line.dims) + (0,) * (limits.dims_count - len(line.dims))
-            any_dims = any_dims or any(padded)
-            dims.append(padded)
-        offsets[position + 1] = len(accounts)
+    np.cumsum([len(entry.lines) for entry in models], out=offsets[1:])
+    accounts = catalog.accounts.lookup([line.account for line in lines])
+    scales = catalog.scales()[account_groups[np.maximum(accounts, 0)]] if len(account_groups) else None
+    amounts = [
+        line_minor(line, int(scales[i]) if scales is not None and accounts[i] >= 0 else -1)
+        for i, line in enumerate(lines)
+    ]
+    dims = [tuple(line.dims) + (0,) * (limits.dims_count - len(line.dims)) for line in lines]
+    any_dims = any(any(padded) for padded in dims)
     return make_batch(
         np.fromiter((entry.key for entry in models), np.int64, n),
         offsets,
@@ -124,11 +119,11 @@ def results(keys: list[Any], codes: np.ndarray) -> list[Result]:
     return [Result(key, members[code]) for key, code in zip(keys, codes.tolist(), strict=True)]
 
 
-def index_in(values: pa.ChunkedArray, keys: list[str]) -> np.ndarray:
+def index_in(values: pa.ChunkedArray, keys: pa.Array | list[str]) -> np.ndarray:
     """int64 position of each value among `keys` (-1 where absent or null)."""
-    if not keys or not len(values):
+    if not len(keys) or not len(values):
         return np.full(len(values), -1, np.int64)
-    found = pc.index_in(values, value_set=pa.array(keys, pa.string()))
+    found = pc.index_in(values, value_set=keys if isinstance(keys, pa.Array) else pa.array(keys, pa.string()))
     return pc.fill_null(found, -1).to_numpy().astype(np.int64)
 
 

@@ -75,7 +75,7 @@ class Replica:
             if store.durable:  # the in-memory store has nothing to save: its memory is the state
                 header, blobs = snapshot.dump(
                     self.engine,
-                    self.catalog.account_keys,
+                    self.catalog.account_keys.array(),
                     {"last_batch": self.last_batch, "commit_seq": self.seq},
                 )
                 store.write_snapshot(conn, header, blobs)

@@ -224,7 +224,7 @@ class Ledger:
             group_index = index_in(table.column("group"), catalog.group_keys)
             result[(result == 0) & (book_index < 0)] = Code.book_not_found
             result[(result == 0) & (group_index < 0)] = Code.group_not_found
-            existing = index_in(table.column("key"), catalog.account_keys)
+            existing = index_in(table.column("key"), catalog.account_keys.array())
             again = repeated(table.column("key"))
             for row in np.flatnonzero(existing >= 0).tolist():
                 result[row] = self._bulk_exists(table, row, int(existing[row]))
@@ -310,8 +310,7 @@ class Ledger:
         if isinstance(keys, str):
             raise InvalidInput("account_index takes an iterable of account keys, not one string")
         self._read()
-        accounts = self._catalog.accounts
-        return np.fromiter((accounts.get(key, -1) for key in keys), np.int64)
+        return self._catalog.accounts.lookup(keys)
 
     def book_index(self, keys: Iterable[str]) -> np.ndarray:
         """Dense int32 indices of book keys (-2, read as book_not_found, for unknown keys)."""
@@ -573,7 +572,7 @@ class Ledger:
         catalog, rows = self._catalog, self._engine.rows
         return pa.table(
             {
-                "key": pa.array(catalog.account_keys, pa.string()),
+                "key": catalog.account_keys.array(),
                 "book": pa.array(catalog.book_keys, pa.string()).take(pa.array(rows["book"])),
                 "group": pa.array(catalog.group_keys, pa.string()).take(pa.array(rows["group"])),
                 "normal": pa.array(np.where(rows["flags"] & ACCOUNT_NORMAL_CREDIT, "credit", "debit")),

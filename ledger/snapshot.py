@@ -31,7 +31,7 @@ SNAPSHOT_LAYOUT = 2
 PART_BYTES = 64 * 2**20
 
 
-def dump(engine: Engine, account_keys: list[str], meta: dict[str, Any]) -> tuple[str, dict[str, list[bytes]]]:
+def dump(engine: Engine, account_keys: pa.Array, meta: dict[str, Any]) -> tuple[str, dict[str, list[bytes]]]:
     """The snapshot of `engine` and the account keys: a JSON header and named byte parts."""
     used = int(engine.counters[COUNTER_PENDING_LINES])
     arrays = {
@@ -55,7 +55,7 @@ def dump(engine: Engine, account_keys: list[str], meta: dict[str, Any]) -> tuple
     return json.dumps(header, sort_keys=True), blobs
 
 
-def restore(header: str, blobs: dict[str, bytes]) -> tuple[dict[str, Any], Engine, list[str]] | None:
+def restore(header: str, blobs: dict[str, bytes]) -> tuple[dict[str, Any], Engine, pa.Array] | None:
     """The engine and account keys of a snapshot, or None if it is of another layout or its
     parts do not fit its header (the store has checked its digest; this is a second line)."""
     try:
@@ -69,7 +69,7 @@ def restore(header: str, blobs: dict[str, bytes]) -> tuple[dict[str, Any], Engin
 
 def _restored(
     meta: dict[str, Any], blobs: dict[str, bytes]
-) -> tuple[dict[str, Any], Engine, list[str]] | None:
+) -> tuple[dict[str, Any], Engine, pa.Array] | None:
     engine = Engine(groups_count=int(meta["groups_count"]))
     count = int(meta["accounts"])
     rows = np.frombuffer(blobs["rows"], ACCOUNT_DTYPE)
@@ -93,7 +93,7 @@ def _restored(
     engine.counters = np.frombuffer(blobs["counters"], np.int64).copy()
     engine.counters[COUNTER_ENTRY_TOMBSTONES] = 0
     with pa.ipc.open_stream(blobs["account_keys"]) as reader:
-        keys = reader.read_all().column("key").to_pylist()
+        keys = reader.read_all().column("key").combine_chunks()
     if len(keys) != count:
         return None  # a snapshot's keys are its accounts
     return meta, engine, keys

@@ -541,7 +541,9 @@ def test_an_entries_file_without_a_header_is_refused(book: ledger.Ledger, tmp_pa
 
 
 @pytest.mark.parametrize("newline", [b"", b"\n", b"\r\n"], ids=["bare", "lf", "crlf"])
-def test_a_header_only_entries_file_is_an_empty_batch(book: ledger.Ledger, tmp_path: Path, newline: bytes) -> None:
+def test_a_header_only_entries_file_is_an_empty_batch(
+    book: ledger.Ledger, tmp_path: Path, newline: bytes
+) -> None:
     """An empty daily extract: no entries, no lines, nothing posted and nothing refused."""
     batch = files.read_entries(_write(tmp_path, "entries.csv", HEADER.encode() + newline), book)
     assert (batch.entries_count, batch.lines_count) == (0, 0)

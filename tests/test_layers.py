@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "ledger.money",
             "ledger.periods",
             "ledger.records",
+            "ledger.keys",
             "ledger.schemas",
             "ledger.chain",
             "ledger.posting",
