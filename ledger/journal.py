@@ -210,16 +210,25 @@ def fold_parts(
     for e in np.flatnonzero(accepted & resolving).tolist():
         accounts, pending_amounts = pending_lines_of(engine, int(pending[e]))
         key = period_keys(accounts, periods[e])
-        side = (pending_amounts < 0).astype(np.int64)
-        size = np.abs(pending_amounts)
-        keys.append(key)
-        columns.append(2 + side)
-        values.append(-size)
-        if flags[e] & ENTRY_POST_PENDING:
-            keys.append(key)
-            columns.append(side)
-            values.append(size)
+        for part in resolution_moves(key, pending_amounts, bool(flags[e] & ENTRY_POST_PENDING)):
+            keys.append(part[0])
+            columns.append(part[1])
+            values.append(part[2])
     return np.concatenate(keys), np.concatenate(columns).astype(np.int8), np.concatenate(values)
+
+
+def resolution_moves(
+    keys: np.ndarray, amounts: np.ndarray, post: bool
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The balance moves of posting or voiding a pending entry's lines (`amounts`, one `keys`
+    value each: a period key, a date…): (keys, column 0..3 = dp cp dq cq, signed amount).
+    Each line leaves pending; a post also enters posted on the same side."""
+    side = (amounts < 0).astype(np.int64)
+    size = np.abs(amounts)
+    moves = [(keys, 2 + side, -size)]
+    if post:
+        moves.append((keys, side, size))
+    return moves
 
 
 def pending_lines_of(source: Engine | PendingLines, key: int) -> tuple[np.ndarray, np.ndarray]:
@@ -259,4 +268,5 @@ __all__ = [
     "entry_books",
     "fold_parts",
     "line_rows",
+    "resolution_moves",
 ]

@@ -39,7 +39,10 @@ from ledger.chain import (
     snapshot_hash,
     table_hash,
 )
-from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
+from ledger.columns import ENTRY_PENDING
+from ledger.journal import fold_parts
+from ledger.periods import split_period_keys
+from ledger.posting import Batch
 from ledger.store.base import (
     ENTRY_NAMES,
     GENESIS_HASH,
@@ -53,6 +56,8 @@ from ledger.store.base import (
     periods_digest,
     sums_match,
 )
+
+_NO_DIMS = np.zeros((0, 4), np.int32)
 
 # The table each part of a batch's hash covers (chain.PART_NAMES order).
 _PART_TABLES = dict(zip(PART_NAMES, ("entries", "lines", "entry_texts"), strict=True))
@@ -314,27 +319,30 @@ class MonthlySums:
         if batch > self.upto:
             return
         flags, counts = entries["flags"], entries["lines"]
-        periods = _periods(entries["date"])
-        pending = (flags & ENTRY_PENDING) != 0
-        amounts, accounts = lines["amount"], lines["account"]
-        keys = [(accounts << 20) | np.repeat(periods, counts)]
-        columns = [2 * np.repeat(pending, counts) + (amounts < 0)]
-        values = [np.abs(amounts)]
-        starts = np.concatenate(([0], np.cumsum(counts)))
-        for e in np.flatnonzero(pending).tolist():
-            span = slice(int(starts[e]), int(starts[e + 1]))
-            self.pending[int(entries["key"][e])] = (accounts[span], amounts[span])
-        for e in np.flatnonzero((flags & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0).tolist():
-            held, sizes = self.pending.get(int(entries["pending"][e]), (np.zeros(0, np.int64),) * 2)
-            key, side = (held << 20) | periods[e], (sizes < 0).astype(np.int64)
-            keys.append(key)
-            columns.append(2 + side)
-            values.append(-np.abs(sizes))
-            if flags[e] & ENTRY_POST_PENDING:
-                keys.append(key)
-                columns.append(side)
-                values.append(np.abs(sizes))
-        self.parts.append(_summed(np.concatenate(keys), np.concatenate(columns), np.concatenate(values)))
+        offsets = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        for e in np.flatnonzero((flags & ENTRY_PENDING) != 0).tolist():
+            span = slice(int(offsets[e]), int(offsets[e + 1]))
+            self.pending[int(entries["key"][e])] = (lines["account"][span], lines["amount"][span])
+        stored = Batch(
+            keys=entries["key"],
+            offsets=offsets,
+            accounts=lines["account"],
+            amounts=lines["amount"],
+            dims=_NO_DIMS,
+            flags=flags,
+            dates=entries["date"],
+            pending=entries["pending"],
+            books=entries["book"],
+            extra=entries["extra"],
+            period_closed=_NO_DIMS[:, 0],
+        )
+        keys, columns, values = fold_parts(self._pending_lines, stored, np.zeros(len(counts), np.uint8))
+        self.parts.append(_summed(keys, columns.astype(np.int64), values))
+
+    def _pending_lines(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        """A pending entry's lines as verified (none for a key no verified batch reserved)."""
+        return self.pending.get(key, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
 
     def result(self) -> dict[str, np.ndarray]:
         """int64 columns account, period, dp, cp, dq, cq (sums modulo 2**64)."""
@@ -345,17 +353,12 @@ class MonthlySums:
             sums = np.add.reduceat(sums[order], starts, axis=0)
         keys = keys[order[starts]] if len(keys) else keys
         names = ("dp", "cp", "dq", "cq")
+        accounts, periods = split_period_keys(keys)
         return {
-            "account": keys >> 20,
-            "period": keys & 0xFFFFF,
+            "account": accounts,
+            "period": periods,
             **{n: sums[:, i] for i, n in enumerate(names)},
         }
-
-
-def _periods(days: np.ndarray) -> np.ndarray:
-    """yyyymm (int64) of day numbers since 1970-01-01."""
-    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-    return (months // 12 + 1970) * 100 + months % 12 + 1
 
 
 def _summed(keys: np.ndarray, columns: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

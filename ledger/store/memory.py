@@ -36,7 +36,7 @@ from ledger.columns import (
     ENTRY_VOID_PENDING,
     aligned_zeros,
 )
-from ledger.journal import aggregate_folds, fold_parts, full_column
+from ledger.journal import aggregate_folds, fold_parts, full_column, resolution_moves
 from ledger.periods import period_keys, periods_of, split_period_keys
 from ledger.posting import Batch, kernel
 from ledger.store.base import (
@@ -406,15 +406,11 @@ class MemoryStore(Store):
             for e in np.flatnonzero((flags & _RESOLVING) != 0).tolist():
                 accounts, amounts = self.pending_lines[int(chunk.pending[e])]
                 hit = amounts[accounts == account]
-                side = (hit < 0).astype(np.int64)
                 day = np.full(len(hit), int(batch.dates[e]), np.int64)
-                dates.append(day)
-                columns.append(2 + side)
-                values.append(-np.abs(hit))
-                if flags[e] & ENTRY_POST_PENDING:
-                    dates.append(day)
-                    columns.append(side)
-                    values.append(np.abs(hit))
+                for moved in resolution_moves(day, hit, bool(flags[e] & ENTRY_POST_PENDING)):
+                    dates.append(moved[0])
+                    columns.append(moved[1])
+                    values.append(moved[2])
         if not dates:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
         return np.concatenate(dates), np.concatenate(columns).astype(np.int64), np.concatenate(values)
