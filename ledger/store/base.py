@@ -771,9 +771,9 @@ class Store:
         """Add monthly sums computed by the caller into period_balances (upsert); `books` is
         each account's book (period_balances carries it).
 
-        The rows it replaces are read first (a join with the staged rows: as many as it
-        folds), so the digest of the table moves by the new rows' mixes minus the old ones'
-        (kept for seal_checkpoint in the transaction's connection info).
+        The merge gives the rows it replaced and the rows it wrote (as many as it folds), so
+        the digest of the table moves by the new rows' mixes minus the old ones' (kept for
+        seal_checkpoint in the transaction's connection info).
         """
         columns = (
             "account",
@@ -791,15 +791,7 @@ class Store:
             *(np.asarray(sums[:, i], np.int64) for i in range(4)),
         ]
         self.stage_fold(conn, columns, staged)
-        old = self.read_ints(
-            conn,
-            "SELECT p.account, p.period, p.book, p.debits_posted, p.credits_posted, p.debits_pending,"
-            " p.credits_pending FROM period_balances p JOIN ledger_fold f"
-            " ON p.account = f.account AND p.period = f.period",
-            PERIOD_NAMES,
-        )
-        new = merged_rows(dict(zip(PERIOD_NAMES, staged, strict=True)), old)
-        self.merge_fold(conn, new)
+        old, new = self.merge_fold(conn, dict(zip(PERIOD_NAMES, staged, strict=True)))
         conn.exec_driver_sql("DROP TABLE ledger_fold")
         delta, count = conn.info.get("ledger_fold", (0, 0))
         delta += period_digest(new) - period_digest(old)
@@ -809,10 +801,12 @@ class Store:
         """Create the temporary table ledger_fold and fill it with `columns`."""
         raise NotImplementedError
 
-    def merge_fold(self, conn: Connection, new: dict[str, np.ndarray]) -> None:
-        """Add ledger_fold into period_balances, modulo 2**64 per column, setting each row's
-        book to the staged one. `new` is the rows this gives (PERIOD_NAMES), computed by the
-        caller from the staged and the replaced rows: a store may write them instead."""
+    def merge_fold(
+        self, conn: Connection, staged: dict[str, np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Add ledger_fold (`staged`, PERIOD_NAMES, unique keys) into period_balances, modulo
+        2**64 per column. Returns the rows it replaced as they were and every row it wrote
+        (PERIOD_NAMES columns)."""
         raise NotImplementedError
 
     def checkpoint_batch(self, conn: Connection) -> int:
@@ -1387,6 +1381,7 @@ __all__ = [
     "Store",
     "first_period_difference",
     "key_runs",
+    "merged_rows",
     "periods_digest",
     "period_digest",
     "wrap64",

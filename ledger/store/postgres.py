@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql as postgresql_dialect
 
 from ledger.columns import ENTRY_PENDING
 from ledger.store import tables as t
-from ledger.store.base import BatchRows, LineRows, Store
+from ledger.store.base import PERIOD_NAMES, BatchRows, LineRows, Store
 
 # The writer lock is (this int32, hash of the schema): one lock per ledger, where a ledger is
 # a schema of a database, so ledgers in other schemas never wait for each other.
@@ -237,8 +237,26 @@ def copy_payload(
 
 def _copy_out(conn: Connection, query: str) -> bytes:
     """The whole output of a COPY ... TO STDOUT statement."""
-    with _driver(conn).cursor() as cursor, cursor.copy(query.replace("%", "%%")) as copy:
+    with _driver(conn).cursor() as cursor, cursor.copy(query) as copy:  # no params: sent as it is
         return b"".join(bytes(chunk) for chunk in copy)
+
+
+def _int8_rows(data: bytes, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The columns of a binary COPY of rows of non-NULL int8s (fixed-width rows that numpy
+    reads in place), as int64 arrays."""
+    fields = [("count", ">i2")]
+    for i in range(len(names)):
+        fields += [(f"size{i}", ">i4"), (f"value{i}", ">i8")]
+    row = np.dtype(fields)
+    body = data[len(_COPY_HEADER) : len(data) - len(_COPY_TRAILER)]
+    framed = data.startswith(_COPY_HEADER) and data.endswith(_COPY_TRAILER)
+    if not framed or len(body) % row.itemsize:
+        raise ValueError(f"read_ints: {len(data)} bytes of COPY are not rows of {len(names)} non-NULL int8s")
+    rows = np.frombuffer(body, row)
+    sizes_ok = all((rows[f"size{i}"] == 8).all() for i in range(len(names)))
+    if not ((rows["count"] == len(names)).all() and sizes_ok):
+        raise ValueError("read_ints: the query gave NULLs or fields that are not int8")
+    return {name: rows[f"value{i}"].astype(np.int64) for i, name in enumerate(names)}
 
 
 def _driver(conn: Connection) -> Any:
@@ -476,22 +494,45 @@ class PostgresStore(Store):
         ):
             copy.write(payload)
 
-    def merge_fold(self, conn: Connection, new: dict[str, np.ndarray]) -> None:
-        """As Store.merge_fold, by an upsert from ledger_fold (the server adds; `new` is
-        what that gives)."""
+    def merge_fold(
+        self, conn: Connection, staged: dict[str, np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """As Store.merge_fold, by an upsert from ledger_fold (the server adds) that returns
+        the rows it updated, with their new sums, in one binary COPY: the replaced rows are
+        those less the staged sums (modulo 2**64). An updated row keeps its book."""
         names = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
-        wrapped = "book = excluded.book, " + ", ".join(
+        wrapped = ", ".join(
             f"{n} = ((period_balances.{n}::numeric + excluded.{n} + 9223372036854775808)"
-            f" %% 18446744073709551616 - 9223372036854775808)::bigint"
+            f" % 18446744073709551616 - 9223372036854775808)::bigint"
             for n in names
         )
-        conn.exec_driver_sql(
+        # xmax is 0 in a row this statement inserted, the updating transaction's id otherwise
+        upsert = (
             "INSERT INTO period_balances (account, period, book, " + ", ".join(names) + ")"
             " SELECT f.account, f.period, f.book, "
             + ", ".join(f"f.{n}" for n in names)
             + " FROM ledger_fold f"
             f" ON CONFLICT (account, period) DO UPDATE SET {wrapped}"
+            " RETURNING account::int8, period::int8, book::int8, "
+            + ", ".join(names)
+            + ", xmax <> 0 AS updated"
         )
+        columns = "account, period, book, " + ", ".join(names)
+        data = _copy_out(
+            conn,
+            f"COPY (WITH up AS ({upsert}) SELECT {columns} FROM up WHERE updated) TO STDOUT (FORMAT BINARY)",
+        )
+        updated = _int8_rows(data, PERIOD_NAMES)
+        keys = (staged["account"] << 20) | staged["period"]
+        order = np.argsort(keys)
+        at = order[np.searchsorted(keys[order], (updated["account"] << 20) | updated["period"])]
+        old = dict(updated)
+        new = {name: np.array(staged[name], np.int64) for name in PERIOD_NAMES}
+        for name in PERIOD_NAMES[2:]:
+            new[name][at] = updated[name]
+        for name in PERIOD_NAMES[3:]:  # int64 arrays wrap modulo 2**64
+            old[name] = updated[name] - staged[name][at]
+        return old, new
 
     def read_ints(self, conn: Connection, sql: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         """As Store.read_ints, by a binary COPY of the query's rows as int8s: fixed-width rows
@@ -499,22 +540,7 @@ class PostgresStore(Store):
         aliases = ", ".join(f"c{i}" for i in range(len(names)))
         values = ", ".join(f"q.c{i}::int8" for i in range(len(names)))
         query = f"COPY (SELECT {values} FROM ({sql}) AS q ({aliases})) TO STDOUT (FORMAT BINARY)"
-        data = _copy_out(conn, query)
-        fields = [("count", ">i2")]
-        for i in range(len(names)):
-            fields += [(f"size{i}", ">i4"), (f"value{i}", ">i8")]
-        row = np.dtype(fields)
-        body = data[len(_COPY_HEADER) : len(data) - len(_COPY_TRAILER)]
-        framed = data.startswith(_COPY_HEADER) and data.endswith(_COPY_TRAILER)
-        if not framed or len(body) % row.itemsize:
-            raise ValueError(
-                f"read_ints: {len(data)} bytes of COPY are not rows of {len(names)} non-NULL int8s"
-            )
-        rows = np.frombuffer(body, row)
-        sizes_ok = all((rows[f"size{i}"] == 8).all() for i in range(len(names)))
-        if not ((rows["count"] == len(names)).all() and sizes_ok):
-            raise ValueError("read_ints: the query gave NULLs or fields that are not int8")
-        return {name: rows[f"value{i}"].astype(np.int64) for i, name in enumerate(names)}
+        return _int8_rows(_copy_out(conn, query), names)
 
     def read_table(
         self, conn: Connection, sql: str, types: dict[str, pa.DataType], names: list[str] | None = None

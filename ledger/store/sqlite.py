@@ -12,7 +12,7 @@ from sqlalchemy.pool import StaticPool
 
 from ledger.columns import ENTRY_PENDING
 from ledger.store import tables as t
-from ledger.store.base import PERIOD_NAMES, Store
+from ledger.store.base import PERIOD_NAMES, Store, merged_rows
 from ledger.store.tables import IMMUTABLE_TABLES
 
 _BUSY_TIMEOUT_MS = 600_000
@@ -156,23 +156,34 @@ class SQLiteStore(Store):
         finally:
             cursor.close()
 
-    def merge_fold(self, conn: Connection, new: dict[str, np.ndarray]) -> None:
-        # SQLite turns an integer overflow into a float: the sums are added modulo 2**64 in
-        # numpy (Store.fold_rows), and the rows written whole.
-        names = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
-        if not len(new["account"]):
-            return
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            self._executemany(
-                cursor,
-                "period_balances",
-                ("account", "period", "book", *names),
-                [new[name] for name in PERIOD_NAMES],
-                verb="INSERT OR REPLACE",
-            )
-        finally:
-            cursor.close()
+    def merge_fold(
+        self, conn: Connection, staged: dict[str, np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """As Store.merge_fold: the rows it replaces are read by a join with the staged ones,
+        added to them in numpy (SQLite turns an integer overflow into a float; numpy adds
+        modulo 2**64), and the rows written whole."""
+        old = self.read_ints(
+            conn,
+            "SELECT p.account, p.period, p.book, p.debits_posted, p.credits_posted, p.debits_pending,"
+            " p.credits_pending FROM ledger_fold f JOIN period_balances p"
+            " ON p.account = f.account AND p.period = f.period",
+            PERIOD_NAMES,
+        )
+        new = merged_rows(staged, old)
+        if len(new["account"]):
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                self._executemany(
+                    cursor,
+                    "period_balances",
+                    ("account", "period", "book", "debits_posted", "credits_posted", "debits_pending",
+                     "credits_pending"),
+                    [new[name] for name in PERIOD_NAMES],
+                    verb="INSERT OR REPLACE",
+                )  # fmt: skip
+            finally:
+                cursor.close()
+        return old, new
 
     @staticmethod
     def _executemany(
