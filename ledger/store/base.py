@@ -1324,13 +1324,19 @@ def first_period_difference(
     def nonzero(rows: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         values = np.stack([np.asarray(rows[name], np.int64) for name in names], axis=1)
         keep = (values != 0).any(axis=1)
-        keys = (np.asarray(rows["account"], np.int64)[keep] << 20) | np.asarray(rows["period"], np.int64)[
-            keep
-        ]
-        return keys, values[keep]
+        accounts, periods = np.asarray(rows["account"], np.int64), np.asarray(rows["period"], np.int64)
+        keys = (accounts[keep] << 20) | periods[keep]
+        order = np.argsort(keys, kind="stable")
+        return keys[order], values[keep][order]
 
     stored_keys, stored_values = nonzero(stored)
     new_keys, new_values = nonzero(recomputed)
+    if np.array_equal(stored_keys, new_keys):  # the same rows: compare them in place
+        differ = np.flatnonzero((stored_values != new_values).any(axis=1))
+        if not len(differ):
+            return None
+        key = int(stored_keys[differ[0]])
+        return key >> 20, key & 0xFFFFF
     keys = np.union1d(stored_keys, new_keys)
     left, right = np.zeros((len(keys), 4), np.int64), np.zeros((len(keys), 4), np.int64)
     left[np.searchsorted(keys, stored_keys)] = stored_values
