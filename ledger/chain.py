@@ -143,36 +143,44 @@ def signed64(value: int) -> int:
 
 def _string_bytes(column: pa.Array) -> tuple[np.ndarray, memoryview | bytes]:
     """Lengths (int64, 0 for NULL) and the concatenated UTF-8 of a string column."""
-    filled = pc.fill_null(column, "")
-    if pa.types.is_large_string(filled.type):
-        offsets = np.frombuffer(filled.buffers()[1], np.int64)
-    else:
-        offsets = np.frombuffer(filled.buffers()[1], np.int32)
-    offsets = offsets[filled.offset : filled.offset + len(filled) + 1].astype(np.int64)
-    data = filled.buffers()[2]
-    if data is None or not len(filled) or offsets[-1] == offsets[0]:
-        return np.diff(offsets), b""
-    return np.diff(offsets), memoryview(data)[int(offsets[0]) : int(offsets[-1])]
+    wide = pa.types.is_large_string(column.type)
+    offsets = np.frombuffer(column.buffers()[1], np.int64 if wide else np.int32)
+    offsets = offsets[column.offset : column.offset + len(column) + 1].astype(np.int64)
+    lengths = np.diff(offsets)
+    if column.null_count and lengths[column.is_null().to_numpy(zero_copy_only=False)].any():
+        return _string_bytes(pc.fill_null(column, ""))  # NULL slots that hold bytes: drop them
+    data = column.buffers()[2]
+    if data is None or not len(column) or offsets[-1] == offsets[0]:
+        return lengths, b""
+    return lengths, memoryview(data)[int(offsets[0]) : int(offsets[-1])]
 
 
 def table_hash(table: pa.Table) -> bytes:
-    """SHA-256 of a table's rows in their order: for each column its name, its NULL mask, and
-    its values (integers and booleans as int64, strings as lengths then UTF-8 bytes)."""
+    """SHA-256 of a table's rows in their order: for each column its name, its NULLs (their
+    count, and where they are unless none or all are), and its values (integers and booleans
+    as int64 with NULL as 0, strings as lengths then UTF-8 bytes; nothing for a column of
+    NULLs only)."""
     hasher = hashlib.sha256()
-    hasher.update(int(table.num_rows).to_bytes(8, "little"))
+    rows = int(table.num_rows)
+    hasher.update(rows.to_bytes(8, "little"))
     for name in table.column_names:
         column = table.column(name).combine_chunks()
-        hasher.update(name.encode() + b"\x00")
-        hasher.update(np.packbits(column.is_null().to_numpy(zero_copy_only=False)).tobytes())
+        nulls = int(column.null_count)
+        hasher.update(name.encode() + b"\x00" + nulls.to_bytes(8, "little"))
+        if nulls == rows:
+            continue
+        if nulls:
+            hasher.update(np.packbits(column.is_null().to_numpy(zero_copy_only=False)).tobytes())
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             lengths, data = _string_bytes(column)
-            hasher.update(lengths.astype("<i8").tobytes())
+            hasher.update(lengths.astype("<i8").data)
             hasher.update(data)
         elif pa.types.is_boolean(column.type):
             values = pc.fill_null(column, False).to_numpy(zero_copy_only=False)
-            hasher.update(values.astype("<i8").tobytes())
+            hasher.update(values.astype("<i8").data)
         else:
-            hasher.update(pc.fill_null(column, 0).to_numpy().astype("<i8").tobytes())
+            values = pc.fill_null(column, 0) if nulls else column
+            hasher.update(values.to_numpy().astype("<i8").data)
     return hasher.digest()
 
 
