@@ -19,6 +19,7 @@ from sqlalchemy import Connection, create_engine
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 
 from ledger.columns import ENTRY_PENDING
+from ledger.errors import StoreError
 from ledger.store import tables as t
 from ledger.store.base import PERIOD_NAMES, BatchRows, LineRows, Store
 
@@ -575,7 +576,8 @@ class PostgresStore(Store):
                 data[name] = pa.array(numbers.astype(kind.to_pandas_dtype()), type=kind)
             else:
                 data[name] = pa.array(json.loads(value) if value else [], type=kind)
-            assert len(data[name]) == count
+            if len(data[name]) != count:  # string_agg skips NULLs: a NULL in an integer column
+                raise StoreError(f"{self.url}: column {name} read {len(data[name])} values for {count} rows")
         return pa.table(data)
 
 
