@@ -47,6 +47,8 @@ from ledger.journal import BatchRows, LineRows, key_runs
 from ledger.store import tables as t
 
 GENESIS_HASH = bytes(32)
+_RESOLVING = ENTRY_POST_PENDING | ENTRY_VOID_PENDING  # flag bits of a post or void
+_POST = ENTRY_POST_PENDING
 Conn = Connection  # what a store's methods take: a connection in a transaction (reader or writer)
 log = logging.getLogger("ledger")
 # The columns of period_balances, as period_rows names them.
@@ -466,7 +468,7 @@ class Store:
         pending = self._pending_rows(conn, "1 = 1")
         resolutions = self.read_table(
             conn,
-            "SELECT pending, flags FROM entries WHERE (flags & 12) <> 0",
+            f"SELECT pending, flags FROM entries WHERE (flags & {_RESOLVING}) <> 0",
             {"pending": pa.int64(), "flags": pa.int32()},
         )
         return LoadedState(
@@ -573,7 +575,8 @@ class Store:
         pending = self._pending_rows(conn, f"batch > {int(last_batch)}")
         resolutions = self.read_table(
             conn,
-            f"SELECT pending, flags FROM entries WHERE batch > {int(last_batch)} AND (flags & 12) <> 0",
+            f"SELECT pending, flags FROM entries WHERE batch > {int(last_batch)}"
+            f" AND (flags & {_RESOLVING}) <> 0",
             {"pending": pa.int64(), "flags": pa.int32()},
         )
         return Increment(
@@ -622,13 +625,15 @@ class Store:
         """keys, books, line counts, then the lines (accounts, amounts) of pending entries."""
         pendings = self.read_table(
             conn,
-            f"SELECT key, book, lines FROM entries WHERE (flags & 2) <> 0 AND {where} ORDER BY key",
+            f"SELECT key, book, lines FROM entries WHERE (flags & {ENTRY_PENDING}) <> 0 AND {where}"
+            " ORDER BY key",
             {"key": pa.int64(), "book": pa.int32(), "lines": pa.int32()},
         )
         lines = self.read_table(
             conn,
             "SELECT l.account, l.amount FROM entries e JOIN pending_lines l ON l.entry = e.key"
-            f" WHERE (e.flags & 2) <> 0 AND {where.replace('batch', 'e.batch')} ORDER BY l.entry, l.line",
+            f" WHERE (e.flags & {ENTRY_PENDING}) <> 0 AND {where.replace('batch', 'e.batch')}"
+            " ORDER BY l.entry, l.line",
             {"account": pa.int32(), "amount": pa.int64()},
         )
         return (
@@ -643,7 +648,7 @@ class Store:
         """The columns of a query whose values are all integers (none NULL), as int64 arrays."""
         table = self.read_table(conn, sql, {name: pa.int64() for name in names})
         if any(column.null_count for column in table.columns):
-            raise ValueError("read_ints: the query gave NULLs")
+            raise StoreError("read_ints: the query gave NULLs")
         return {name: table.column(name).to_numpy().astype(np.int64, copy=False) for name in names}
 
     def read_table(
@@ -681,10 +686,10 @@ class Store:
         only = f" AND l.account = {int(account)}" if account is not None else ""
         return (
             f"SELECT l.account AS account, {self.period_sql('e.date')} AS period,"
-            " CASE WHEN (e.flags & 2) = 0 AND l.amount > 0 THEN l.amount ELSE 0 END AS dp,"
-            " CASE WHEN (e.flags & 2) = 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cp,"
-            " CASE WHEN (e.flags & 2) <> 0 AND l.amount > 0 THEN l.amount ELSE 0 END AS dq,"
-            " CASE WHEN (e.flags & 2) <> 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cq"
+            f" CASE WHEN (e.flags & {ENTRY_PENDING}) = 0 AND l.amount > 0 THEN l.amount ELSE 0 END AS dp,"
+            f" CASE WHEN (e.flags & {ENTRY_PENDING}) = 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cp,"
+            f" CASE WHEN (e.flags & {ENTRY_PENDING}) <> 0 AND l.amount > 0 THEN l.amount ELSE 0 END AS dq,"
+            f" CASE WHEN (e.flags & {ENTRY_PENDING}) <> 0 AND l.amount < 0 THEN -l.amount ELSE 0 END AS cq"
             f" FROM {self.entry_lines_from(int(checkpoint) + 1, upto)}{only}"
         )
 
@@ -695,12 +700,12 @@ class Store:
             only += f" AND r.batch <= {int(upto)}"
         return (
             f"SELECT pl.account AS account, {self.period_sql('r.date')} AS period,"
-            " CASE WHEN (r.flags & 4) <> 0 AND pl.amount > 0 THEN pl.amount ELSE 0 END AS dp,"
-            " CASE WHEN (r.flags & 4) <> 0 AND pl.amount < 0 THEN -pl.amount ELSE 0 END AS cp,"
+            f" CASE WHEN (r.flags & {_POST}) <> 0 AND pl.amount > 0 THEN pl.amount ELSE 0 END AS dp,"
+            f" CASE WHEN (r.flags & {_POST}) <> 0 AND pl.amount < 0 THEN -pl.amount ELSE 0 END AS cp,"
             " CASE WHEN pl.amount > 0 THEN -pl.amount ELSE 0 END AS dq,"
             " CASE WHEN pl.amount < 0 THEN pl.amount ELSE 0 END AS cq"
             " FROM entries r JOIN pending_lines pl ON pl.entry = r.pending"
-            f" WHERE r.batch > {int(checkpoint)} AND (r.flags & 12) <> 0{only}"
+            f" WHERE r.batch > {int(checkpoint)} AND (r.flags & {_RESOLVING}) <> 0{only}"
         )
 
     def write_snapshot(self, conn: Connection, header: str, blobs: dict[str, list[bytes]]) -> None:
@@ -905,7 +910,8 @@ class Store:
             totals[2 * bool(flags & ENTRY_PENDING) + (amount < 0)] += abs(amount)
         resolved = conn.exec_driver_sql(
             "SELECT l.amount, r.flags FROM entries r JOIN pending_lines l ON l.entry = r.pending"
-            f" WHERE (r.flags & 12) <> 0 AND r.date BETWEEN {int(first)} AND {int(last)} AND l.account = {a}"
+            f" WHERE (r.flags & {_RESOLVING}) <> 0 AND r.date BETWEEN {int(first)} AND {int(last)}"
+            f" AND l.account = {a}"
         ).all()
         for amount, flags in resolved:
             side = int(amount < 0)

@@ -252,11 +252,11 @@ def _int8_rows(data: bytes, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     body = data[len(_COPY_HEADER) : len(data) - len(_COPY_TRAILER)]
     framed = data.startswith(_COPY_HEADER) and data.endswith(_COPY_TRAILER)
     if not framed or len(body) % row.itemsize:
-        raise ValueError(f"read_ints: {len(data)} bytes of COPY are not rows of {len(names)} non-NULL int8s")
+        raise StoreError(f"read_ints: {len(data)} bytes of COPY are not rows of {len(names)} non-NULL int8s")
     rows = np.frombuffer(body, row)
     sizes_ok = all((rows[f"size{i}"] == 8).all() for i in range(len(names)))
     if not ((rows["count"] == len(names)).all() and sizes_ok):
-        raise ValueError("read_ints: the query gave NULLs or fields that are not int8")
+        raise StoreError("read_ints: the query gave NULLs or fields that are not int8")
     return {name: rows[f"value{i}"].astype(np.int64) for i, name in enumerate(names)}
 
 

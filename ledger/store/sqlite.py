@@ -11,6 +11,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.pool import StaticPool
 
 from ledger.columns import ENTRY_PENDING
+from ledger.errors import StoreError
 from ledger.store import tables as t
 from ledger.store.base import PERIOD_NAMES, Store, merged_rows
 from ledger.store.tables import IMMUTABLE_TABLES
@@ -127,7 +128,7 @@ class SQLiteStore(Store):
                 try:
                     parts.append(np.array(rows, np.int64).reshape(-1, len(names)))
                 except TypeError as error:  # a None among the values
-                    raise ValueError("read_ints: the query gave NULLs") from error
+                    raise StoreError("read_ints: the query gave NULLs") from error
         finally:
             cursor.close()
         data = np.concatenate(parts) if parts else np.zeros((0, len(names)), np.int64)

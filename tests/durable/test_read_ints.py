@@ -21,7 +21,7 @@ def test_read_ints_gives_every_value_in_order(durable) -> None:
         with store.reader() as conn:
             got = store.read_ints(conn, f"SELECT a, b, c FROM ({union}) AS v ORDER BY o", ("a", "b", "c"))
             empty = store.read_ints(conn, "SELECT key, lines FROM entries WHERE key < 0", ("key", "lines"))
-            with pytest.raises(ValueError, match="NULL"):
+            with pytest.raises(ledger.StoreError, match="NULL"):
                 store.read_ints(conn, "SELECT NULL AS a UNION ALL SELECT 1", ("a",))
     for position, name in enumerate(("a", "b", "c")):
         assert got[name].dtype == np.int64
