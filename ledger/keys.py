@@ -18,6 +18,8 @@ import pyarrow.compute as pc
 
 _EMPTY = -1
 _CAPACITY_MIN = 1024
+# Up to this many keys, lookup probes them one by one (numpy's per-call overhead is higher).
+_ONE_BY_ONE_MAX = 32
 
 
 class KeyIndex:
@@ -102,6 +104,11 @@ class KeyIndex:
         wanted = list(keys)
         out = np.full(len(wanted), -1, np.int64)
         if not wanted or not self._count:
+            return out
+        if len(wanted) <= _ONE_BY_ONE_MAX:  # a voucher's lines: the vectorised probe costs more
+            for position, key in enumerate(wanted):
+                found = self.get(key) if isinstance(key, str) else None
+                out[position] = -1 if found is None else found
             return out
         self._index()
         strings = np.fromiter((isinstance(key, str) for key in wanted), bool, len(wanted))

@@ -286,21 +286,24 @@ class Store:
     def begin_read(self, conn: Connection) -> None:
         """First statement of a read transaction (SQLite's WAL readers see one snapshot already)."""
 
+    # The hot statements of every write are plain SQL: compiling a Core statement costs more
+    # than running one of these.
     def commit_seq(self, conn: Connection) -> int:
-        return int(conn.execute(select(t.ledger_state.c.commit_seq)).scalar_one())
+        return int(conn.exec_driver_sql("SELECT commit_seq FROM ledger_state").scalar_one())
 
     def chain_head(self, conn: Connection) -> tuple[int, bytes]:
-        row = conn.execute(select(t.ledger_state.c.last_batch, t.ledger_state.c.last_hash)).one()
-        return int(row.last_batch), bytes(row.last_hash)
+        row = conn.exec_driver_sql("SELECT last_batch, last_hash FROM ledger_state").one()
+        return int(row[0]), bytes(row[1])
 
     def bump(self, conn: Connection, *, batch: int | None = None, hash: bytes | None = None) -> int:
-        """Advance the commit sequence (and the chain head when a batch was written)."""
+        """Advance the commit sequence (and the chain head when a batch was written); the new
+        sequence, returned by the same statement."""
         values: dict[str, Any] = {"commit_seq": t.ledger_state.c.commit_seq + 1}
         if batch is not None:
             values["last_batch"] = batch
             values["last_hash"] = hash
-        conn.execute(update(t.ledger_state).values(**values))
-        return self.commit_seq(conn)
+        statement = update(t.ledger_state).values(**values).returning(t.ledger_state.c.commit_seq)
+        return int(conn.execute(statement).scalar_one())
 
     # --- catalog writes ----------------------------------------------------------------------
 

@@ -1,0 +1,147 @@
+"""One entry per call, as a service posting one voucher at a time, beside the database's own
+locked insert + commit of two rows, in the same run.
+
+    python -m benchmarks.small_calls [--calls 2000] [--store sqlite,postgresql] [--postgres-url URL]
+
+Blocks of 100 calls alternate between the ledger and the raw loop, so a change in the host's
+load falls on both. Reported per store: calls/s, p50 and p99 latency of each, and the ratio of
+the ledger's rate to the raw rate. Durability is the same on both sides: SQLite WAL with
+synchronous=FULL, PostgreSQL with synchronous_commit on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import ledger
+from benchmarks.durable import drop_postgres, fresh_postgres, postgres_conninfo
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BLOCK = 100
+
+
+def ledger_caller(url: str) -> tuple[ledger.Ledger, Callable[[int], None]]:
+    book = ledger.open(url)
+    book.create_groups([ledger.Group(key="CNY")])
+    book.create_books([ledger.Book(key="U1")])
+    book.create_accounts(
+        [
+            ledger.Account(key="cash", book="U1", group="CNY", code="1001"),
+            ledger.Account(key="fees", book="U1", group="CNY", code="5001"),
+        ]
+    )
+    day = dt.date(2026, 3, 2)
+
+    def call(key: int) -> None:
+        entry = ledger.Entry(
+            key=key,
+            book="U1",
+            date=day,
+            lines=[ledger.Line(account="fees", debit="1.00"), ledger.Line(account="cash", credit="1.00")],
+        )
+        if book.post([entry])[0].code != ledger.Code.ok:
+            raise RuntimeError(f"entry {key} refused")
+
+    return book, call
+
+
+def sqlite_raw(path: Path) -> Callable[[int], None]:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE t (entry INTEGER, line INTEGER, account INTEGER, amount INTEGER)")
+
+    def call(key: int) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t VALUES (?, 0, 1, 100), (?, 1, 0, -100)", (key, key))
+        db.execute("COMMIT")
+
+    return call
+
+
+def postgres_raw(url: str) -> tuple[Callable[[int], None], Callable[[], None]]:
+    import psycopg
+
+    conn = psycopg.connect(postgres_conninfo(url))
+    conn.execute("CREATE TABLE t (entry BIGINT, line INT, account INT, amount BIGINT)")
+    conn.commit()
+
+    def call(key: int) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(7, 7)")
+            conn.execute("INSERT INTO t VALUES (%s, 0, 1, 100), (%s, 1, 0, -100)", (key, key))
+
+    return call, conn.close
+
+
+def timed(call: Callable[[int], None], keys: range) -> list[float]:
+    out = []
+    for key in keys:
+        start = time.perf_counter()
+        call(key)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def run(name: str, ledger_call: Callable[[int], None], raw_call: Callable[[int], None], calls: int) -> str:
+    mine: list[float] = []
+    raw: list[float] = []
+    for start in range(1, calls + 1, BLOCK):
+        keys = range(start, min(start + BLOCK, calls + 1))
+        mine += timed(ledger_call, keys)
+        raw += timed(raw_call, keys)
+
+    def summary(times: list[float]) -> tuple[float, float, float]:
+        ordered = sorted(times)
+        return (
+            len(times) / sum(times),
+            1e3 * statistics.median(times),
+            1e3 * ordered[int(0.99 * len(ordered))],
+        )
+
+    (rate, p50, p99), (raw_rate, raw_p50, raw_p99) = summary(mine), summary(raw)
+    return (
+        f"{name:<11} ledger post(): {rate:7.0f} calls/s  p50 {p50:5.2f} ms  p99 {p99:5.2f} ms | "
+        f"raw locked insert+commit: {raw_rate:7.0f}/s  p50 {raw_p50:5.2f} ms  p99 {raw_p99:5.2f} ms | "
+        f"ledger/raw {rate / raw_rate:.2f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.small_calls", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--store", default="sqlite,postgresql")
+    parser.add_argument("--postgres-url", default=POSTGRES_URL)
+    args = parser.parse_args(argv)
+    for kind in args.store.split(","):
+        with tempfile.TemporaryDirectory() as directory:
+            if kind == "sqlite":
+                book, call = ledger_caller(f"sqlite:///{Path(directory) / 'ledger.db'}")
+                print(run(kind, call, sqlite_raw(Path(directory) / "raw.db"), args.calls))
+                book.close()
+            else:
+                schema = f"bench_small_{int(time.time())}"
+                url = fresh_postgres(args.postgres_url, schema)
+                try:
+                    book, call = ledger_caller(url)
+                    raw_call, close = postgres_raw(url)
+                    print(run(kind, call, raw_call, args.calls))
+                    book.close()
+                    close()
+                finally:
+                    drop_postgres(args.postgres_url, schema)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
