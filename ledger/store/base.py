@@ -295,15 +295,23 @@ class Store:
         row = conn.exec_driver_sql("SELECT last_batch, last_hash FROM ledger_state").one()
         return int(row[0]), bytes(row[1])
 
+    # The driver's parameter marker (exec_driver_sql passes parameters to the driver as is).
+    mark = "?"
+
     def bump(self, conn: Connection, *, batch: int | None = None, hash: bytes | None = None) -> int:
         """Advance the commit sequence (and the chain head when a batch was written); the new
         sequence, returned by the same statement."""
-        values: dict[str, Any] = {"commit_seq": t.ledger_state.c.commit_seq + 1}
-        if batch is not None:
-            values["last_batch"] = batch
-            values["last_hash"] = hash
-        statement = update(t.ledger_state).values(**values).returning(t.ledger_state.c.commit_seq)
-        return int(conn.execute(statement).scalar_one())
+        parameters: tuple[int, bytes] | tuple[()] = ()
+        if batch is None:
+            sql = "UPDATE ledger_state SET commit_seq = commit_seq + 1 RETURNING commit_seq"
+        else:
+            m = self.mark
+            sql = (
+                f"UPDATE ledger_state SET commit_seq = commit_seq + 1, last_batch = {m}, last_hash = {m}"
+                " RETURNING commit_seq"
+            )
+            parameters = (int(batch), bytes(hash or b""))
+        return int(conn.exec_driver_sql(sql, parameters).scalar_one())
 
     # --- catalog writes ----------------------------------------------------------------------
 
@@ -367,17 +375,20 @@ class Store:
                 t.entry_texts,
                 [{"entry": key, "kind": kind, "reference": ref} for key, kind, ref in rows.texts],
             )
-        conn.execute(
-            insert(t.batches).values(
-                id=rows.batch_id,
-                entries=len(rows.entry_keys),
-                lines=len(rows.lines.entries),
-                prev_hash=bytes(rows.prev_hash),
-                hash=bytes(rows.hash),
+        m = self.mark
+        conn.exec_driver_sql(
+            f"INSERT INTO batches (id, entries, lines, prev_hash, hash, parts, created_at)"
+            f" VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})",
+            (
+                int(rows.batch_id),
+                len(rows.entry_keys),
+                len(rows.lines.entries),
+                bytes(rows.prev_hash),
+                bytes(rows.hash),
                 # chain.batch_hash's result carries the parts' digests it hashed
-                parts=getattr(rows.hash, "parts", b""),
-                created_at=time.time_ns() // 1000,
-            )
+                bytes(getattr(rows.hash, "parts", b"")),
+                time.time_ns() // 1000,
+            ),
         )
 
     def write_lines(self, conn: Connection, lines: LineRows) -> None:

@@ -269,6 +269,7 @@ def _driver(conn: Connection) -> Any:
 
 class PostgresStore(Store):
     dialect = "postgresql"
+    mark = "%s"
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
