@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -262,6 +262,7 @@ class Store:
             self.begin_write(conn)
             conn.info.pop("ledger_fold", None)
             conn.info.pop("ledger_checkpoint", None)
+            conn.info.pop("ledger_head", None)
             conn.info["ledger_writer"] = True
             try:
                 self.lock(conn)
@@ -271,6 +272,7 @@ class Store:
                 raise
             finally:
                 conn.info.pop("ledger_writer", None)
+                conn.info.pop("ledger_head", None)
             conn.commit()
 
     def begin_write(self, conn: Connection) -> None:
@@ -289,11 +291,22 @@ class Store:
     # The hot statements of every write are plain SQL: compiling a Core statement costs more
     # than running one of these.
     def commit_seq(self, conn: Connection) -> int:
-        return int(conn.exec_driver_sql("SELECT commit_seq FROM ledger_state").scalar_one())
+        return self._head(conn)[0]
 
     def chain_head(self, conn: Connection) -> tuple[int, bytes]:
-        row = conn.exec_driver_sql("SELECT last_batch, last_hash FROM ledger_state").one()
-        return int(row[0]), bytes(row[1])
+        _, batch, hash = self._head(conn)
+        return batch, hash
+
+    def _head(self, conn: Connection) -> tuple[int, int, bytes]:
+        """commit_seq, last_batch, last_hash. Under the writer lock they change only by this
+        transaction's bump, so the writer reads them once and keeps them in conn.info."""
+        head = conn.info.get("ledger_head")
+        if head is None:
+            row = conn.exec_driver_sql("SELECT commit_seq, last_batch, last_hash FROM ledger_state").one()
+            head = (int(row[0]), int(row[1]), bytes(row[2]))
+            if conn.info.get("ledger_writer"):
+                conn.info["ledger_head"] = head
+        return cast(tuple[int, int, bytes], head)
 
     # The driver's parameter marker (exec_driver_sql passes parameters to the driver as is).
     mark = "?"
@@ -311,7 +324,11 @@ class Store:
                 " RETURNING commit_seq"
             )
             parameters = (int(batch), bytes(hash or b""))
-        return int(conn.exec_driver_sql(sql, parameters).scalar_one())
+        seq = int(conn.exec_driver_sql(sql, parameters).scalar_one())
+        head = conn.info.get("ledger_head")
+        if head is not None:
+            conn.info["ledger_head"] = (seq, head[1], head[2]) if batch is None else (seq, *parameters)
+        return seq
 
     # --- catalog writes ----------------------------------------------------------------------
 
