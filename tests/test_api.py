@@ -389,3 +389,17 @@ def test_a_closed_ledger_refuses_every_call(book):
 def test_every_error_is_a_ledger_error():
     assert issubclass(InvalidInput, LedgerError) and issubclass(NotFound, LedgerError)
     assert issubclass(ledger.AmountError, InvalidInput)
+
+
+@pytest.mark.parametrize("count", [-1, True, 1.5, "10", 2**40])
+def test_reserve_refuses_what_is_not_a_count(book, count) -> None:
+    with pytest.raises((InvalidInput, ledger.LimitExceeded)):
+        book.reserve(count)
+
+
+def test_reserve_makes_room_once_and_posting_fits_in_it(book) -> None:
+    book.reserve(100_000)
+    table = book._engine.entry_table
+    assert len(table) >= 200_000
+    assert book.post_columns(**columns())[0] == Code.ok
+    assert book._engine.entry_table is table  # no rehash while posting
