@@ -110,6 +110,7 @@ class MemoryStore(Store):
         self.accounts: list[pa.Table] = []  # idx, key, book, group, code, normal, subledger, flags, name
         self.accounts_count = 0
         self._account_books = np.zeros(0, np.int32)
+        self._rows_of: tuple[Chunk, tuple[list[np.ndarray], list[np.ndarray]]] | None = None
         self.closed: set[tuple[int, int]] = set()
         self.chunks: list[Chunk] = []
         # Pending entries' lines (views into their chunks), by entry key.
@@ -121,7 +122,7 @@ class MemoryStore(Store):
         """Nothing to create: an in-memory store starts empty."""
 
     def dispose(self) -> None:
-        self.chunks, self.accounts, self.pending_lines = [], [], {}
+        self.chunks, self.accounts, self.pending_lines, self._rows_of = [], [], {}, None
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[Connection]:
@@ -276,12 +277,19 @@ class MemoryStore(Store):
         """Compute the hash chain up to the last batch (the same bytes a durable store hashes)."""
         state = self._state
         for chunk in self.chunks[state.sealed :]:
-            entries, lines = chunk_rows(chunk, self.books_of(chunk))
+            entries, lines = self._rows(chunk)
             chunk.prev_hash = state.last_hash
             chunk.parts = batch_parts(entries, lines, chunk.texts)
             chunk.hash = link_hash(state.last_hash, chunk.batch_id, chunk.parts)
             state.last_hash = chunk.hash
             state.sealed = chunk.batch_id
+
+    def _rows(self, chunk: Chunk) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """chunk_rows of one chunk, kept for the next call: verify reads a batch's entries and
+        then its lines, and deriving them (fingerprints included) twice would double its cost."""
+        if self._rows_of is None or self._rows_of[0] is not chunk:
+            self._rows_of = (chunk, chunk_rows(chunk, self.books_of(chunk)))
+        return self._rows_of[1]
 
     # --- reads for verify (ledger.verify) ------------------------------------------------------
 
@@ -302,12 +310,12 @@ class MemoryStore(Store):
 
     def batch_entries(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
         chunk = self.chunks[batch - 1]
-        entries, _ = chunk_rows(chunk, self.books_of(chunk))
+        entries, _ = self._rows(chunk)
         return {name: column.astype(np.int64) for name, column in zip(ENTRY_NAMES, entries, strict=True)}
 
     def batch_lines(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
         chunk = self.chunks[batch - 1]
-        _, lines = chunk_rows(chunk, self.books_of(chunk))
+        _, lines = self._rows(chunk)
         return {name: column.astype(np.int64) for name, column in zip(LINE_NAMES, lines, strict=True)}
 
     def batch_texts(self, conn: Connection, batch: int) -> list[tuple[int, str | None, str | None]]:
