@@ -96,7 +96,11 @@ def kill_round(
         f"the writer ended by itself ({status}): {child.drain()}\n{child.stderr()}"
     )
     durable.wait_backends_gone(name)
-    posts = [line.split() for line in child.drain() if line.startswith("committed")]
+    # A kill can cut the writer's last report short ("committed" alone): only whole reports
+    # count, and the boundary check below allows the one commit a cut report stood for.
+    posts = [
+        fields for line in child.drain() if len(fields := line.split()) == 3 and fields[0] == "committed"
+    ]
     low = int(posts[-1][1]) + 1 if posts else committed
     committed = assert_commit_boundary(durable, url, plan, low, low + 1)
     return committed, [float(post[2]) for post in posts]
