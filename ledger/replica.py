@@ -60,29 +60,49 @@ class Replica:
 
         Reads are exact either way; a checkpoint only makes them (and opening) cheaper.
         Returns the number of batches folded.
+
+        When this process posted every batch since the last checkpoint, their monthly sums
+        are in memory already and fold in one step. Otherwise the store folds from the
+        tables, a bounded range of batches per transaction: a checkpoint cut short keeps the
+        ranges it committed, and the next one goes on from there.
         """
-        with self.writer() as conn:
-            store = self.store
-            checkpoint = store.checkpoint_batch(conn)
-            folded = self.last_batch - checkpoint
-            if folded > 0 and self.fold_complete and self.fold_base == checkpoint:
-                accounts, periods, sums = aggregate_folds(self.fold_parts)
-                books = self.engine.rows["book"][accounts]
-                store.fold_rows(conn, accounts, periods, books, sums)
-                store.set_checkpoint(conn, self.last_batch)
-            elif folded > 0:
-                store.fold(conn)
-            if store.durable:  # the in-memory store has nothing to save: its memory is the state
-                header, blobs = snapshot.dump(
-                    self.engine,
-                    self.catalog.account_keys.array(),
-                    {"last_batch": self.last_batch, "commit_seq": self.seq},
-                )
-                store.write_snapshot(conn, header, blobs)
-                store.seal_checkpoint(conn, header, blobs)
+        folded = 0
+        while True:
+            with self.writer() as conn:
+                store = self.store
+                checkpoint = store.checkpoint_batch(conn)
+                behind = self.last_batch - checkpoint
+                if behind > 0 and self.fold_complete and self.fold_base == checkpoint:
+                    accounts, periods, sums = aggregate_folds(self.fold_parts)
+                    books = self.engine.rows["book"][accounts]
+                    store.fold_rows(conn, accounts, periods, books, sums)
+                    store.set_checkpoint(conn, self.last_batch)
+                    folded += behind
+                elif behind > 0:
+                    step = store.fold(conn)
+                    folded += step
+                    if 0 < step < behind:
+                        store.seal_fold(conn)  # this range is kept; the next goes on from it
+                        continue
+                self._save(conn)
+                break
         self.fold_parts, self.fold_base, self.fold_complete = [], self.last_batch, True
         self.dirty = False
-        return max(folded, 0)
+        return folded
+
+    def _save(self, conn: Connection) -> None:
+        """Save the engine's state as the snapshot and seal the checkpoint (in its writer
+        transaction)."""
+        store = self.store
+        if not store.durable:  # the in-memory store has nothing to save: its memory is the state
+            return
+        header, blobs = snapshot.dump(
+            self.engine,
+            self.catalog.account_keys.array(),
+            {"last_batch": self.last_batch, "commit_seq": self.seq},
+        )
+        store.write_snapshot(conn, header, blobs)
+        store.seal_checkpoint(conn, header, blobs)
 
     def sync(self, conn: Connection) -> None:
         """Make the in-memory state current: nothing to do when the store's commit sequence

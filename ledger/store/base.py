@@ -45,6 +45,7 @@ from ledger.columns import (
 from ledger.errors import SchemaVersionError, StoreError
 from ledger.journal import BatchRows, LineRows, key_runs
 from ledger.store import tables as t
+from ledger.store.ranges import CHUNK_ROWS, AccountSums, PeriodSums, batch_ranges, segments_by_key
 
 GENESIS_HASH = bytes(32)
 _RESOLVING = ENTRY_POST_PENDING | ENTRY_VOID_PENDING  # flag bits of a post or void
@@ -481,27 +482,24 @@ class Store:
         accounts = self.read_accounts(conn)
         count = accounts.num_rows
         balances = np.zeros((count, 4), np.int64)
-        period_rows = self.period_rows(conn)
-        checkpoint = self.trusted_checkpoint(conn, period_rows)
-        if checkpoint is None:  # the monthly sums failed their check: every line is summed
-            checkpoint = 0
+        folded, rows, digest = AccountSums(), 0, 0
+        for chunk in self.period_row_chunks(conn):  # the folded months, checked as they come
+            rows += len(chunk["account"])
+            digest += period_digest(chunk)
+            folded.add(*account_totals(chunk))
+        index, sums = folded.result()
+        checkpoint = self.trusted_checkpoint(conn, (rows, signed64(digest)))
+        if checkpoint is None or (len(index) and index[-1] >= count):
+            checkpoint = 0  # the monthly sums failed their check: every line is summed
         else:
-            index, sums = account_totals(period_rows)
             balances[index] = sums
+        del folded
         index, sums = self.unfolded_sums(conn, checkpoint)
         with np.errstate(over="ignore"):  # modulo 2**64, as account_sums: exact when the total fits
             balances[index] += sums
-        keys = self.read_table(
-            conn,
-            "SELECT key, fingerprint FROM entries",
-            {"key": pa.int64(), "fingerprint": pa.int64()},
-        )
-        pending = self._pending_rows(conn, "1 = 1")
-        resolutions = self.read_table(
-            conn,
-            f"SELECT pending, flags FROM entries WHERE (flags & {_RESOLVING}) <> 0",
-            {"pending": pa.int64(), "flags": pa.int32()},
-        )
+        keys, fingerprints = self.entry_keys(conn, 0)
+        pending = self._pending_rows(conn, 0)
+        resolved_keys, resolved_flags = self.resolutions(conn, 0)
         return LoadedState(
             commit_seq=int(state.commit_seq),
             last_batch=int(state.last_batch),
@@ -510,13 +508,11 @@ class Store:
             books=books,
             accounts=accounts,
             balances=balances,
-            entry_keys=keys.column("key").to_numpy(),
-            entry_fingerprints=keys.column("fingerprint").to_numpy().view(np.uint64),
+            entry_keys=keys,
+            entry_fingerprints=fingerprints,
             pending_keys=pending[0],
             pending_books=pending[1],
-            pending_states=pending_states(
-                pending[0], resolutions.column("pending").to_numpy(), resolutions.column("flags").to_numpy()
-            ),
+            pending_states=pending_states(pending[0], resolved_keys, resolved_flags),
             pending_line_counts=pending[2],
             pending_accounts=pending[3],
             pending_amounts=pending[4],
@@ -533,39 +529,55 @@ class Store:
         parts = ", ".join(
             f"SUM({c} >> 32) AS {c}_hi, SUM({c} & 4294967295) AS {c}_lo" for c in ("dp", "cp", "dq", "cq")
         )
-        names = ["account"] + [f"{c}_{half}" for c in ("dp", "cp", "dq", "cq") for half in ("hi", "lo")]
-        table = self.read_table(
-            conn,
-            f"SELECT account, {parts} FROM ({rows_sql}) AS b GROUP BY account",
-            {name: pa.int64() for name in names},
-        )
-        sums = np.zeros((table.num_rows, 4), np.int64)
+        names = ("account", *(f"{c}_{half}" for c in ("dp", "cp", "dq", "cq") for half in ("hi", "lo")))
+        sql = f"SELECT account, {parts} FROM ({rows_sql}) AS b GROUP BY account"
+        table = self.read_ints(conn, sql, names)
+        sums = np.zeros((len(table["account"]), 4), np.int64)
         with np.errstate(over="ignore"):
             for position, c in enumerate(("dp", "cp", "dq", "cq")):
-                high = table.column(f"{c}_hi").to_numpy().astype(np.int64)
-                low = table.column(f"{c}_lo").to_numpy().astype(np.int64)
-                sums[:, position] = (high << np.int64(32)) + low
-        return table.column("account").to_numpy().astype(np.int64), sums
+                sums[:, position] = (table[f"{c}_hi"] << np.int64(32)) + table[f"{c}_lo"]
+        return table["account"], sums
 
-    def unfolded_sums(self, conn: Connection, checkpoint: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per account, the balance changes of the batches after `checkpoint` (account_sums of
-        unfolded_sql's rows)."""
+    # Entries plus lines a bounded read takes per statement (see ledger.store.ranges).
+    chunk_rows = CHUNK_ROWS
+
+    def batch_ranges(self, conn: Connection, after: int, upto: int | None = None) -> list[tuple[int, int]]:
+        """The ranges of batches after `after` up to `upto` (the chain head when None) that
+        bounded reads go by: about chunk_rows entries and lines each."""
+        if upto is None:
+            upto = self.chain_head(conn)[0]
+        return batch_ranges(conn, int(after), int(upto), self.chunk_rows)
+
+    def unfolded_sums(
+        self, conn: Connection, checkpoint: int, upto: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per account (ascending), the balance changes of the batches after `checkpoint` (up
+        to `upto`), read range by range (range_sums)."""
+        total = AccountSums()
+        for first, last in self.batch_ranges(conn, checkpoint, upto):
+            total.add(*self.range_sums(conn, first - 1, last))
+        return total.result()
+
+    def range_sums(self, conn: Connection, after: int, upto: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per account (unique), the balance changes of the batches after `after` up to
+        `upto` (account_sums of unfolded_sql's rows)."""
         return self.account_sums(
-            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(checkpoint)}) AS n"
+            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.unfolded_sql(after, upto=upto)}) AS n"
         )
 
     def lines_sums(
         self,
         conn: Connection,
-        checkpoint: int,
+        after: int,
+        upto: int,
         accounts: np.ndarray,
         amounts: np.ndarray,
         pending: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """unfolded_sums from the unfolded entries' own lines, given as columns (account,
-        amount, whether its entry is pending) and summed here, and the posts and voids by SQL."""
+        """range_sums from the entries' own lines, given as columns (account, amount,
+        whether its entry is pending) and summed here, and the posts and voids by SQL."""
         resolved, resolved_sums = self.account_sums(
-            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.resolved_lines_sql(checkpoint)}) AS n"
+            conn, f"SELECT account, dp, cp, dq, cq FROM ({self.resolved_lines_sql(after, upto=upto)}) AS n"
         )
         size = int(max(accounts.max(initial=-1), resolved.max(initial=-1))) + 1
         sums = np.zeros((size, 4), np.int64)
@@ -577,6 +589,34 @@ class Store:
         touched[accounts] = touched[resolved] = True
         index = np.flatnonzero(touched)
         return index, sums[index]
+
+    def entry_keys(self, conn: Connection, after: int) -> tuple[np.ndarray, np.ndarray]:
+        """Keys (int64) and fingerprints (uint64) of the entries of the batches after `after`."""
+        keys, fingerprints = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for first, last in self.batch_ranges(conn, after):
+            rows = self.read_ints(
+                conn,
+                f"SELECT key, fingerprint FROM entries WHERE batch BETWEEN {first} AND {last}",
+                ("key", "fingerprint"),
+            )
+            keys.append(rows["key"])
+            fingerprints.append(rows["fingerprint"])
+        return np.concatenate(keys), np.concatenate(fingerprints).view(np.uint64)
+
+    def resolutions(self, conn: Connection, after: int) -> tuple[np.ndarray, np.ndarray]:
+        """The pending entries (int64 keys) that the batches after `after` posted or voided,
+        and the flags (int32) of the entry that did."""
+        keys, flags = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for first, last in self.batch_ranges(conn, after):
+            rows = self.read_ints(
+                conn,
+                f"SELECT pending, flags FROM entries WHERE batch BETWEEN {first} AND {last}"
+                f" AND (flags & {_RESOLVING}) <> 0",
+                ("pending", "flags"),
+            )
+            keys.append(rows["pending"])
+            flags.append(rows["flags"])
+        return np.concatenate(keys), np.concatenate(flags).astype(np.int32)
 
     def load_since(
         self, conn: Connection, last_batch: int, groups: int, books: int, accounts: int
@@ -596,20 +636,11 @@ class Store:
             (r.key, r.name)
             for r in conn.execute(select(t.books).where(t.books.c.idx >= books).order_by(t.books.c.idx))
         ]
-        new_accounts = self.read_accounts(conn, f"WHERE idx >= {int(accounts)}")
+        new_accounts = self.read_accounts(conn, accounts)
         balance_accounts, balance_changes = self.unfolded_sums(conn, last_batch)
-        keys = self.read_table(
-            conn,
-            f"SELECT key, fingerprint FROM entries WHERE batch > {int(last_batch)}",
-            {"key": pa.int64(), "fingerprint": pa.int64()},
-        )
-        pending = self._pending_rows(conn, f"batch > {int(last_batch)}")
-        resolutions = self.read_table(
-            conn,
-            f"SELECT pending, flags FROM entries WHERE batch > {int(last_batch)}"
-            f" AND (flags & {_RESOLVING}) <> 0",
-            {"pending": pa.int64(), "flags": pa.int32()},
-        )
+        keys, fingerprints = self.entry_keys(conn, last_batch)
+        pending = self._pending_rows(conn, last_batch)
+        resolved_keys, resolved_flags = self.resolutions(conn, last_batch)
         return Increment(
             commit_seq=int(state.commit_seq),
             last_batch=int(state.last_batch),
@@ -619,60 +650,84 @@ class Store:
             closed_periods=self._closed_periods(conn),
             balance_accounts=balance_accounts,
             balance_changes=balance_changes,
-            entry_keys=keys.column("key").to_numpy(),
-            entry_fingerprints=keys.column("fingerprint").to_numpy().view(np.uint64),
+            entry_keys=keys,
+            entry_fingerprints=fingerprints,
             pending_keys=pending[0],
             pending_books=pending[1],
             pending_line_counts=pending[2],
             pending_accounts=pending[3],
             pending_amounts=pending[4],
-            resolved_keys=resolutions.column("pending").to_numpy(),
-            resolved_flags=resolutions.column("flags").to_numpy(),
+            resolved_keys=resolved_keys,
+            resolved_flags=resolved_flags,
         )
 
-    def read_accounts(self, conn: Connection, where: str = "") -> pa.Table:
-        return self.read_table(
-            conn,
-            'SELECT idx, key, book, "group", code, normal, subledger, flags, name'
-            f" FROM accounts {where} ORDER BY idx",
-            {
-                "idx": pa.int32(),
-                "key": pa.string(),
-                "book": pa.int32(),
-                "group": pa.int32(),
-                "code": pa.string(),
-                "normal": pa.string(),
-                "subledger": pa.string(),
-                "flags": pa.int64(),
-                "name": pa.string(),
-            },
-        )
+    def index_ranges(
+        self, conn: Connection, table: str, start: int = 0, step: int | None = None
+    ) -> list[tuple[int, int]]:
+        """Ranges [first, end) of the idx of a catalog table from `start`, `step` (chunk_rows)
+        each."""
+        top = conn.exec_driver_sql(f"SELECT max(idx) FROM {table}").scalar()
+        end = int(top) + 1 if top is not None else 0
+        step = max(1, int(step or self.chunk_rows))
+        return [(first, min(first + step, end)) for first in range(int(start), end, step)]
+
+    def read_accounts(self, conn: Connection, start: int = 0) -> pa.Table:
+        """The accounts from index `start` on, by index, range by range."""
+        types = {
+            "idx": pa.int32(),
+            "key": pa.string(),
+            "book": pa.int32(),
+            "group": pa.int32(),
+            "code": pa.string(),
+            "normal": pa.string(),
+            "subledger": pa.string(),
+            "flags": pa.int64(),
+            "name": pa.string(),
+        }
+        parts = [
+            self.read_table(
+                conn,
+                'SELECT idx, key, book, "group", code, normal, subledger, flags, name'
+                f" FROM accounts WHERE idx >= {first} AND idx < {end} ORDER BY idx",
+                types,
+            )
+            # an eighth of a chunk: an account row carries texts, a few hundred bytes at most
+            for first, end in self.index_ranges(conn, "accounts", start, max(1, self.chunk_rows // 8))
+        ]
+        if not parts:
+            return pa.table({name: pa.array([], type=kind) for name, kind in types.items()})
+        return pa.concat_tables(parts).combine_chunks()
 
     def _closed_periods(self, conn: Connection) -> set[tuple[int, int]]:
         query = select(t.periods.c.book, t.periods.c.period).where(t.periods.c.closed)
         return {(int(r.book), int(r.period)) for r in conn.execute(query)}
 
-    def _pending_rows(self, conn: Connection, where: str) -> tuple[np.ndarray, ...]:
-        """keys, books, line counts, then the lines (accounts, amounts) of pending entries."""
-        pendings = self.read_table(
-            conn,
-            f"SELECT key, book, lines FROM entries WHERE (flags & {ENTRY_PENDING}) <> 0 AND {where}"
-            " ORDER BY key",
-            {"key": pa.int64(), "book": pa.int32(), "lines": pa.int32()},
-        )
-        lines = self.read_table(
-            conn,
-            "SELECT l.account, l.amount FROM entries e JOIN pending_lines l ON l.entry = e.key"
-            f" WHERE (e.flags & {ENTRY_PENDING}) <> 0 AND {where.replace('batch', 'e.batch')}"
-            " ORDER BY l.entry, l.line",
-            {"account": pa.int32(), "amount": pa.int64()},
-        )
+    def _pending_rows(self, conn: Connection, after: int) -> tuple[np.ndarray, ...]:
+        """keys (ascending), books, line counts, then the lines (accounts, amounts) of the
+        pending entries of the batches after `after`."""
+        names = ("key", "book", "lines", "account", "amount")
+        parts: dict[str, list[np.ndarray]] = {name: [np.zeros(0, np.int64)] for name in names}
+        for first, last in self.batch_ranges(conn, after):
+            where = f"(flags & {ENTRY_PENDING}) <> 0 AND batch BETWEEN {first} AND {last}"
+            sql = f"SELECT key, book, lines FROM entries WHERE {where} ORDER BY key"
+            pendings = self.read_ints(conn, sql, ("key", "book", "lines"))
+            lines = self.read_ints(
+                conn,
+                "SELECT l.account, l.amount FROM entries e JOIN pending_lines l ON l.entry = e.key"
+                f" WHERE {where.replace('flags', 'e.flags').replace('batch', 'e.batch')}"
+                " ORDER BY l.entry, l.line",
+                ("account", "amount"),
+            )
+            for name, column in (*pendings.items(), *lines.items()):
+                parts[name].append(column)
+        data = {name: np.concatenate(columns) for name, columns in parts.items()}
+        order, positions = segments_by_key(data["key"], data["lines"])
         return (
-            pendings.column("key").to_numpy(),
-            pendings.column("book").to_numpy(),
-            pendings.column("lines").to_numpy(),
-            lines.column("account").to_numpy(),
-            lines.column("amount").to_numpy(),
+            data["key"][order],
+            data["book"][order].astype(np.int32),
+            data["lines"][order].astype(np.int32),
+            data["account"][positions].astype(np.int32),
+            data["amount"][positions],
         )
 
     def read_ints(self, conn: Connection, sql: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -852,17 +907,21 @@ class Store:
         return seal.batch if seal is not None else 0
 
     def fold(self, conn: Connection) -> int:
-        """Fold the batches after the checkpoint into period_balances (under the writer lock).
+        """Fold the first range of batches after the checkpoint (about chunk_rows entries and
+        lines, see batch_ranges) into period_balances, under the writer lock; the caller
+        seals it (seal_fold, or seal_checkpoint with a new snapshot) and commits, so a fold
+        of a long unfolded tail goes in steps that each keep their work.
 
         Returns the number of batches folded. Readers see the old or the new checkpoint,
-        never a mix: both move in this one transaction. Monthly sums are kept modulo 2**64
-        (see wrap64): a month's pending reservations may add up past int64 even though every
+        never a mix: both move in one transaction. Monthly sums are kept modulo 2**64 (see
+        wrap64): a month's pending reservations may add up past int64 even though every
         balance fits, and any balance read back from them is still exact.
         """
         checkpoint = self.checkpoint_batch(conn)
-        last, _ = self.chain_head(conn)
-        if last <= checkpoint:
+        ranges = self.batch_ranges(conn, checkpoint)
+        if not ranges:
             return 0
+        last = ranges[0][1]
         sums = self.period_sums(conn, checkpoint, last)
         books = self.account_books(conn)[sums["account"]]
         matrix = np.stack([sums[name] for name in ("dp", "cp", "dq", "cq")], axis=1)
@@ -870,27 +929,32 @@ class Store:
         self.set_checkpoint(conn, last)
         return last - checkpoint
 
+    def seal_fold(self, conn: Connection) -> None:
+        """Seal a fold step that keeps the saved snapshot: the checkpoint seal names the
+        snapshot the previous one named (a snapshot stays valid whatever the checkpoint: an
+        open catches up from the batch it was saved at)."""
+        last = self.checkpoint_seal(conn)
+        self._seal_checkpoint(conn, last.content if last is not None else b"", fresh=False, snapshot=False)
+
     def period_sums(self, conn: Connection, after: int, upto: int) -> dict[str, np.ndarray]:
         """The monthly sums of the batches after `after` up to `upto`, from the lines:
         int64 columns account, period, dp, cp, dq, cq, one row per (account, month) in key
-        order, each sum modulo 2**64 (see wrap64)."""
-        names = ("account", "period", "dp", "cp", "dq", "cq")
-        rows = self.read_ints(
-            conn,
-            f"SELECT account, period, dp, cp, dq, cq FROM ({self.unfolded_sql(after, upto=upto)}) AS u",
-            names,
-        )
-        keys = (rows["account"] << 20) | rows["period"]
-        order, starts = key_runs(keys)
-        unique = keys[order[starts]]
-        out = {"account": unique >> 20, "period": unique & 0xFFFFF}
-        for name in names[2:]:  # int64 sums wrap modulo 2**64
-            out[name] = np.add.reduceat(rows[name][order], starts) if len(keys) else np.zeros(0, np.int64)
-        return out
+        order, each sum modulo 2**64 (see wrap64). Read range by range (batch_ranges)."""
+        names = PeriodSums.NAMES
+        total = PeriodSums()
+        for first, last in self.batch_ranges(conn, after, upto):
+            rows = self.unfolded_sql(first - 1, upto=last)
+            sql = f"SELECT account, period, dp, cp, dq, cq FROM ({rows}) AS u"
+            total.add(self.read_ints(conn, sql, names))
+        return total.result()
 
     def account_books(self, conn: Connection) -> np.ndarray:
         """The book (int64) of every account, by index."""
-        return self.read_ints(conn, "SELECT book FROM accounts ORDER BY idx", ("book",))["book"]
+        parts = [np.zeros(0, np.int64)]
+        for first, end in self.index_ranges(conn, "accounts"):
+            sql = f"SELECT book FROM accounts WHERE idx >= {first} AND idx < {end} ORDER BY idx"
+            parts.append(self.read_ints(conn, sql, ("book",))["book"])
+        return np.concatenate(parts)
 
     def period_turnover(self, conn: Connection, account: int) -> list[tuple[int, int, int]]:
         """(period, debit turnover, credit turnover) of posted amounts, by month (from the
@@ -1028,8 +1092,11 @@ class Store:
         and the batch records since the previous checkpoint seal."""
         self._seal_checkpoint(conn, snapshot_hash(header, blobs), fresh=False)
 
-    def _seal_checkpoint(self, conn: Connection, content: bytes, *, fresh: bool) -> Seal:
-        """seal_checkpoint; `fresh`: period_balances was emptied before the fold (a rebuild)."""
+    def _seal_checkpoint(
+        self, conn: Connection, content: bytes, *, fresh: bool, snapshot: bool = True
+    ) -> Seal:
+        """seal_checkpoint; `fresh`: period_balances was emptied before the fold (a rebuild);
+        `snapshot`: the snapshot was rewritten (not so in a fold step)."""
         last = self.checkpoint_seal(conn)
         base_batch = last.batch if last is not None else 0
         batch = int(conn.info.pop("ledger_checkpoint", base_batch))
@@ -1043,7 +1110,7 @@ class Store:
             content=content, records=records,
         )  # fmt: skip
         conn.execute(update(t.ledger_state).values(checkpoint_batch=batch))
-        if not fresh:
+        if not fresh and snapshot:
             self.detected.clear()  # a checkpoint rewrites the snapshot and seals the sums anew
         if fresh or (last is not None and self._sums_verdicts.get((last.id, last.hash))):
             self._sums_verdicts[(seal.id, seal.hash)] = True  # moved from a checked state
@@ -1051,33 +1118,42 @@ class Store:
 
     # --- checks on what a read would serve -----------------------------------------------------
 
-    def trusted_checkpoint(self, conn: Connection, rows: dict[str, np.ndarray] | None = None) -> int | None:
+    def trusted_checkpoint(self, conn: Connection, summary: tuple[int, int] | None = None) -> int | None:
         """The checkpoint batch when period_balances passes its check against the last
         checkpoint seal, None when it does not (then read the lines instead).
 
-        Checked once per seal in this process, on the first read that needs it (`rows`: the
-        table, when the caller has read it already): a failed check logs a warning and
-        rebuilds period_balances from the lines under the writer lock (rebuild_period_sums),
-        which appends a new seal; this seal stays refused.
+        Checked once per seal in this process, on the first read that needs it (`summary`:
+        the table's row count and digest, when the caller has read it already): a failed
+        check logs a warning and rebuilds period_balances from the lines under the writer
+        lock (rebuild_period_sums), which appends a new seal; this seal stays refused.
         """
         seal = self.checkpoint_seal(conn)
         key = (seal.id, seal.hash) if seal is not None else (0, b"")
         verdict = self._sums_verdicts.get(key)
         if verdict is None:
-            if rows is None:
-                rows = self.period_rows(conn)
-            verdict = sums_match(seal, rows)
-            if verdict or self._repair_sums(conn, seal, rows):
+            if summary is None:
+                summary = self.period_summary(conn)
+            verdict = summary_matches(seal, *summary)
+            if verdict or self._repair_sums(conn, seal):
                 self._sums_verdicts[key] = verdict  # a failed rebuild is tried again next time
         if not verdict:
             return None
         return seal.batch if seal is not None else 0
 
-    def _repair_sums(self, conn: Connection, seal: Seal | None, rows: dict[str, np.ndarray]) -> bool:
+    def period_summary(self, conn: Connection) -> tuple[int, int]:
+        """The row count and digest of period_balances, read range by range."""
+        rows = digest = 0
+        for chunk in self.period_row_chunks(conn):
+            rows += len(chunk["account"])
+            digest += period_digest(chunk)
+        return rows, signed64(digest)
+
+    def _repair_sums(self, conn: Connection, seal: Seal | None) -> bool:
         """Rebuild period_balances after a failed check: in `conn` when it is the writer's,
         else in a writer transaction of its own (this reader keeps reading the lines).
         False when it could not be rebuilt now."""
         upto = seal.batch if seal is not None and seal.computed_hash() == seal.hash else None
+        stored = self.period_rows(conn) if upto is not None else None  # to name the first difference
         if conn.info.get("ledger_writer"):
             rebuilt = self.rebuild_period_sums(conn, upto)
         elif self.separate_writer:
@@ -1090,8 +1166,8 @@ class Store:
         else:
             rebuilt = None
         where = ""
-        if rebuilt is not None and upto is not None:
-            found = first_period_difference(rows, rebuilt)
+        if rebuilt is not None and stored is not None:
+            found = first_period_difference(stored, rebuilt)
             where = f"account {found[0]} period {found[1]}" if found is not None else ""
         action = "rebuilt from the lines" if rebuilt is not None else "read from the lines"
         message = f"the monthly sums do not match the last checkpoint seal; {action}"
@@ -1204,13 +1280,27 @@ class Store:
         return catalog_table(table, {name: [_plain(row[i]) for row in rows] for i, name in enumerate(names)})
 
     def period_rows(self, conn: Connection) -> dict[str, np.ndarray]:
-        """Every row of period_balances, in no particular order: int64 columns PERIOD_NAMES."""
-        return self.read_ints(
-            conn,
-            "SELECT account, period, book, debits_posted, credits_posted, debits_pending, credits_pending"
-            " FROM period_balances",
-            PERIOD_NAMES,
-        )
+        """Every row of period_balances, in key order: int64 columns PERIOD_NAMES."""
+        chunks = [{name: np.zeros(0, np.int64) for name in PERIOD_NAMES}, *self.period_row_chunks(conn)]
+        return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in PERIOD_NAMES}
+
+    def period_row_chunks(self, conn: Connection) -> Iterator[dict[str, np.ndarray]]:
+        """The rows of period_balances in key order, chunk_rows per statement (keyset on the
+        primary key)."""
+        account, period, size = -1, -1, max(1, int(self.chunk_rows))
+        while True:
+            rows = self.read_ints(
+                conn,
+                "SELECT account, period, book, debits_posted, credits_posted, debits_pending, credits_pending"
+                f" FROM period_balances WHERE (account, period) > ({account}, {period})"
+                f" ORDER BY account, period LIMIT {size}",
+                PERIOD_NAMES,
+            )
+            if len(rows["account"]):
+                yield rows
+            if len(rows["account"]) < size:
+                return
+            account, period = int(rows["account"][-1]), int(rows["period"][-1])
 
     def recomputed_period_sums(self, conn: Connection, upto: int) -> dict[str, np.ndarray]:
         """What period_balances holds when folded up to batch `upto`, recomputed from the
@@ -1320,11 +1410,16 @@ def period_digest(rows: dict[str, np.ndarray]) -> int:
 
 def sums_match(seal: Seal | None, rows: dict[str, np.ndarray]) -> bool:
     """True when period_balances' rows are what the checkpoint seal covers (no seal: none)."""
+    return summary_matches(seal, len(rows["account"]), period_digest(rows))
+
+
+def summary_matches(seal: Seal | None, count: int, digest: int) -> bool:
+    """sums_match from the rows' count and digest (period_summary)."""
     if seal is None:
-        return not len(rows["account"])
+        return not count
     if seal.computed_hash() != seal.hash:
         return False
-    return len(rows["account"]) == seal.row_count and period_digest(rows) == seal.digest
+    return count == seal.row_count and digest == seal.digest
 
 
 def merged_rows(staged: dict[str, np.ndarray], old: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -458,21 +458,22 @@ class PostgresStore(Store):
             f" WHERE e.batch = {int(batch)}"
         )
 
-    def unfolded_sums(self, conn: Connection, checkpoint: int) -> tuple[np.ndarray, np.ndarray]:
-        """As Store.unfolded_sums, the entries' own lines read as their arrays (one binary COPY
+    def range_sums(self, conn: Connection, after: int, upto: int) -> tuple[np.ndarray, np.ndarray]:
+        """As Store.range_sums, the entries' own lines read as their arrays (one binary COPY
         of a row per entry, parsed by the compiled reader) and summed here, instead of the
         server making a row of each line; the posts and voids by SQL as before. Without the
         compiled module, Store's query."""
         if copyfmt is None:
-            return super().unfolded_sums(conn, checkpoint)
+            return super().range_sums(conn, after, upto)
         query = (
             "COPY (SELECT lines, flags, amounts, accounts FROM entries"
-            f" WHERE batch > {int(checkpoint)} AND lines > 0) TO STDOUT (FORMAT BINARY)"
+            f" WHERE batch > {int(after)} AND batch <= {int(upto)} AND lines > 0) TO STDOUT (FORMAT BINARY)"
         )
         data = _copy_out(conn, query)
         counts, flags, amounts, accounts = copyfmt.read_entry_lines(np.frombuffer(data, np.uint8))
+        del data
         pending = np.repeat((flags & ENTRY_PENDING) != 0, counts)
-        return self.lines_sums(conn, checkpoint, accounts, amounts, pending)
+        return self.lines_sums(conn, after, upto, accounts, amounts, pending)
 
     def entry_lines_from(self, first: int, last: int | None = None) -> str:
         # The arrays of the entry rows themselves: no join back to entries as the view needs.

@@ -134,17 +134,17 @@ class SQLiteStore(Store):
         data = np.concatenate(parts) if parts else np.zeros((0, len(names)), np.int64)
         return {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(names)}
 
-    def unfolded_sums(self, conn: Connection, checkpoint: int) -> tuple[np.ndarray, np.ndarray]:
-        """As Store.unfolded_sums, the lines read in order of the table (no join with entries:
+    def range_sums(self, conn: Connection, after: int, upto: int) -> tuple[np.ndarray, np.ndarray]:
+        """As Store.range_sums, the lines read in order of the table (no join with entries:
         the few pending entries' keys mark their lines) and summed here."""
-        after = f"batch > {int(checkpoint)}"
-        pending = f"SELECT key FROM entries WHERE {after} AND (flags & {ENTRY_PENDING}) <> 0"
+        where = f"batch > {int(after)} AND batch <= {int(upto)}"
+        pending = f"SELECT key FROM entries WHERE {where} AND (flags & {ENTRY_PENDING}) <> 0"
         keys = self.read_ints(conn, pending, ("key",))["key"]
         lines = self.read_ints(
-            conn, f"SELECT entry, account, amount FROM lines WHERE {after}", ("entry", "account", "amount")
+            conn, f"SELECT entry, account, amount FROM lines WHERE {where}", ("entry", "account", "amount")
         )
         marked = np.isin(lines["entry"], keys)
-        return self.lines_sums(conn, checkpoint, lines["account"], lines["amount"], marked)
+        return self.lines_sums(conn, after, upto, lines["account"], lines["amount"], marked)
 
     def stage_fold(self, conn: Connection, names: tuple[str, ...], columns: list[np.ndarray]) -> None:
         conn.exec_driver_sql(

@@ -177,3 +177,12 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | 
         return
     with _durable(request.param, tmp_path) as store:
         yield store.url
+
+
+@pytest.fixture(autouse=True)
+def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every bounded read of this suite goes in chunks of a few rows, so that the chunking
+    (ranges of batches, keyset over accounts and monthly sums) is what the suite exercises."""
+    from ledger.store.base import Store
+
+    monkeypatch.setattr(Store, "chunk_rows", 5)
