@@ -34,14 +34,21 @@ class Catalog:
     # Accounts as Arrow chunks (loaded or bulk-created), by first index; single models aside.
     account_chunks: list[tuple[int, pa.Table]] = field(default_factory=list)
     account_models: dict[int, Account] = field(default_factory=dict)
-    # Fields of accounts held as keys only (restored from a snapshot), read on demand.
+    # Fields of accounts held as keys only, read on demand: set for a durable store, whose
+    # accounts table has them (an account's fields are asked for rarely: to tell exists from
+    # exists_with_different_fields, or by `account`); None keeps them in account_chunks.
     fetch_account: Callable[[int], dict[str, Any]] | None = None
 
     @classmethod
     def from_rows(
-        cls, groups: list[tuple[str, int]], books: list[tuple[str, str | None]], accounts: pa.Table
+        cls,
+        groups: list[tuple[str, int]],
+        books: list[tuple[str, str | None]],
+        accounts: pa.Table,
+        fetch_account: Callable[[int], dict[str, Any]] | None = None,
     ) -> Catalog:
-        catalog = cls()
+        """A catalog of these rows; with `fetch_account`, accounts are held as keys only."""
+        catalog = cls(fetch_account=fetch_account)
         for key, scale in groups:
             catalog.add_group(Group(key=key, scale=scale))
         for key, name in books:
@@ -90,7 +97,7 @@ class Catalog:
         name; book and group as indices), in index order."""
         start = len(self.account_keys)
         self.account_keys.extend(table.column("key"))
-        if table.num_rows:
+        if table.num_rows and self.fetch_account is None:  # else the store has them
             self.account_chunks.append((start, table))
 
     def account_model(self, index: int) -> Account:

@@ -151,7 +151,8 @@ class Replica:
 
     def _load_tables(self, conn: Connection) -> None:
         state = self.store._load(conn)
-        catalog = Catalog.from_rows(state.groups, state.books, state.accounts)
+        fetch = self._fetch_account if self.store.durable else None
+        catalog = Catalog.from_rows(state.groups, state.books, state.accounts, fetch)
         engine = Engine(groups_count=max(1, len(catalog.group_keys)))
         accounts = state.accounts
         engine.load(

@@ -267,8 +267,8 @@ class Ledger:
             {
                 "idx": pa.array(np.arange(start, start + len(rows), dtype=np.int32)),
                 "key": table.column("key"),
-                "book": pa.array(book_index[rows]),
-                "group": pa.array(group_index[rows]),
+                "book": pa.array(book_index[rows].astype(np.int32)),
+                "group": pa.array(group_index[rows].astype(np.int32)),
                 "code": table.column("code"),
                 "normal": table.column("normal"),
                 "subledger": table.column("subledger"),

@@ -48,6 +48,7 @@ from ledger.store import tables as t
 from ledger.store.ranges import CHUNK_ROWS, AccountSums, PeriodSums, batch_ranges, segments_by_key
 
 GENESIS_HASH = bytes(32)
+_INSERT_ROWS = 50_000  # rows per slice of a bulk insert made of Python values
 _RESOLVING = ENTRY_POST_PENDING | ENTRY_VOID_PENDING  # flag bits of a post or void
 _POST = ENTRY_POST_PENDING
 Conn = Connection  # what a store's methods take: a connection in a transaction (reader or writer)
@@ -355,10 +356,11 @@ class Store:
         if data.num_rows:
             names = ", ".join(f'"{name}"' for name in data.column_names)
             marks = ", ".join("?" for _ in data.column_names)
-            rows = zip(*(column.to_pylist() for column in data.columns), strict=True)
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+            try:  # Python values for a slice at a time, not for the whole table
+                for part in data.to_batches(max_chunksize=_INSERT_ROWS):
+                    rows = zip(*(column.to_pylist() for column in part.columns), strict=True)
+                    cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
             finally:
                 cursor.close()
 
@@ -1081,7 +1083,9 @@ class Store:
             digest = (last.digest if last is not None else 0) + periods_digest(rows)
             self.append_seal(conn, "periods", row_count=count, digest=signed64(digest))
             return
-        rows = rows.take(np.argsort(rows.column("idx").to_numpy(), kind="stable"))
+        idx = rows.column("idx").to_numpy()
+        if len(idx) > 1 and (np.diff(idx) < 0).any():  # new rows come in index order: no copy
+            rows = rows.take(np.argsort(idx, kind="stable"))
         start = int(rows.column("idx")[0].as_py())
         self.append_seal(conn, table, row_start=start, row_count=rows.num_rows, content=table_hash(rows))
 
