@@ -11,6 +11,7 @@ The public surface is exactly ``__all__``; everything else lives in private modu
 from ledger.codes import Code
 from ledger.errors import (
     AmountError,
+    CommitUnknown,
     FileFormatError,
     InvalidInput,
     LedgerError,
@@ -32,6 +33,7 @@ __all__ = [
     "Balance",
     "Book",
     "Code",
+    "CommitUnknown",
     "Entry",
     "EntryFlag",
     "FileFormatError",

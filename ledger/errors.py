@@ -10,9 +10,14 @@ Exceptions are for calls that cannot be carried out at all::
     ├── LimitExceeded              a batch or table larger than ledger.limits allows
     ├── NotFound                   a read named a book, group or account that does not exist
     └── StoreError                 the durable store refused or failed (schema, I/O, lock)
+        ├── CommitUnknown          the connection was lost during COMMIT: committed or not, unknown
         └── SchemaVersionError     the database was made by another schema version
 
-A call that raises has changed nothing.
+A call that raises has changed nothing, with one exception: CommitUnknown, raised when the
+connection to the database was lost while COMMIT was in flight and the ledger could not read
+back whether it had been carried out. Retrying the same call with the same keys is safe then:
+keys are idempotent, so whatever the lost COMMIT did write (entries, groups, books, accounts)
+comes back as `exists`, and whatever it did not write is written once.
 """
 
 from __future__ import annotations
@@ -79,12 +84,23 @@ class StoreError(LedgerError):
     """Raised when the durable store fails or refuses an operation."""
 
 
+class CommitUnknown(StoreError):
+    """Raised when the connection was lost while COMMIT was in flight (or its reply was lost)
+    and reading the database back could not tell whether the write was committed.
+
+    The only error after which something may have changed. The message says what to do:
+    retry the same call with the same keys (see the module docstring). The ledger's memory
+    is back at the last commit it knows of and catches up on the next call.
+    """
+
+
 class SchemaVersionError(StoreError):
     """Raised when a database was created by a different schema version."""
 
 
 __all__ = [
     "AmountError",
+    "CommitUnknown",
     "FileFormatError",
     "InvalidInput",
     "LedgerError",

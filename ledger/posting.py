@@ -25,9 +25,12 @@ from ledger.columns import (
     COUNTER_PENDINGS,
     COUNTERS_COUNT,
     ENTRY_PENDING,
+    ENTRY_POST_PENDING,
     ENTRY_SLOT_DTYPE,
+    ENTRY_VOID_PENDING,
     PENDING_OPEN,
     PENDING_SLOT_DTYPE,
+    SLOT_TOMBSTONE,
     aligned_zeros,
 )
 from ledger.errors import InvalidInput, LimitExceeded, StoreError
@@ -54,6 +57,15 @@ _NO_FLAGS = np.zeros(0, dtype=np.uint16)
 _NO_KEYS = np.zeros(0, dtype=np.int64)
 _NO_BOOKS = np.zeros(0, dtype=np.int32)
 _NO_EXTRA = np.zeros(0, dtype=np.uint64)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A batch the engine applied, its codes and its counters before: what Engine.undo takes."""
+
+    batch: Batch
+    codes: np.ndarray  # uint8 [n]
+    counters: np.ndarray  # int64 [COUNTERS_COUNT], just before the kernel ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +256,13 @@ class Engine:
 
     def post(self, batch: Batch) -> np.ndarray:
         """Run the kernel over a checked batch; returns one uint8 code per entry."""
+        return self.apply(batch).codes
+
+    def apply(self, batch: Batch) -> Applied:
+        """`post`, keeping what `undo` needs to take the batch back (the counters just before
+        the kernel ran; everything else follows from the batch and its codes)."""
         self._make_room(batch)
+        before = self.counters.copy()
         codes = np.empty(batch.entries_count, np.uint8)
         kernel.post_batch(
             batch.keys,
@@ -268,7 +286,79 @@ class Engine:
             limits.lines_max,
             codes,
         )
-        return codes
+        return Applied(batch, codes, before)
+
+    def undo(self, applied: Applied) -> None:
+        """Take back a batch `apply` applied, when nothing else has changed the engine since
+        (the store could not commit it): balances, keys, pending entries and counters are
+        those before it again.
+
+        Balances: the accepted entries' effects are subtracted again (int64 arithmetic wraps,
+        so this is exact, as the kernel's own undo of a failed chain). Entry keys: when the
+        table had no tombstones before, every slot the batch wrote was empty and is emptied
+        again, so the table is as it was byte for byte; otherwise the accepted keys become
+        tombstones (the same keys, one probe longer). Pending entries the batch reserved
+        become tombstones; those it posted or voided are open again.
+        """
+        batch, codes, before = applied.batch, applied.codes, applied.counters
+        accepted = codes == 0
+        n = batch.entries_count
+        flags = batch.flags if len(batch.flags) else np.zeros(n, np.uint16)
+        resolving = (flags & (ENTRY_POST_PENDING | ENTRY_VOID_PENDING)) != 0
+        reserving = (flags & ENTRY_PENDING) != 0
+        self._unapply_lines(batch, accepted & ~resolving, reserving)
+        for e in np.flatnonzero(accepted & resolving)[::-1].tolist():
+            self._unresolve(int(batch.pending[e]), bool(flags[e] & ENTRY_POST_PENDING))
+        counters = self.counters
+        reserved = _slots_of(self.pending_table, batch.keys[accepted & reserving])
+        self.pending_table["key"][reserved] = SLOT_TOMBSTONE
+        counters[COUNTER_PENDING_TOMBSTONES] += len(reserved)
+        written = _slots_of(self.entry_table, batch.keys[accepted])
+        if before[COUNTER_ENTRY_TOMBSTONES] == 0:
+            if counters[COUNTER_ENTRY_TOMBSTONES]:  # left by a failed chain of this batch
+                tombstones = np.flatnonzero(self.entry_table["key"] == SLOT_TOMBSTONE)
+                written = np.concatenate([written, tombstones])
+            self.entry_table[written] = 0
+            counters[COUNTER_ENTRY_TOMBSTONES] = 0
+        else:
+            self.entry_table["key"][written] = SLOT_TOMBSTONE
+            self.entry_table["fingerprint"][written] = 0
+            counters[COUNTER_ENTRY_TOMBSTONES] += len(written)
+        for counter in (COUNTER_ENTRIES, COUNTER_PENDINGS, COUNTER_PENDING_LINES):
+            counters[counter] = before[counter]
+
+    def _unapply_lines(self, batch: Batch, entries: np.ndarray, reserving: np.ndarray) -> None:
+        """Subtract the lines of `entries` (a mask) from their posted or pending columns."""
+        counts = np.diff(batch.offsets)
+        lines = np.repeat(entries, counts)
+        accounts = batch.accounts[lines]
+        amounts = batch.amounts[lines]
+        pending = np.repeat(reserving, counts)[lines]
+        debit = amounts > 0
+        rows = self.rows
+        for field, mask in (
+            ("debits_posted", debit & ~pending),
+            ("credits_posted", ~debit & ~pending),
+            ("debits_pending", debit & pending),
+            ("credits_pending", ~debit & pending),
+        ):
+            np.subtract.at(rows[field], accounts[mask], np.abs(amounts[mask]))
+
+    def _unresolve(self, key: int, post: bool) -> None:
+        """Open pending entry `key` again: its lines back into pending (and out of posted)."""
+        slot = self._pending_slot(key)
+        assert slot >= 0, "an accepted post or void names a pending entry the engine holds"
+        record = self.pending_table[slot]
+        start, count = int(record["lines_start"]), int(record["lines_count"])
+        accounts = self.pending_accounts[start : start + count]
+        amounts = self.pending_amounts[start : start + count]
+        debit = amounts > 0
+        rows = self.rows
+        for side, mask in (("debits", debit), ("credits", ~debit)):
+            np.add.at(rows[f"{side}_pending"], accounts[mask], np.abs(amounts[mask]))
+            if post:
+                np.subtract.at(rows[f"{side}_posted"], accounts[mask], np.abs(amounts[mask]))
+        self.pending_table["state"][slot] = PENDING_OPEN
 
     @property
     def entries_count(self) -> int:
@@ -411,18 +501,7 @@ class Engine:
         self.pending_table["state"][slot] = state
 
     def _pending_slot(self, key: int) -> int:
-        from ledger._reference import home_slot
-
-        table = self.pending_table
-        mask = len(table) - 1
-        slot = home_slot(int(key), mask)
-        while True:
-            found = int(table["key"][slot])
-            if found == key:
-                return slot
-            if found == 0:
-                return -1
-            slot = (slot + 1) & mask
+        return _slot_of(self.pending_table, key)
 
     def pending_entry(self, key: int) -> tuple[int, np.ndarray, np.ndarray, int] | None:
         """(book, accounts, amounts, state) of a pending entry, or None if there is none."""
@@ -449,4 +528,30 @@ class Engine:
         return grown
 
 
-__all__ = ["NATIVE", "Batch", "Engine", "make_batch"]
+def _slot_of(table: np.ndarray, key: int) -> int:
+    """The slot of `key` in an open-addressing table (the kernel's probe), -1 if absent."""
+    from ledger._reference import home_slot
+
+    mask = len(table) - 1
+    slot = home_slot(int(key), mask)
+    while True:
+        found = int(table["key"][slot])
+        if found == key:
+            return slot
+        if found == 0:
+            return -1
+        slot = (slot + 1) & mask
+
+
+# Up to this many keys, _slots_of probes them one by one (a scan of the table costs more).
+_PROBED_KEYS_MAX = 64
+
+
+def _slots_of(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The slots of `keys`, all present in `table` (int64, in no particular order)."""
+    if len(keys) <= _PROBED_KEYS_MAX:
+        return np.array([_slot_of(table, key) for key in keys.tolist()], np.int64)
+    return np.flatnonzero(np.isin(table["key"], keys))
+
+
+__all__ = ["NATIVE", "Applied", "Batch", "Engine", "make_batch"]

@@ -4,15 +4,29 @@ A process holds the catalog (keys ↔ dense indices) and the engine (account tab
 and pending tables) of one store. `sync` makes them current before every read and inside
 every write: nothing to do when the store's commit sequence is the one last seen, a catch-up
 on what other processes committed otherwise, and a full load the first time (from the saved
-snapshot and what came after it, or from the tables). A write that fails drops the memory
-(`seq = -1`): the next sync reloads it from the store, which is still at its last commit.
-`checkpoint` folds the monthly sums and saves the engine's arrays so the next open is a read.
+snapshot and what came after it, or from the tables). `checkpoint` folds the monthly sums
+and saves the engine's arrays so the next open is a read.
+
+A write changes the memory before its transaction commits (the kernel decides in memory what
+the store then writes). When the write fails, the memory is taken back to where it was when
+the write began — its last known commit — and the next sync catches up from there: the
+batch the engine applied is undone (Engine.undo), the counters and fold parts are restored.
+Only a failed write that created groups, books or accounts (rare calls; the catalog has no
+undo) drops the memory instead (`seq = -1`: a full load next time).
+
+A COMMIT that fails (the connection lost while it was in flight, or its reply lost) is read
+back over a new connection under the writer lock, so the failed transaction has ended: when
+the batch this write wrote is there (its id and hash), the write stands and the call returns
+as usual; when the store is still before it, the call raises StoreError (nothing changed);
+when it cannot be told (the database unreachable, or a write without a batch that others may
+have followed), CommitUnknown, and the next sync catches up on whatever was committed.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,11 +36,27 @@ from sqlalchemy import Connection, select
 from ledger import snapshot
 from ledger.catalog import Catalog
 from ledger.columns import ENTRY_POST_PENDING, PENDING_POSTED, PENDING_VOIDED
+from ledger.errors import CommitUnknown, StoreError
 from ledger.journal import aggregate_folds
-from ledger.posting import Engine
+from ledger.posting import Applied, Batch, Engine
 from ledger.schemas import Book, Group
 from ledger.store import Store
 from ledger.store import tables as t
+from ledger.store.base import Increment
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    """What a write may change in memory, as it was when the write began (after its sync)."""
+
+    seq: int
+    last_batch: int
+    dirty: bool
+    fold_parts: int  # how many there were
+    fold_base: int
+    fold_complete: bool
+    closed_periods: set[tuple[int, int]]  # the set itself: writes replace it, never change it
+    catalog: tuple[int, int, int]  # groups, books and accounts held
 
 
 class Replica:
@@ -38,21 +68,32 @@ class Replica:
         self.engine = Engine()
         self.seq = -1  # commit sequence the memory reflects; -1: nothing loaded
         self.last_batch = 0
-        self.closed_periods: set[tuple[int, int]] = set()
+        self.closed_periods: set[tuple[int, int]] = set()  # replaced, never changed in place
         self.dirty = False  # this process changed the store since its last checkpoint
         # Monthly changes of this process's batches since the checkpoint `fold_base`; a
         # checkpoint folds them when no other process posted in between (`fold_complete`).
         self.fold_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.fold_base = 0
         self.fold_complete = False
+        # The write in progress: the batch the engine applied, and the batch (id, hash) it
+        # wrote, what a failed write takes back and a failed COMMIT is read back by.
+        self._applied: Applied | None = None
+        self._written: tuple[int, bytes] | None = None
 
-    def committed(self, seq: int, batch: int | None = None) -> None:
-        """Count a commit of this process's as published: the store is at `seq` (and its
-        last batch is `batch`, when one was written)."""
+    def committed(self, seq: int, batch: int | None = None, hash: bytes | None = None) -> None:
+        """Count a write of this process's as done once its transaction commits: the store
+        is then at `seq` (and its last batch is `batch`, of hash `hash`, when one was written)."""
         self.seq = seq
         if batch is not None:
             self.last_batch = batch
+            self._written = (batch, hash) if hash is not None else None
         self.dirty = True
+
+    def post(self, batch: Batch) -> np.ndarray:
+        """Run the engine over a batch in a write; a failed write undoes it. The codes."""
+        assert self._applied is None, "one batch per write"
+        self._applied = self.engine.apply(batch)
+        return self._applied.codes
 
     def checkpoint(self) -> int:
         """Fold the batches posted since the last checkpoint into the monthly balances and
@@ -176,11 +217,20 @@ class Replica:
 
     def catch_up(self, conn: Connection) -> None:
         """Apply what other processes committed since this one's last look: new groups,
-        books and accounts, closed periods, and the effects of the new batches."""
-        catalog, engine = self.catalog, self.engine
+        books and accounts, closed periods, and the effects of the new batches. Everything
+        is read before anything changes; a failure while applying it drops the memory."""
+        catalog = self.catalog
         new = self.store.load_since(
             conn, self.last_batch, len(catalog.group_keys), len(catalog.book_keys), len(catalog.account_keys)
         )
+        try:
+            self._apply(new)
+        except BaseException:
+            self.seq = -1
+            raise
+
+    def _apply(self, new: Increment) -> None:
+        catalog, engine = self.catalog, self.engine
         for key, scale in new.groups:
             catalog.add_group(Group(key=key, scale=scale))
         for key, name in new.books:
@@ -212,14 +262,87 @@ class Replica:
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[Connection]:
-        """The writer transaction; on failure the memory is dropped (reloaded next time)."""
+        """The writer transaction of one write; a failure takes the memory back to where the
+        write began, and a failed COMMIT is read back (see the module docstring)."""
+        mark: _Mark | None = None
+        finished = False
         try:
             with self.store.writer() as conn:
                 self.sync(conn)
+                mark = self._mark()
                 yield conn
+                finished = True
+        except CommitUnknown as error:
+            if not finished or mark is None:
+                self._take_back(mark)
+                raise
+            committed = self._outcome(mark)
+            if committed:
+                self._applied = self._written = None
+                return
+            self._take_back(mark)
+            if committed is None:
+                raise
+            raise StoreError(
+                f"{self.store.url}: COMMIT failed and, read back after reconnecting, the write was"
+                " not committed: nothing changed"
+            ) from error.__cause__
         except BaseException:
-            self.seq = -1
+            self._take_back(mark)
             raise
+        self._applied = self._written = None
+
+    def _mark(self) -> _Mark:
+        self._applied = self._written = None
+        catalog = self.catalog
+        return _Mark(
+            seq=self.seq,
+            last_batch=self.last_batch,
+            dirty=self.dirty,
+            fold_parts=len(self.fold_parts),
+            fold_base=self.fold_base,
+            fold_complete=self.fold_complete,
+            closed_periods=self.closed_periods,
+            catalog=(len(catalog.group_keys), len(catalog.book_keys), len(catalog.account_keys)),
+        )
+
+    def _take_back(self, mark: _Mark | None) -> None:
+        """Put the memory back where it was when a failed write began (its last known commit)."""
+        applied, self._applied, self._written = self._applied, None, None
+        if mark is None:
+            return  # failed before or while syncing: nothing of the write is in memory
+        catalog = self.catalog
+        if (len(catalog.group_keys), len(catalog.book_keys), len(catalog.account_keys)) != mark.catalog:
+            self.seq = -1  # groups, books or accounts were added: reload them (see the docstring)
+            return
+        if applied is not None:
+            self.engine.undo(applied)
+        self.seq, self.last_batch, self.dirty = mark.seq, mark.last_batch, mark.dirty
+        del self.fold_parts[mark.fold_parts :]
+        self.fold_base, self.fold_complete = mark.fold_base, mark.fold_complete
+        self.closed_periods = mark.closed_periods
+
+    def _outcome(self, mark: _Mark) -> bool | None:
+        """Whether the write whose COMMIT failed was committed (None: it cannot be told).
+
+        Read in a writer transaction of its own: once it holds the writer lock, the failed
+        transaction has ended, committed or rolled back, and what the store holds is final.
+        A batch is there when its id holds its hash (another writer's batch of the same id
+        has another hash: the chain links it to its own predecessor). A write without a batch
+        was not committed when the commit sequence is still before its own; at or past it,
+        another process may have committed instead, so it cannot be told.
+        """
+        written = self._written
+        answer: bool | None = None
+        try:
+            with self.store.writer() as conn:
+                if written is not None:
+                    answer = self.store.batch_hash_of(conn, written[0]) == written[1]
+                elif self.seq > mark.seq and self.store.commit_seq(conn) < self.seq:
+                    answer = False
+        except StoreError:
+            pass  # unreachable again; an answer read under the lock stands even so
+        return answer
 
     def refresh(self) -> None:
         """Make the memory current before a read (cheap when nothing changed)."""

@@ -3,19 +3,22 @@
 A Ledger maps caller keys (strings for groups, books and accounts; int64 ids for entries)
 onto the engine's dense indices, converts Decimals to int64 minor units at each group's
 scale, and returns one result per item. Every call checks all of its input before it changes
-anything, so a call that raises has changed nothing.
+anything, so a call that raises has changed nothing — except CommitUnknown (see ledger.errors).
 
 Every ledger has a store (`ledger.open()` without a URL: SQLite in memory). A write is one
 transaction under the ledger's writer lock: make the in-memory state current with the
 store (another process may have committed), run the kernel, write what it accepted, commit,
 and only then count the new state as published. If anything fails before the commit, the
-in-memory state is dropped and reloaded from the store, which is still at the last commit.
+in-memory state is taken back to the last commit (see ledger.replica); if the COMMIT itself
+fails, its outcome is read back after reconnecting: committed, the call returns its results;
+not committed, StoreError; impossible to tell, CommitUnknown (retry with the same keys).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -35,7 +38,7 @@ from ledger.columns import (
     ENTRY_POST_PENDING,
     ENTRY_VOID_PENDING,
 )
-from ledger.errors import InvalidInput, LimitExceeded, NotFound
+from ledger.errors import CommitUnknown, InvalidInput, LimitExceeded, NotFound
 from ledger.journal import batch_rows, entry_books, fold_parts, line_rows
 from ledger.money import to_decimal_amount
 from ledger.periods import days, period_keys, period_number, periods_of
@@ -59,6 +62,8 @@ from ledger.store import Store, open_store
 from ledger.store import tables as t
 from ledger.verify import Finding, first_finding
 
+log = logging.getLogger("ledger")
+
 
 class Ledger:
     """A double-entry ledger. Use `ledger.open()`; close it (or use `with`) when done."""
@@ -77,11 +82,17 @@ class Ledger:
         return self._store.url
 
     def close(self) -> None:
-        """Checkpoint what this ledger changed (so the next open is a read), then release the store."""
+        """Checkpoint what this ledger changed (so the next open is a read), then release the store.
+
+        A checkpoint whose COMMIT outcome is unknown is logged, not raised: committed or not,
+        every read stays exact and the next checkpoint folds whatever this one did not.
+        """
         if not self._closed:
             try:
                 if self._replica.dirty and self._store.durable:
                     self.checkpoint()
+            except CommitUnknown as error:
+                log.warning("ledger %s: the checkpoint at close may not have been saved: %s", self.url, error)
             finally:
                 self._closed = True
                 self._store.dispose()
@@ -407,7 +418,7 @@ class Ledger:
         """
         if self._replica.closed_periods:
             batch = self._with_closed_periods(batch)
-        codes = self._engine.post(batch)
+        codes = self._replica.post(batch)
         if not self._store.durable:
             return self._keep(conn, batch, codes, texts)
         last_batch, last_hash = self._store.chain_head(conn)
@@ -420,7 +431,8 @@ class Ledger:
         rows = batch_rows(self._engine, batch, codes, books, lines, last_hash, accepted_texts)
         fold = fold_parts(self._engine, batch, codes)
         self._store.write_batch(conn, rows)
-        self._replica.committed(self._store.bump(conn, batch=rows.batch_id, hash=rows.hash), rows.batch_id)
+        seq = self._store.bump(conn, batch=rows.batch_id, hash=rows.hash)
+        self._replica.committed(seq, rows.batch_id, rows.hash)
         self._replica.fold_parts.append(fold)
         return codes
 
@@ -511,7 +523,7 @@ class Ledger:
             if (index, number) in self._replica.closed_periods:
                 return
             self._store.insert_rows(conn, t.periods, [{"book": index, "period": number, "closed": True}])
-            self._replica.closed_periods.add((index, number))
+            self._replica.closed_periods = self._replica.closed_periods | {(index, number)}
             self._replica.seq = self._store.bump(conn)
 
     def closed_periods(self, book: str) -> list[str]:

@@ -14,6 +14,7 @@ EXPECTED = [
     "Balance",
     "Book",
     "Code",
+    "CommitUnknown",
     "Entry",
     "EntryFlag",
     "FileFormatError",
@@ -58,6 +59,7 @@ def test_nothing_else_looks_public():
 def test_exceptions_form_one_tree():
     for name in (
         "AmountError",
+        "CommitUnknown",
         "InvalidInput",
         "LimitExceeded",
         "NotFound",

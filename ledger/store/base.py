@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +44,7 @@ from ledger.columns import (
     PENDING_POSTED,
     PENDING_VOIDED,
 )
-from ledger.errors import SchemaVersionError, StoreError
+from ledger.errors import CommitUnknown, SchemaVersionError, StoreError
 from ledger.journal import BatchRows, LineRows, key_runs
 from ledger.store import tables as t
 from ledger.store.ranges import CHUNK_ROWS, AccountSums, PeriodSums, batch_ranges, segments_by_key
@@ -259,7 +261,14 @@ class Store:
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[Connection]:
-        """A transaction holding the writer lock; commits on success, rolls back otherwise."""
+        """A transaction holding the writer lock; commits on success, rolls back otherwise.
+
+        A failure before COMMIT is sent rolls back (a connection lost by then has been rolled
+        back by the server): StoreError, nothing changed. A failure of the COMMIT itself
+        raises CommitUnknown: the server may have committed before the connection or its
+        reply was lost, and only a read after reconnecting can tell (Replica.writer reads
+        back the batch it wrote).
+        """
         with _store_errors(self.url), self.engine.connect() as conn:
             self.begin_write(conn)
             conn.info.pop("ledger_fold", None)
@@ -270,12 +279,26 @@ class Store:
                 self.lock(conn)
                 yield conn
             except BaseException:
-                conn.rollback()
+                with contextlib.suppress(SQLAlchemyError):  # a lost connection rolled back already
+                    conn.rollback()
                 raise
             finally:
                 conn.info.pop("ledger_writer", None)
                 conn.info.pop("ledger_head", None)
-            conn.commit()
+            try:
+                conn.commit()
+            except SQLAlchemyError as error:
+                # A COMMIT that failed may leave the transaction open (SQLite keeps it on some
+                # errors), and the pool does not roll back a connection whose transaction it
+                # counts as ended: roll back here, or the next user meets it (and its lock).
+                if not conn.invalidated:
+                    with contextlib.suppress(Exception):  # a dead connection has nothing to undo
+                        conn.connection.driver_connection.rollback()  # type: ignore[union-attr]
+                raise CommitUnknown(
+                    f"{self.url}: the connection failed during COMMIT ({error}); the write may or may"
+                    " not have been committed. Retry the same call with the same keys: entries"
+                    " already committed come back as `exists`, the rest is written once."
+                ) from error
 
     def begin_write(self, conn: Connection) -> None:
         conn.begin()
@@ -1353,10 +1376,17 @@ class Store:
 
 @contextlib.contextmanager
 def _store_errors(url: str) -> Iterator[None]:
-    """Database errors surface as StoreError (the one exception tree), the cause attached."""
+    """Database errors surface as StoreError (the one exception tree), the cause attached:
+    SQLAlchemy's, and the driver's own from what runs on the driver connection directly
+    (PostgreSQL's COPY, SQLite's executemany), e.g. a connection lost in the middle of a COPY."""
     try:
         yield
     except SQLAlchemyError as error:
+        raise StoreError(f"{url}: {error}") from error
+    except Exception as error:
+        psycopg = sys.modules.get("psycopg")
+        if not isinstance(error, (sqlite3.Error, *((psycopg.Error,) if psycopg is not None else ()))):
+            raise
         raise StoreError(f"{url}: {error}") from error
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection, create_engine, make_url
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 
 from ledger.columns import ENTRY_PENDING
@@ -273,7 +273,50 @@ class PostgresStore(Store):
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
-        return cls(url, create_engine(url, pool_pre_ping=True))
+        """A store on `url` whose sessions notice a dead peer: a writer that dies releases
+        the writer lock (held by its transaction) within about a second.
+
+        A killed client's kernel closes its socket: a backend waiting for the next statement
+        sees that at once, one running a statement within `client_connection_check_interval`
+        (1 s; without it, only when the statement ends). Measured on this machine, from the
+        SIGKILL to another process holding the lock: 15 ms for a writer between statements,
+        0.5 s for one killed 0.5 s into a 20 s statement (19.5 s without the setting; at most
+        the 1 s interval with it), 20 ms median and 0.26 s at most for one killed at a random
+        moment of posting 50,000-line batches; after `pg_terminate_backend`, 20 ms. A client
+        whose host or network vanished sends nothing: the server's TCP keepalives (10 s idle,
+        3 probes 5 s apart) and `tcp_user_timeout` end the session after about 25 s (not
+        measured).
+        `idle_in_transaction_session_timeout` is the last resort, for a client alive but stuck
+        in a transaction; at 10 minutes it cannot cut a legitimate write short: a statement
+        (a COPY of any size included) is not idle, and the gaps between a write's statements
+        are the numpy work on one batch, seconds at most. The client's libpq keepalives and
+        `tcp_user_timeout` (60 s without an acknowledgement, which a live server gives even
+        while it reads slowly) spare the client from waiting for ever on a server that is
+        gone. What the URL sets itself (its `options` included) is kept.
+        """
+        client = {
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 60_000,
+        }
+        server = {
+            "tcp_keepalives_idle": 10,
+            "tcp_keepalives_interval": 5,
+            "tcp_keepalives_count": 3,
+            "tcp_user_timeout": 60_000,
+            "client_connection_check_interval": 1_000,
+            "idle_in_transaction_session_timeout": 600_000,
+        }
+        query = make_url(url).query
+        given = query.get("options", "")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        options = [given] if given else []
+        options += [f"-c {name}={value}" for name, value in server.items() if name not in given]
+        args: dict[str, Any] = {name: value for name, value in client.items() if name not in query}
+        args["options"] = " ".join(options)
+        return cls(url, create_engine(url, pool_pre_ping=True, connect_args=args))
 
     def begin_read(self, conn: Connection) -> None:
         # READ COMMITTED would let a checkpoint or a batch commit between two queries of one
