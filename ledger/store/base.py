@@ -276,17 +276,18 @@ class Store:
             conn.info.pop("ledger_head", None)
             conn.info["ledger_writer"] = True
             try:
-                self.lock(conn)
+                self.lock_writer(conn)
                 yield conn
             except BaseException:
                 with contextlib.suppress(SQLAlchemyError):  # a lost connection rolled back already
                     conn.rollback()
+                self.end_write(conn)
                 raise
             finally:
                 conn.info.pop("ledger_writer", None)
                 conn.info.pop("ledger_head", None)
             try:
-                conn.commit()
+                self.commit_write(conn)
             except SQLAlchemyError as error:
                 # A COMMIT that failed may leave the transaction open (SQLite keeps it on some
                 # errors), and the pool does not roll back a connection whose transaction it
@@ -294,11 +295,22 @@ class Store:
                 if not conn.invalidated:
                     with contextlib.suppress(Exception):  # a dead connection has nothing to undo
                         conn.connection.driver_connection.rollback()  # type: ignore[union-attr]
-                raise CommitUnknown(
-                    f"{self.url}: the connection failed during COMMIT ({error}); the write may or may"
-                    " not have been committed. Retry the same call with the same keys: entries"
-                    " already committed come back as `exists`, the rest is written once."
-                ) from error
+                raise commit_unknown(self.url, error) from error
+            finally:
+                self.end_write(conn)
+
+    def commit_write(self, conn: Connection) -> None:
+        """COMMIT the writer transaction."""
+        conn.commit()
+
+    def end_write(self, conn: Connection) -> None:
+        """After a writer transaction ended (committed or not): release what the dialect
+        kept for it."""
+
+    def lock_writer(self, conn: Connection) -> None:
+        """The first statements of a writer transaction: the lock (and whatever the dialect
+        can read in the same round trip)."""
+        self.lock(conn)
 
     def begin_write(self, conn: Connection) -> None:
         conn.begin()
@@ -422,16 +434,7 @@ class Store:
         conn.exec_driver_sql(
             f"INSERT INTO batches (id, entries, lines, prev_hash, hash, parts, created_at)"
             f" VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})",
-            (
-                int(rows.batch_id),
-                len(rows.entry_keys),
-                len(rows.lines.entries),
-                bytes(rows.prev_hash),
-                bytes(rows.hash),
-                # chain.batch_hash's result carries the parts' digests it hashed
-                bytes(getattr(rows.hash, "parts", b"")),
-                time.time_ns() // 1000,
-            ),
+            batch_record(rows),
         )
 
     def write_lines(self, conn: Connection, lines: LineRows) -> None:
@@ -1372,6 +1375,29 @@ class Store:
     ) -> int | None:
         """Keep a batch as columns (the in-memory store); durable stores write rows instead."""
         raise NotImplementedError
+
+
+def commit_unknown(url: str, error: BaseException) -> CommitUnknown:
+    """The error of a COMMIT whose outcome the client could not learn."""
+    return CommitUnknown(
+        f"{url}: the connection failed during COMMIT ({error}); the write may or may not have been"
+        " committed. Retry the same call with the same keys: entries already committed come back"
+        " as `exists`, the rest is written once."
+    )
+
+
+def batch_record(rows: BatchRows) -> tuple[int, int, int, bytes, bytes, bytes, int]:
+    """The batches row of a written batch: id, entries, lines, prev_hash, hash, parts,
+    created_at."""
+    return (
+        int(rows.batch_id),
+        len(rows.entry_keys),
+        len(rows.lines.entries),
+        bytes(rows.prev_hash),
+        bytes(rows.hash),
+        bytes(getattr(rows.hash, "parts", b"")),  # chain.batch_hash's result carries its parts' digests
+        time.time_ns() // 1000,
+    )
 
 
 @contextlib.contextmanager

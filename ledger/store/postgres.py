@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -21,11 +22,14 @@ from sqlalchemy.dialects import postgresql as postgresql_dialect
 from ledger.columns import ENTRY_PENDING
 from ledger.errors import StoreError
 from ledger.store import tables as t
-from ledger.store.base import PERIOD_NAMES, BatchRows, LineRows, Store
+from ledger.store.base import PERIOD_NAMES, BatchRows, LineRows, Store, batch_record, commit_unknown
 
 # The writer lock is (this int32, hash of the schema): one lock per ledger, where a ledger is
 # a schema of a database, so ledgers in other schemas never wait for each other.
 _LOCK_CLASS = 0x6C656467  # "ledg"
+# Batches of up to this many entries (without pending entries, whose lines go to
+# pending_lines by COPY) are written by INSERTs sent with the COMMIT (commit_write).
+_PIPELINED_ENTRIES = 64
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
 _COPY_CHUNK_ROWS = 8192
@@ -260,6 +264,25 @@ def _int8_rows(data: bytes, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     return {name: rows[f"value{i}"].astype(np.int64) for i, name in enumerate(names)}
 
 
+def _bytea(value: bytes) -> str:
+    return f"'\\x{value.hex()}'::bytea"
+
+
+def _text(value: str | None, raw: Any) -> str:
+    """A text literal quoted by the driver (NULL for None)."""
+    if value is None:
+        return "NULL"
+    from psycopg import sql
+
+    return sql.Literal(value).as_string(raw)
+
+
+def psycopg_errors() -> type[Exception]:
+    import psycopg
+
+    return psycopg.Error
+
+
 def _driver(conn: Connection) -> Any:
     """The psycopg connection under a SQLAlchemy connection (same transaction)."""
     raw = conn.connection.driver_connection
@@ -270,6 +293,10 @@ def _driver(conn: Connection) -> Any:
 class PostgresStore(Store):
     dialect = "postgresql"
     mark = "%s"
+
+    def __init__(self, url: str, engine: Any) -> None:
+        super().__init__(url, engine)
+        self._queued: dict[int, list[str]] = {}  # statements for commit_write, by writer connection
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
@@ -325,6 +352,39 @@ class PostgresStore(Store):
 
     def lock(self, conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))")
+
+    def lock_writer(self, conn: Connection) -> None:
+        """The writer lock and, in the same round trip (a pipeline: BEGIN, the lock, the read),
+        the state row, which only this transaction changes from then on (see Store._head)."""
+        with _driver(conn).pipeline(), _driver(conn).cursor() as cursor:
+            cursor.execute(f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))")
+            cursor.execute("SELECT commit_seq, last_batch, last_hash FROM ledger_state")
+            row = cursor.fetchone()
+        if row is None:
+            raise StoreError(f"{self.url}: ledger_state has no row; the database is damaged")
+        conn.info["ledger_head"] = (int(row[0]), int(row[1]), bytes(row[2]))
+
+    def end_write(self, conn: Connection) -> None:
+        self._queued.pop(id(conn), None)
+
+    def commit_write(self, conn: Connection) -> None:
+        """COMMIT, sent with the statements a small batch queued (one message, one round
+        trip). A statement the server refuses skips the rest, COMMIT included: StoreError,
+        nothing committed. A connection lost meanwhile: CommitUnknown."""
+        queued = self._queued.pop(id(conn), None)
+        if queued:
+            raw = _driver(conn)
+            try:
+                with raw.cursor() as cursor:
+                    cursor.execute(";".join([*queued, "COMMIT"]))
+            except Exception as error:
+                if not isinstance(error, psycopg_errors()) or raw.broken or raw.closed:
+                    conn.invalidate()  # so that closing it does not try to roll back
+                    raise commit_unknown(self.url, error) from error
+                with contextlib.suppress(Exception):
+                    raw.rollback()
+                raise StoreError(f"{self.url}: {error}") from error
+        super().commit_write(conn)
 
     custom_tables = ("entries", "lines")
 
@@ -427,7 +487,10 @@ class PostgresStore(Store):
 
     def write_batch(self, conn: Connection, rows: BatchRows) -> None:
         """The entries, each with its lines as arrays (one binary COPY), then texts and the
-        batch record."""
+        batch record; a small batch's rows go in the write's pipeline instead."""
+        if len(rows.entry_keys) <= _PIPELINED_ENTRIES and not rows.lines.pending.any():
+            self._write_small_batch(conn, rows)
+            return
         lines = rows.lines
         counts = rows.entry_line_counts.astype(np.int64)
         offsets = np.zeros(len(counts) + 1, np.int64)
@@ -448,6 +511,72 @@ class PostgresStore(Store):
             conn, "entries", names, self.entry_columns(rows), (*names, "amounts", "accounts", "dims"), arrays
         )
         self.write_texts_and_record(conn, rows)
+
+    def _write_small_batch(self, conn: Connection, rows: BatchRows) -> None:
+        """write_batch's rows as INSERT statements queued for commit_write, stored as the COPY
+        stores them: pending and extra both NULL when both are 0, the arrays NULL for an
+        entry without lines, dims NULL when all its lines' codes are 0. Values are integers
+        and bytes written as literals; texts are quoted by the driver."""
+        lines = rows.lines
+        counts = rows.entry_line_counts.tolist()
+        amounts, accounts, dims = lines.amounts.tolist(), lines.accounts.tolist(), lines.dims.tolist()
+        values = []
+        at = 0
+        for i, (key, book, date, flags, pending, extra, fingerprint) in enumerate(
+            zip(
+                rows.entry_keys.tolist(), rows.entry_books.tolist(), rows.entry_dates.tolist(),
+                rows.entry_flags.tolist(), rows.entry_pending.tolist(), rows.entry_extra.tolist(),
+                rows.entry_fingerprints.tolist(), strict=True,
+            )
+        ):  # fmt: skip
+            count = counts[i]
+            own = dims[at : at + count]
+            blank = pending == 0 and extra == 0
+            arrays = (
+                f"'{{{','.join(map(str, amounts[at : at + count]))}}}'::bigint[],"
+                f" '{{{','.join(map(str, accounts[at : at + count]))}}}'::integer[]"
+                if count
+                else "NULL, NULL"
+            )
+            matrix = ",".join("{" + ",".join(map(str, row)) + "}" for row in own)
+            coded = f"'{{{matrix}}}'::integer[]" if any(any(row) for row in own) else "NULL"
+            values.append(
+                f"({int(key)}, {int(rows.batch_id)}, {i}, {int(book)}, {int(date)}, {int(flags)},"
+                f" {'NULL' if blank else int(pending)}, {'NULL' if blank else int(extra)},"
+                f" {int(fingerprint)}, {int(count)}, {arrays}, {coded})"
+            )
+            at += count
+        queued = self._queued.setdefault(id(conn), [])
+        queued.append(
+            "INSERT INTO entries (key, batch, seq, book, date, flags, pending, extra, fingerprint, lines,"
+            " amounts, accounts, dims) VALUES " + ", ".join(values)
+        )
+        if rows.texts:
+            raw = _driver(conn)
+            texts = ", ".join(
+                f"({int(key)}, {_text(kind, raw)}, {_text(reference, raw)})"
+                for key, kind, reference in rows.texts
+            )
+            queued.append(f"INSERT INTO entry_texts (entry, kind, reference) VALUES {texts}")
+        record = batch_record(rows)
+        queued.append(
+            "INSERT INTO batches (id, entries, lines, prev_hash, hash, parts, created_at) VALUES"
+            f" ({record[0]}, {record[1]}, {record[2]}, {_bytea(record[3])}, {_bytea(record[4])},"
+            f" {_bytea(record[5])}, {record[6]})"
+        )
+
+    def bump(self, conn: Connection, *, batch: int | None = None, hash: bytes | None = None) -> int:
+        """As Store.bump; after a small batch queued its rows, queued too (the new sequence
+        is the one read under the lock plus one), to travel with the COMMIT."""
+        head = conn.info.get("ledger_head")
+        if id(conn) not in self._queued or head is None or batch is None:
+            return super().bump(conn, batch=batch, hash=hash)
+        self._queued[id(conn)].append(
+            f"UPDATE ledger_state SET commit_seq = commit_seq + 1, last_batch = {int(batch)},"
+            f" last_hash = {_bytea(bytes(hash or b''))}"
+        )
+        conn.info["ledger_head"] = (head[0] + 1, int(batch), bytes(hash or b""))
+        return head[0] + 1
 
     def insert_arrow(self, conn: Connection, table: str, data: pa.Table) -> None:
         if not data.num_rows:

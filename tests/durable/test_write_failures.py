@@ -30,8 +30,13 @@ def fail(*args: object, **kwargs: object) -> None:
 
 @pytest.mark.parametrize(
     ("owner", "name"),
-    [(Store, "bulk_insert"), (ledger.service, "batch_rows"), (ledger.service, "fold_parts")],
-    ids=["bulk-write", "entry-rows", "monthly-sums"],
+    [
+        (Store, "write_lines"),
+        (Store, "write_batch"),
+        (ledger.service, "batch_rows"),
+        (ledger.service, "fold_parts"),
+    ],
+    ids=["lines-write", "entries-write", "entry-rows", "monthly-sums"],
 )
 def test_a_failed_batch_commits_nothing(durable, monkeypatch, owner: object, name: str) -> None:
     with ledger.open(durable.url) as book:
