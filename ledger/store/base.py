@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, func, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ledger.chain import (
@@ -269,14 +269,8 @@ class Store:
         reply was lost, and only a read after reconnecting can tell (Replica.writer reads
         back the batch it wrote).
         """
-        with _store_errors(self.url), self.engine.connect() as conn:
-            self.begin_write(conn)
-            conn.info.pop("ledger_fold", None)
-            conn.info.pop("ledger_checkpoint", None)
-            conn.info.pop("ledger_head", None)
-            conn.info["ledger_writer"] = True
+        with _store_errors(self.url), self._connected(self._begin_writer) as conn:
             try:
-                self.lock_writer(conn)
                 yield conn
             except BaseException:
                 with contextlib.suppress(SQLAlchemyError):  # a lost connection rolled back already
@@ -299,6 +293,45 @@ class Store:
             finally:
                 self.end_write(conn)
 
+    def _begin_writer(self, conn: Connection) -> None:
+        self.begin_write(conn)
+        conn.info.pop("ledger_fold", None)
+        conn.info.pop("ledger_checkpoint", None)
+        conn.info.pop("ledger_head", None)
+        conn.info["ledger_writer"] = True
+        try:
+            self.lock_writer(conn)
+        except BaseException:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.rollback()
+            conn.info.pop("ledger_writer", None)
+            conn.info.pop("ledger_head", None)
+            raise
+
+    @contextlib.contextmanager
+    def _connected(self, begin: Callable[[Connection], None]) -> Iterator[Connection]:
+        """A pooled connection on which `begin` ran its first statements. The pool does not
+        ping a connection it hands out (a round trip on every call): one found dead by those
+        first statements, before anything was written, is dropped and replaced, once."""
+        for attempt in (1, 2):
+            conn = self.engine.connect()
+            try:
+                begin(conn)
+            except Exception as error:
+                lost = connection_lost(conn, error)
+                if lost and not conn.invalidated:
+                    with contextlib.suppress(Exception):
+                        conn.invalidate()
+                with contextlib.suppress(Exception):
+                    conn.close()
+                if lost and attempt == 1:
+                    log.info("ledger %s: a pooled connection was gone; reconnected", self.url)
+                    continue
+                raise
+            with conn:
+                yield conn
+            return
+
     def commit_write(self, conn: Connection) -> None:
         """COMMIT the writer transaction."""
         conn.commit()
@@ -318,9 +351,18 @@ class Store:
     @contextlib.contextmanager
     def reader(self) -> Iterator[Connection]:
         """A read transaction that sees one snapshot of the database for all its queries."""
-        with _store_errors(self.url), self.engine.connect() as conn, conn.begin():
-            self.begin_read(conn)
-            yield conn
+        with _store_errors(self.url), self._connected(self._begin_reader) as conn:
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(SQLAlchemyError):
+                    conn.rollback()
+                raise
+            conn.commit()
+
+    def _begin_reader(self, conn: Connection) -> None:
+        conn.begin()
+        self.begin_read(conn)
 
     def begin_read(self, conn: Connection) -> None:
         """First statement of a read transaction (SQLite's WAL readers see one snapshot already)."""
@@ -1375,6 +1417,19 @@ class Store:
     ) -> int | None:
         """Keep a batch as columns (the in-memory store); durable stores write rows instead."""
         raise NotImplementedError
+
+
+def connection_lost(conn: Connection, error: BaseException) -> bool:
+    """Whether `error` on `conn` means the connection is gone (not that a statement failed)."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if conn.invalidated:
+        return True
+    psycopg = sys.modules.get("psycopg")  # its errors on the driver connection itself
+    if psycopg is not None and isinstance(error, psycopg.OperationalError):
+        return True  # connection-level (class 08, 57P01, or the socket); statement errors are not
+    raw = conn.connection.driver_connection
+    return bool(getattr(raw, "broken", False) or getattr(raw, "closed", False) is True)
 
 
 def commit_unknown(url: str, error: BaseException) -> CommitUnknown:

@@ -343,7 +343,7 @@ class PostgresStore(Store):
         options += [f"-c {name}={value}" for name, value in server.items() if name not in given]
         args: dict[str, Any] = {name: value for name, value in client.items() if name not in query}
         args["options"] = " ".join(options)
-        return cls(url, create_engine(url, pool_pre_ping=True, connect_args=args))
+        return cls(url, create_engine(url, connect_args=args))
 
     def begin_read(self, conn: Connection) -> None:
         # READ COMMITTED would let a checkpoint or a batch commit between two queries of one
@@ -354,11 +354,15 @@ class PostgresStore(Store):
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))")
 
     def lock_writer(self, conn: Connection) -> None:
-        """The writer lock and, in the same round trip (a pipeline: BEGIN, the lock, the read),
-        the state row, which only this transaction changes from then on (see Store._head)."""
-        with _driver(conn).pipeline(), _driver(conn).cursor() as cursor:
-            cursor.execute(f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))")
-            cursor.execute("SELECT commit_seq, last_batch, last_hash FROM ledger_state")
+        """The writer lock and the state row, which only this transaction changes from then
+        on (see Store._head), in one message: two statements in the simple protocol, after
+        the driver's BEGIN."""
+        with _driver(conn).cursor() as cursor:
+            cursor.execute(
+                f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()));"
+                " SELECT commit_seq, last_batch, last_hash FROM ledger_state"
+            )
+            cursor.nextset()
             row = cursor.fetchone()
         if row is None:
             raise StoreError(f"{self.url}: ledger_state has no row; the database is damaged")

@@ -451,6 +451,28 @@ DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
 """
 
 
+def test_a_dead_pooled_connection_is_replaced(pg, monkeypatch) -> None:
+    """The pool does not ping what it hands out: a pooled connection whose backend ended
+    while it sat idle is found dead by the first statements of the next write or read,
+    before anything is written, and replaced; the call goes through once, unaware."""
+    with ledger.open(pg.url) as book, ledger.open(pg.url) as other:
+        world(book)
+        assert all(r.ok for r in book.post(entries(range(1, 3))))
+        pids = watch_writer(monkeypatch)
+        assert all(r.ok for r in book.post(entries(range(3, 4))))
+        terminate(pids[-1])  # the writer's connection, idle in the pool
+        loads = count_loads(monkeypatch)
+        assert all(r.ok for r in book.post(entries(range(4, 5))))
+        assert len(set(pids)) == 2, "the write ran on a new connection"
+        assert all(r.ok for r in other.post(entries(range(5, 6))))
+        with book._store.reader() as conn:
+            reader_pid = backend_pid(conn)
+        terminate(reader_pid)  # a reader's connection, idle in the pool
+        assert book.balance("a").debits_posted == 5 * ENTRY_AMOUNT  # a read catches up on key 5
+        assert loads["load"] == 0
+        assert_entries(pg, book, 5)
+
+
 def test_terminated_during_commit(pg, monkeypatch) -> None:
     """(b) The backend ends while COMMIT runs (a deferred trigger holds it there): read back
     under the writer lock, the batch is not there, so StoreError; the retry posts once."""
