@@ -120,7 +120,7 @@ class Replica:
                     store.set_checkpoint(conn, self.last_batch)
                     folded += behind
                 elif behind > 0:
-                    step = store.fold(conn)
+                    step = store.fold(conn, self.engine.rows["book"])
                     folded += step
                     if 0 < step < behind:
                         store.seal_fold(conn)  # this range is kept; the next goes on from it

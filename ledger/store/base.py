@@ -976,12 +976,13 @@ class Store:
         seal = self.checkpoint_seal(conn)
         return seal.batch if seal is not None else 0
 
-    def fold(self, conn: Connection) -> int:
+    def fold(self, conn: Connection, books: np.ndarray | None = None) -> int:
         """Fold the first range of batches after the checkpoint (about chunk_rows entries and
         lines, see batch_ranges) into period_balances, under the writer lock; the caller
         seals it (seal_fold, or seal_checkpoint with a new snapshot) and commits, so a fold
         of a long unfolded tail goes in steps that each keep their work.
 
+        `books`: every account's book, when the caller holds them (else they are read).
         Returns the number of batches folded. Readers see the old or the new checkpoint,
         never a mix: both move in one transaction. Monthly sums are kept modulo 2**64 (see
         wrap64): a month's pending reservations may add up past int64 even though every
@@ -991,9 +992,12 @@ class Store:
         ranges = self.batch_ranges(conn, checkpoint)
         if not ranges:
             return 0
+        conn.info["ledger_fold_more"] = len(ranges) > 1  # statistics wait for the last step
         last = ranges[0][1]
         sums = self.period_sums(conn, checkpoint, last)
-        books = self.account_books(conn)[sums["account"]]
+        if books is None or (len(sums["account"]) and int(sums["account"].max()) >= len(books)):
+            books = self.account_books(conn)
+        books = np.asarray(books, np.int64)[sums["account"]]
         matrix = np.stack([sums[name] for name in ("dp", "cp", "dq", "cq")], axis=1)
         self.fold_rows(conn, sums["account"], sums["period"], books, matrix)
         self.set_checkpoint(conn, last)
@@ -1010,13 +1014,29 @@ class Store:
         """The monthly sums of the batches after `after` up to `upto`, from the lines:
         int64 columns account, period, dp, cp, dq, cq, one row per (account, month) in key
         order, each sum modulo 2**64 (see wrap64). Read range by range (batch_ranges)."""
-        names = PeriodSums.NAMES
         total = PeriodSums()
         for first, last in self.batch_ranges(conn, after, upto):
-            rows = self.unfolded_sql(first - 1, upto=last)
-            sql = f"SELECT account, period, dp, cp, dq, cq FROM ({rows}) AS u"
-            total.add(self.read_ints(conn, sql, names))
+            self.range_period_sums(conn, first - 1, last, total)
         return total.result()
+
+    def range_period_sums(self, conn: Connection, after: int, upto: int, total: PeriodSums) -> None:
+        """Add the monthly sums of the batches after `after` up to `upto` into `total`."""
+        rows = self.unfolded_sql(after, upto=upto)
+        total.add(
+            self.read_ints(
+                conn, f"SELECT account, period, dp, cp, dq, cq FROM ({rows}) AS u", PeriodSums.NAMES
+            )
+        )
+
+    def resolved_period_sums(self, conn: Connection, after: int, upto: int, total: PeriodSums) -> None:
+        """Add the monthly sums of the posts and voids of the batches after `after` up to
+        `upto` into `total` (range_period_sums' part that is not the entries' own lines)."""
+        rows = self.resolved_lines_sql(after, upto=upto)
+        total.add(
+            self.read_ints(
+                conn, f"SELECT account, period, dp, cp, dq, cq FROM ({rows}) AS u", PeriodSums.NAMES
+            )
+        )
 
     def account_books(self, conn: Connection) -> np.ndarray:
         """The book (int64) of every account, by index."""

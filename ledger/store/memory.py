@@ -351,7 +351,7 @@ class MemoryStore(Store):
 
     # --- monthly sums ------------------------------------------------------------------------
 
-    def fold(self, conn: Connection) -> int:
+    def fold(self, conn: Connection, books: np.ndarray | None = None) -> int:
         """Fold the batches after the checkpoint into the monthly sums; the number folded."""
         state = self._state
         first = state.checkpoint_batch

@@ -1,8 +1,8 @@
 """Bounded reads: the ranges a read of the journal or of the derived sums goes in.
 
 No statement reads a whole table. Reads of the journal go by ranges of batches whose
-entries and lines add up to about a chunk (a batch larger than that is a range of its own:
-its poster held it in memory whole); reads of catalog and derived tables go by ranges of
+entries and lines add up to about a chunk (at most a chunk plus one batch, which its poster
+held in memory whole); reads of catalog and derived tables go by ranges of
 their primary key. Memory is bounded by the chunk and by what the caller keeps, never by
 the history. Plain functions over a connection and numpy arrays; the stores call them.
 """
@@ -20,13 +20,15 @@ CHUNK_ROWS = 4_000_000
 
 
 def batch_ranges(conn: Connection, after: int, upto: int, chunk: int) -> list[tuple[int, int]]:
-    """Consecutive ranges (first, last) of the batch ids after `after` up to `upto`, each
-    holding about `chunk` entries and lines: one row per range comes back, the running
-    total is the server's."""
+    """Consecutive ranges (first, last) of the batch ids after `after` up to `upto`: a range
+    ends with the batch whose running total of entries and lines (plus one per batch) passes
+    the next multiple of `chunk`, so it holds at most `chunk` plus one batch. One row per
+    range comes back; the running total is the server's."""
     if upto <= after:
         return []
     rows = conn.exec_driver_sql(
-        "SELECT max(id) FROM (SELECT id, sum(entries + lines + 1) OVER (ORDER BY id) AS total"
+        # CAST: PostgreSQL's sum of BIGINTs is NUMERIC, whose division is not integer division
+        "SELECT max(id) FROM (SELECT id, CAST(sum(entries + lines + 1) OVER (ORDER BY id) AS BIGINT) AS total"
         f" FROM batches WHERE id > {int(after)} AND id <= {int(upto)}) AS running"
         f" GROUP BY (total - 1) / {max(1, int(chunk))} ORDER BY 1"
     ).all()
@@ -96,6 +98,23 @@ class PeriodSums:
         return self.rows
 
 
+def own_line_sums(
+    accounts: np.ndarray, amounts: np.ndarray, periods: np.ndarray, pending: np.ndarray
+) -> dict[str, np.ndarray]:
+    """PeriodSums rows of entries' own lines: each amount on its side, posted or pending
+    (the rows unfolded_sql's first part gives, computed here instead of by the server)."""
+    zero = np.zeros(len(amounts), np.int64)
+    debit, credit = np.where(amounts > 0, amounts, zero), np.where(amounts < 0, -amounts, zero)
+    return {
+        "account": np.asarray(accounts, np.int64),
+        "period": np.asarray(periods, np.int64),
+        "dp": np.where(pending, zero, debit),
+        "cp": np.where(pending, zero, credit),
+        "dq": np.where(pending, debit, zero),
+        "cq": np.where(pending, credit, zero),
+    }
+
+
 def segments_by_key(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Put records with segments of a second array (record i owns the next counts[i] items)
     in key order: the records' order and the items' positions in that order."""
@@ -109,4 +128,4 @@ def segments_by_key(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, n
     return order, positions
 
 
-__all__ = ["CHUNK_ROWS", "AccountSums", "PeriodSums", "batch_ranges", "segments_by_key"]
+__all__ = ["CHUNK_ROWS", "AccountSums", "PeriodSums", "batch_ranges", "own_line_sums", "segments_by_key"]

@@ -31,7 +31,8 @@ def state(durable) -> tuple[int, int]:
 
 
 def largest_batch(durable) -> int:
-    """The most entries plus lines of any one batch (a batch is never split)."""
+    """The most entries plus lines (plus one) of any one batch: a range holds at most a
+    chunk plus one batch (a batch is never split)."""
     return int(rows(durable.engine(), "SELECT max(entries + lines + 1) FROM batches")[0][0])
 
 
@@ -75,7 +76,7 @@ def test_reads_are_bounded_by_the_chunk(durable, unfolded, monkeypatch) -> None:
         other.close()
         assert snapshot(book) == expected  # caught up on seven accounts and a checkpoint
         assert book.verify() is None
-    assert biggest and max(biggest) <= max(Store.chunk_rows, largest_batch(durable))
+    assert biggest and max(biggest) <= Store.chunk_rows + largest_batch(durable)
 
 
 def test_fold_goes_in_committed_steps(durable, unfolded) -> None:
@@ -99,10 +100,10 @@ def test_checkpoint_cut_short_keeps_its_steps(durable, unfolded, monkeypatch) ->
     folds = []
     fold = Store.fold
 
-    def failing(self, conn):
+    def failing(self, conn, books=None):
         if len(folds) == 2:
             raise StoreError("the process was killed")
-        folds.append(fold(self, conn))
+        folds.append(fold(self, conn, books))
         return folds[-1]
 
     monkeypatch.setattr(Store, "fold", failing)
@@ -180,3 +181,25 @@ def test_segments_by_key_reorders_records_with_their_items() -> None:
     assert items[positions].tolist() == [200, 201, 202, 300, 301]
     empty_order, empty_positions = segments_by_key(np.zeros(0, np.int64), np.zeros(0, np.int64))
     assert len(empty_order) == len(empty_positions) == 0
+
+
+def test_batch_ranges_group_batches_by_their_size(durable, monkeypatch) -> None:
+    """Ranges hold several small batches up to about a chunk (integer arithmetic on every
+    store: a NUMERIC running total once made every batch a range of its own on PostgreSQL),
+    and a range never holds more than a chunk plus one batch."""
+    monkeypatch.setattr(Store, "chunk_rows", 20)
+    with ledger.open(durable.url) as book:
+        book.create_groups([{"key": "C"}])
+        book.create_books([{"key": "B"}])
+        book.create_accounts([{"key": k, "book": "B", "group": "C", "code": "1"} for k in ("a", "b")])
+        lines = [{"account": "a", "debit": "1"}, {"account": "b", "credit": "1"}]
+        for key in range(1, 11):  # ten batches of 1 entry, 2 lines: weight 4 each
+            assert book.post([{"key": key, "book": "B", "date": "2026-01-02", "lines": lines}])[0].ok
+        big = [{"key": 100 + i, "book": "B", "date": "2026-01-02", "lines": lines} for i in range(10)]
+        assert all(r.ok for r in book.post(big))  # weight 31
+        assert book.post([{"key": 200, "book": "B", "date": "2026-01-02", "lines": lines}])[0].ok
+        store = book._store
+        with store.reader() as conn:
+            ranges = store.batch_ranges(conn, 0)
+    # running totals 4, 8, ..., 40, then 71 (the big batch), 75: buckets of 20
+    assert ranges == [(1, 5), (6, 10), (11, 12)]
