@@ -119,20 +119,23 @@ def first_bad_batch(store: Store, conn: Conn) -> int | None:
 def check_batches(
     store: Store, conn: Conn, records: list[BatchRecord], sums: MonthlySums | None = None
 ) -> Finding | None:
-    """The batch chain (2. of the module docstring), batch by batch, as columns: a batch
-    costs a few queries and its hashing, not a Python object per line. Each verified batch's
-    monthly sums are added to `sums` (up to its batch)."""
+    """The batch chain (2. of the module docstring), batch by batch, as columns read a range
+    of batches at a time (Store.batch_contents): a batch costs its hashing, not a Python
+    object per line nor queries of its own. Each verified batch's monthly sums are added to
+    `sums` (up to its batch)."""
     prev = GENESIS_HASH
     pending_total = 0
     for expected_id, record in enumerate(records, start=1):
         if record.id != expected_id:
             return Finding("batches", f"id {expected_id}", expected_id, "missing: ids run 1, 2, 3…")
+    contents = store.batch_contents(conn, 1, len(records))
+    for record, content in zip(records, contents, strict=True):
         batch = record.id
-        entries = store.batch_entries(conn, batch)
-        lines = in_entry_order(store.batch_lines(conn, batch), entries["key"])
+        entries = content.entries
+        lines = in_entry_order(content.lines, entries["key"])
         if lines is None:
             return Finding("lines", f"batch {batch}", batch, "a line names an entry that is not in its batch")
-        texts = store.batch_texts(conn, batch)
+        texts = content.texts
         parts = batch_parts([entries[n] for n in ENTRY_NAMES], [lines[n] for n in LINE_NAMES], texts)
         digest = link_hash(prev, batch, parts)
         if digest != record.hash or record.prev_hash != prev or record.parts != parts:
@@ -144,7 +147,7 @@ def check_batches(
         if texts_differ(texts, entries):
             return Finding("entry_texts", f"batch {batch}", batch, "a text is not its entry's extra hash")
         pending = (entries["flags"] & ENTRY_PENDING) != 0
-        differs = pending_lines_differ(store.batch_pending_lines(conn, batch), entries["key"][pending], lines)
+        differs = pending_lines_differ(content.pending_lines, entries["key"][pending], lines)
         if differs is not None:
             return Finding("pending_lines", f"entry {differs}", batch, "not the pending entry's lines")
         pending_total += int(entries["lines"][pending].sum())

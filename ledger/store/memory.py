@@ -43,6 +43,7 @@ from ledger.store.base import (
     ENTRY_NAMES,
     GENESIS_HASH,
     LINE_NAMES,
+    BatchContents,
     BatchRecord,
     Increment,
     LoadedState,
@@ -332,6 +333,17 @@ class MemoryStore(Store):
             columns["account"].append(accounts.astype(np.int64))
             columns["amount"].append(amounts.astype(np.int64))
         return {name: np.concatenate(v) if v else np.zeros(0, np.int64) for name, v in columns.items()}
+
+    def batch_contents(self, conn: Connection, first: int, last: int) -> Iterator[BatchContents]:
+        """Batch by batch: the batches are in memory already."""
+        for batch in range(first, last + 1):
+            yield BatchContents(
+                batch,
+                self.batch_entries(conn, batch),
+                self.batch_lines(conn, batch),
+                self.batch_texts(conn, batch),
+                self.batch_pending_lines(conn, batch),
+            )
 
     def pending_lines_count(self, conn: Connection) -> int:
         return sum(len(accounts) for accounts, _ in self.pending_lines.values())

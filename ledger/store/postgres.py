@@ -644,6 +644,14 @@ class PostgresStore(Store):
             f" WHERE e.batch = {int(batch)}"
         )
 
+    def range_lines_sql(self, first: int, last: int) -> str:
+        dims = ", ".join(f"coalesce(e.dims[l.n][{i}], 0)" for i in range(1, 5))
+        return (
+            f"SELECT e.batch, e.key, (l.n - 1)::integer, l.account, l.amount, {dims} FROM entries e"
+            " CROSS JOIN LATERAL unnest(e.amounts, e.accounts) WITH ORDINALITY AS l (amount, account, n)"
+            f" WHERE e.batch BETWEEN {int(first)} AND {int(last)}"
+        )
+
     def range_sums(self, conn: Connection, after: int, upto: int) -> tuple[np.ndarray, np.ndarray]:
         """As Store.range_sums, the entries' own lines read as their arrays (one binary COPY
         of a row per entry, parsed by the compiled reader) and summed here, instead of the

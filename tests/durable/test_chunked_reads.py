@@ -203,3 +203,39 @@ def test_batch_ranges_group_batches_by_their_size(durable, monkeypatch) -> None:
             ranges = store.batch_ranges(conn, 0)
     # running totals 4, 8, ..., 40, then 71 (the big batch), 75: buckets of 20
     assert ranges == [(1, 5), (6, 10), (11, 12)]
+
+
+def test_verify_reads_batches_a_range_at_a_time(durable, monkeypatch) -> None:
+    """verify reads the batches' rows a range at a time: 60 one-entry batches cost a few
+    statements, not four each, and an edited line among them is still found."""
+    monkeypatch.setattr(Store, "chunk_rows", 1000)
+    with ledger.open(durable.url) as book:
+        book.create_groups([{"key": "C"}])
+        book.create_books([{"key": "B"}])
+        book.create_accounts([{"key": k, "book": "B", "group": "C", "code": "1"} for k in ("a", "b")])
+        lines = [{"account": "a", "debit": "1"}, {"account": "b", "credit": "1"}]
+        for key in range(1, 61):
+            entry = {"key": key, "book": "B", "date": "2026-01-02", "lines": lines, "reference": f"R{key}"}
+            assert book.post([entry])[0].ok
+        calls: list[str] = []
+        read_ints = Store.read_ints
+
+        def counted(self, conn, sql, names):
+            calls.append(sql)
+            return read_ints(self, conn, sql, names)
+
+        monkeypatch.setattr(type(book._store), "read_ints", counted)
+        assert book.verify() is None
+        assert len([sql for sql in calls if "FROM entries" in sql or "FROM lines" in sql]) < 20
+    if durable.kind == "sqlite":
+        edit = "UPDATE lines SET amount = 200 WHERE batch = 37 AND line = 0"
+        triggers = ("DROP TRIGGER lines_no_update",)
+    else:
+        edit = "UPDATE entries SET amounts = '{200,-100}' WHERE batch = 37"
+        triggers = ("ALTER TABLE entries DISABLE TRIGGER USER",)
+    with durable.engine().begin() as conn:
+        for statement in (*triggers, edit):
+            conn.exec_driver_sql(statement)
+    with ledger.open(durable.url) as book:
+        found = book.verify()
+        assert found is not None and found.batch == 37
