@@ -183,16 +183,21 @@ def test_segments_by_key_reorders_records_with_their_items() -> None:
     assert len(empty_order) == len(empty_positions) == 0
 
 
+def two_accounts(book: ledger.Ledger) -> list[dict[str, str]]:
+    """Accounts a and b in book B; the lines of a 1.00 transfer between them."""
+    book.create_groups([{"key": "C"}])
+    book.create_books([{"key": "B"}])
+    book.create_accounts([{"key": k, "book": "B", "group": "C", "code": "1"} for k in ("a", "b")])
+    return [{"account": "a", "debit": "1"}, {"account": "b", "credit": "1"}]
+
+
 def test_batch_ranges_group_batches_by_their_size(durable, monkeypatch) -> None:
     """Ranges hold several small batches up to about a chunk (integer arithmetic on every
     store: a NUMERIC running total once made every batch a range of its own on PostgreSQL),
     and a range never holds more than a chunk plus one batch."""
     monkeypatch.setattr(Store, "chunk_rows", 20)
     with ledger.open(durable.url) as book:
-        book.create_groups([{"key": "C"}])
-        book.create_books([{"key": "B"}])
-        book.create_accounts([{"key": k, "book": "B", "group": "C", "code": "1"} for k in ("a", "b")])
-        lines = [{"account": "a", "debit": "1"}, {"account": "b", "credit": "1"}]
+        lines = two_accounts(book)
         for key in range(1, 11):  # ten batches of 1 entry, 2 lines: weight 4 each
             assert book.post([{"key": key, "book": "B", "date": "2026-01-02", "lines": lines}])[0].ok
         big = [{"key": 100 + i, "book": "B", "date": "2026-01-02", "lines": lines} for i in range(10)]
@@ -210,10 +215,7 @@ def test_verify_reads_batches_a_range_at_a_time(durable, monkeypatch) -> None:
     statements, not four each, and an edited line among them is still found."""
     monkeypatch.setattr(Store, "chunk_rows", 1000)
     with ledger.open(durable.url) as book:
-        book.create_groups([{"key": "C"}])
-        book.create_books([{"key": "B"}])
-        book.create_accounts([{"key": k, "book": "B", "group": "C", "code": "1"} for k in ("a", "b")])
-        lines = [{"account": "a", "debit": "1"}, {"account": "b", "credit": "1"}]
+        lines = two_accounts(book)
         for key in range(1, 61):
             entry = {"key": key, "book": "B", "date": "2026-01-02", "lines": lines, "reference": f"R{key}"}
             assert book.post([entry])[0].ok
