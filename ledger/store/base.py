@@ -996,10 +996,13 @@ class Store:
         return seal.batch if seal is not None else 0
 
     def fold(self, conn: Connection, books: np.ndarray | None = None) -> int:
-        """Fold the first range of batches after the checkpoint (about chunk_rows entries and
-        lines, see batch_ranges) into period_balances, under the writer lock; the caller
-        seals it (seal_fold, or seal_checkpoint with a new snapshot) and commits, so a fold
-        of a long unfolded tail goes in steps that each keep their work.
+        """Fold the next step of batches after the checkpoint into period_balances, under the
+        writer lock; the caller seals it (seal_fold, or seal_checkpoint with a new snapshot)
+        and commits, so a fold of a long unfolded tail goes in steps that each keep their
+        work. A step sums ranges of batches (batch_ranges) by month until its monthly rows
+        reach half of chunk_rows, then writes them in one upsert: the upsert costs by the (account,
+        month) rows it touches, which a day's lines and a month's share, so the fewer steps
+        the better, and memory stays bounded by the rows of one step (half a chunk of rows).
 
         `books`: every account's book, when the caller holds them (else they are read).
         Returns the number of batches folded. Readers see the old or the new checkpoint,
@@ -1011,9 +1014,14 @@ class Store:
         ranges = self.batch_ranges(conn, checkpoint)
         if not ranges:
             return 0
-        conn.info["ledger_fold_more"] = len(ranges) > 1  # statistics wait for the last step
-        last = ranges[0][1]
-        sums = self.period_sums(conn, checkpoint, last)
+        total, last = PeriodSums(), checkpoint
+        for first, end in ranges:
+            self.range_period_sums(conn, first - 1, end, total)
+            last = end
+            if len(total.rows["account"]) >= self.chunk_rows // 2:  # 48 bytes a row
+                break
+        conn.info["ledger_fold_more"] = last < ranges[-1][1]  # statistics wait for the last step
+        sums = total.result()
         if books is None or (len(sums["account"]) and int(sums["account"].max()) >= len(books)):
             books = self.account_books(conn)
         books = np.asarray(books, np.int64)[sums["account"]]
