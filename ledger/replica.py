@@ -192,7 +192,9 @@ class Replica:
 
     def _load_tables(self, conn: Connection) -> None:
         state = self.store._load(conn)
-        fetch = self._fetch_account if self.store.durable else None
+        # a durable store's accounts table has the fields, when a reader can run beside the
+        # writer (not so on one shared connection: an in-memory SQLite database)
+        fetch = self._fetch_account if self.store.durable and self.store.separate_writer else None
         catalog = Catalog.from_rows(state.groups, state.books, state.accounts, fetch)
         engine = Engine(groups_count=max(1, len(catalog.group_keys)))
         accounts = state.accounts

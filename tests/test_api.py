@@ -403,3 +403,18 @@ def test_reserve_makes_room_once_and_posting_fits_in_it(book) -> None:
     assert len(table) >= 200_000
     assert book.post_columns(**columns())[0] == Code.ok
     assert book._engine.entry_table is table  # no rehash while posting
+
+
+def test_a_taken_account_key_on_an_in_memory_sqlite_database() -> None:
+    """On one shared connection (sqlite://) an account key given again is told apart as
+    exists / exists_with_different_fields from the fields held in memory."""
+    with ledger.open("sqlite://") as book:
+        book.create_groups([{"key": "C"}])
+        book.create_books([{"key": "B"}])
+        account = {"key": "a", "book": "B", "group": "C", "code": "1"}
+        assert book.create_accounts([account])[0].code == ledger.Code.ok
+        assert book.create_accounts([account])[0].code == ledger.Code.exists
+        assert (
+            book.create_accounts([{**account, "code": "2"}])[0].code
+            == ledger.Code.exists_with_different_fields
+        )

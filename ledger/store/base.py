@@ -309,6 +309,7 @@ class Store:
         conn.info.pop("ledger_fold", None)
         conn.info.pop("ledger_checkpoint", None)
         conn.info.pop("ledger_head", None)
+        conn.info.pop("ledger_fold_more", None)
         conn.info["ledger_writer"] = True
         try:
             self.lock_writer(conn)
@@ -328,8 +329,8 @@ class Store:
             conn = self.engine.connect()
             try:
                 begin(conn)
-            except Exception as error:
-                lost = connection_lost(conn, error)
+            except BaseException as error:
+                lost = isinstance(error, Exception) and connection_lost(conn, error)
                 if lost and not conn.invalidated:
                     with contextlib.suppress(Exception):
                         conn.invalidate()
@@ -1454,20 +1455,19 @@ class Store:
     def period_row_chunks(self, conn: Connection) -> Iterator[dict[str, np.ndarray]]:
         """The rows of period_balances in key order, chunk_rows per statement (keyset on the
         primary key)."""
-        account, period, size = -1, -1, max(1, int(self.chunk_rows))
+        after, size = "", max(1, int(self.chunk_rows))  # the first page: every row, any account
         while True:
             rows = self.read_ints(
                 conn,
                 "SELECT account, period, book, debits_posted, credits_posted, debits_pending, credits_pending"
-                f" FROM period_balances WHERE (account, period) > ({account}, {period})"
-                f" ORDER BY account, period LIMIT {size}",
+                f" FROM period_balances{after} ORDER BY account, period LIMIT {size}",
                 PERIOD_NAMES,
             )
             if len(rows["account"]):
                 yield rows
             if len(rows["account"]) < size:
                 return
-            account, period = int(rows["account"][-1]), int(rows["period"][-1])
+            after = f" WHERE (account, period) > ({int(rows['account'][-1])}, {int(rows['period'][-1])})"
 
     def recomputed_period_sums(self, conn: Connection, upto: int) -> dict[str, np.ndarray]:
         """What period_balances holds when folded up to batch `upto`, recomputed from the
@@ -1522,7 +1522,11 @@ def connection_lost(conn: Connection, error: BaseException) -> bool:
         return True
     psycopg = sys.modules.get("psycopg")  # its errors on the driver connection itself
     if psycopg is not None and isinstance(error, psycopg.OperationalError):
-        return True  # connection-level (class 08, 57P01, or the socket); statement errors are not
+        # the socket (no SQLSTATE), connection exceptions (class 08) or the server ending the
+        # session (57P01-57P03); not a statement's own failure (a timeout, a deadlock, ...)
+        state = getattr(error, "sqlstate", None)
+        if state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03"):
+            return True
     raw = conn.connection.driver_connection
     return bool(getattr(raw, "broken", False) or getattr(raw, "closed", False) is True)
 

@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import struct
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -270,7 +271,8 @@ def _int8_rows(data: bytes, names: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 
 def _bytea(value: bytes) -> str:
-    return f"'\\x{value.hex()}'::bytea"
+    """A bytea literal that reads the same whatever standard_conforming_strings says."""
+    return f"decode('{value.hex()}', 'hex')"
 
 
 def _text(value: str | None, raw: Any) -> str:
@@ -301,7 +303,8 @@ class PostgresStore(Store):
 
     def __init__(self, url: str, engine: Any) -> None:
         super().__init__(url, engine)
-        self._queued: dict[int, list[str]] = {}  # statements for commit_write, by writer connection
+        # statements for commit_write, by writer connection (gone with it)
+        self._queued: weakref.WeakKeyDictionary[Connection, list[str]] = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
@@ -374,13 +377,13 @@ class PostgresStore(Store):
         conn.info["ledger_head"] = (int(row[0]), int(row[1]), bytes(row[2]))
 
     def end_write(self, conn: Connection) -> None:
-        self._queued.pop(id(conn), None)
+        self._queued.pop(conn, None)
 
     def commit_write(self, conn: Connection) -> None:
         """COMMIT, sent with the statements a small batch queued (one message, one round
         trip). A statement the server refuses skips the rest, COMMIT included: StoreError,
         nothing committed. A connection lost meanwhile: CommitUnknown."""
-        queued = self._queued.pop(id(conn), None)
+        queued = self._queued.pop(conn, None)
         if queued:
             raw = _driver(conn)
             try:
@@ -559,7 +562,7 @@ class PostgresStore(Store):
                 f" {int(fingerprint)}, {int(count)}, {arrays}, {coded})"
             )
             at += count
-        queued = self._queued.setdefault(id(conn), [])
+        queued = self._queued.setdefault(conn, [])
         queued.append(
             "INSERT INTO entries (key, batch, seq, book, date, flags, pending, extra, fingerprint, lines,"
             " amounts, accounts, dims) VALUES " + ", ".join(values)
@@ -582,9 +585,9 @@ class PostgresStore(Store):
         """As Store.bump; after a small batch queued its rows, queued too (the new sequence
         is the one read under the lock plus one), to travel with the COMMIT."""
         head = conn.info.get("ledger_head")
-        if id(conn) not in self._queued or head is None or batch is None:
+        if conn not in self._queued or head is None or batch is None:
             return super().bump(conn, batch=batch, hash=hash)
-        self._queued[id(conn)].append(
+        self._queued[conn].append(
             f"UPDATE ledger_state SET commit_seq = commit_seq + 1, last_batch = {int(batch)},"
             f" last_hash = {_bytea(bytes(hash or b''))}"
         )

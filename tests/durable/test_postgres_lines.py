@@ -266,3 +266,37 @@ def test_unfolded_sums_equal_the_sql_sums(durable) -> None:
                 assert index[mine].tolist() == sql_index[order].tolist()
                 assert sums[mine].tolist() == sql_sums[order].tolist()
                 assert (len(index) > 0) == (checkpoint < last)
+
+
+@pytest.mark.parametrize("conforming", ["on", "off"])
+def test_small_batches_sent_with_their_commit_store_what_copy_stores(pg, tmp_path, conforming: str) -> None:
+    """Batches of a few entries travel as literal INSERTs with their COMMIT: with texts that
+    need quoting, hashes of any bytes (a first batch's all-zero previous hash), and whatever
+    the session's standard_conforming_strings, they store what the binary COPY stores (the
+    chain verifies, and the rows are SQLite's)."""
+    from sqlalchemy import make_url
+
+    url = make_url(pg.url)
+    options = f"{url.query['options']} -c standard_conforming_strings={conforming}"
+    url = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
+    texts = ["it's", "back\\slash", 'quote"s', "E'\\x00'", "新年"]
+    results = {}
+    for name, target in (("pg", url), ("sqlite", f"sqlite:///{tmp_path / 'small.db'}")):
+        with ledger.open(target) as book:
+            book.create_groups([{"key": "C", "scale": 2}])
+            book.create_books([{"key": "B"}])
+            book.create_accounts([{"key": k, "book": "B", "group": "C", "code": "1"} for k in ("a", "b")])
+            for key in range(1, 9):
+                lines = [
+                    {"account": "a", "debit": f"{key}.25", "dims": (key, 0, 7) if key % 2 else ()},
+                    {"account": "b", "credit": f"{key}.25"},
+                ]
+                entry = {"key": key, "book": "B", "date": "2026-02-03", "lines": lines}
+                entry["reference"] = texts[key % len(texts)]
+                entry["kind"] = texts[(key + 1) % len(texts)]
+                assert book.post([entry])[0].ok
+            assert book.verify() is None
+            results[name] = balance_rows(book)
+    assert np.array_equal(results["pg"], results["sqlite"])
+    with ledger.open(url) as book:
+        assert book.verify() is None
