@@ -529,14 +529,9 @@ class Store:
                 ],
             )
 
-    def batch_lines_sql(self, batch: int) -> str:
-        """A query of the lines of one batch: entry, line, account, amount, dim1..dim4 (0 for
-        none), in no particular order."""
-        dims = ", ".join(f"coalesce(dim{i}, 0)" for i in range(1, 5))
-        return f"SELECT entry, line, account, amount, {dims} FROM lines WHERE batch = {int(batch)}"
-
     def range_lines_sql(self, first: int, last: int) -> str:
-        """batch_lines_sql of the batches first..last, each row led by its batch."""
+        """A query of the lines of the batches first..last: batch, entry, line, account, amount,
+        dim1..dim4 (0 for none), in no particular order."""
         dims = ", ".join(f"coalesce(dim{i}, 0)" for i in range(1, 5))
         return (
             f"SELECT batch, entry, line, account, amount, {dims} FROM lines"
@@ -1347,43 +1342,9 @@ class Store:
             for r in conn.execute(query)
         ]  # fmt: skip
 
-    def batch_entries(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
-        """The entries of a batch in seq order: int64 columns ENTRY_NAMES (NULL as 0)."""
-        return self.read_ints(
-            conn,
-            f"SELECT {', '.join(f'coalesce({name}, 0)' for name in ENTRY_NAMES)}"
-            f" FROM entries WHERE batch = {int(batch)} ORDER BY seq",
-            ENTRY_NAMES,
-        )
-
-    def batch_lines(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
-        """The lines of a batch, in no particular order: int64 columns LINE_NAMES (dims 0
-        for none)."""
-        return self.read_ints(conn, self.batch_lines_sql(int(batch)), LINE_NAMES)
-
-    def batch_texts(self, conn: Connection, batch: int) -> list[tuple[int, str | None, str | None]]:
-        """(entry, kind, reference) of the entry_texts rows of a batch's entries."""
-        rows = conn.exec_driver_sql(
-            "SELECT x.entry, x.kind, x.reference FROM entry_texts x JOIN entries e ON e.key = x.entry"
-            f" WHERE e.batch = {int(batch)}"
-        )
-        return [(int(r[0]), r[1], r[2]) for r in rows]
-
-    def batch_pending_lines(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
-        """The pending_lines rows of a batch's pending entries, by entry then line: int64
-        columns entry, line, account, amount."""
-        return self.read_ints(
-            conn,
-            "SELECT p.entry, p.line, p.account, p.amount FROM pending_lines p JOIN entries e"
-            f" ON e.key = p.entry WHERE e.batch = {int(batch)} AND (e.flags & {ENTRY_PENDING}) <> 0"
-            " ORDER BY p.entry, p.line",
-            ("entry", "line", "account", "amount"),
-        )
-
     def batch_contents(self, conn: Connection, first: int, last: int) -> Iterator[BatchContents]:
-        """batch_entries, batch_lines, batch_texts and batch_pending_lines of each batch
-        first..last, in order, read a range of batches at a time (batch_ranges): a few
-        statements per range, not per batch."""
+        """What each batch first..last wrote (BatchContents), in order, read a range of
+        batches at a time (batch_ranges): a few statements per range, not per batch."""
         for start, end in self.batch_ranges(conn, first - 1, last):
             where = f"batch BETWEEN {start} AND {end}"
             names = ("batch", *ENTRY_NAMES)

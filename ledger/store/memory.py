@@ -309,21 +309,21 @@ class MemoryStore(Store):
             for c in self.chunks[first - 1 : last]
         ]
 
-    def batch_entries(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
-        chunk = self.chunks[batch - 1]
-        entries, _ = self._rows(chunk)
-        return {name: column.astype(np.int64) for name, column in zip(ENTRY_NAMES, entries, strict=True)}
+    def batch_contents(self, conn: Connection, first: int, last: int) -> Iterator[BatchContents]:
+        """Batch by batch: the batches are in memory already."""
+        for batch in range(first, last + 1):
+            chunk = self.chunks[batch - 1]
+            entries, lines = self._rows(chunk)
+            yield BatchContents(
+                batch,
+                {name: column.astype(np.int64) for name, column in zip(ENTRY_NAMES, entries, strict=True)},
+                {name: column.astype(np.int64) for name, column in zip(LINE_NAMES, lines, strict=True)},
+                list(chunk.texts),
+                self._pending_line_rows(chunk),
+            )
 
-    def batch_lines(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
-        chunk = self.chunks[batch - 1]
-        _, lines = self._rows(chunk)
-        return {name: column.astype(np.int64) for name, column in zip(LINE_NAMES, lines, strict=True)}
-
-    def batch_texts(self, conn: Connection, batch: int) -> list[tuple[int, str | None, str | None]]:
-        return list(self.chunks[batch - 1].texts)
-
-    def batch_pending_lines(self, conn: Connection, batch: int) -> dict[str, np.ndarray]:
-        chunk = self.chunks[batch - 1]
+    def _pending_line_rows(self, chunk: Chunk) -> dict[str, np.ndarray]:
+        """The pending lines of a batch's pending entries, by entry then line."""
         keys = sorted(chunk.batch.keys[(chunk.flags & ENTRY_PENDING) != 0].tolist())
         parts = [(key, self.pending_lines[key]) for key in keys]
         columns: dict[str, list[np.ndarray]] = {"entry": [], "line": [], "account": [], "amount": []}
@@ -333,17 +333,6 @@ class MemoryStore(Store):
             columns["account"].append(accounts.astype(np.int64))
             columns["amount"].append(amounts.astype(np.int64))
         return {name: np.concatenate(v) if v else np.zeros(0, np.int64) for name, v in columns.items()}
-
-    def batch_contents(self, conn: Connection, first: int, last: int) -> Iterator[BatchContents]:
-        """Batch by batch: the batches are in memory already."""
-        for batch in range(first, last + 1):
-            yield BatchContents(
-                batch,
-                self.batch_entries(conn, batch),
-                self.batch_lines(conn, batch),
-                self.batch_texts(conn, batch),
-                self.batch_pending_lines(conn, batch),
-            )
 
     def pending_lines_count(self, conn: Connection) -> int:
         return sum(len(accounts) for accounts, _ in self.pending_lines.values())

@@ -30,6 +30,7 @@ from ledger.store.ranges import PeriodSums, own_line_sums
 # The writer lock is (this int32, hash of the schema): one lock per ledger, where a ledger is
 # a schema of a database, so ledgers in other schemas never wait for each other.
 _LOCK_CLASS = 0x6C656467  # "ledg"
+_LOCK_SQL = f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))"
 # Batches of up to this many entries (without pending entries, whose lines go to
 # pending_lines by COPY) are written by INSERTs sent with the COMMIT (commit_write).
 _PIPELINED_ENTRIES = 64
@@ -359,17 +360,14 @@ class PostgresStore(Store):
         conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
     def lock(self, conn: Connection) -> None:
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))")
+        conn.exec_driver_sql(_LOCK_SQL)
 
     def lock_writer(self, conn: Connection) -> None:
         """The writer lock and the state row, which only this transaction changes from then
         on (see Store._head), in one message: two statements in the simple protocol, after
         the driver's BEGIN."""
         with _driver(conn).cursor() as cursor:
-            cursor.execute(
-                f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()));"
-                " SELECT commit_seq, last_batch, last_hash FROM ledger_state"
-            )
+            cursor.execute(f"{_LOCK_SQL}; SELECT commit_seq, last_batch, last_hash FROM ledger_state")
             cursor.nextset()
             row = cursor.fetchone()
         if row is None:
@@ -637,15 +635,6 @@ class PostgresStore(Store):
         # Fresh statistics: without them the planner expects many rows after the checkpoint
         # and the catch-up of the next open scans whole tables.
         conn.exec_driver_sql("ANALYZE entries")
-
-    def batch_lines_sql(self, batch: int) -> str:
-        # The entry rows' arrays: no join back to entries as the view needs.
-        dims = ", ".join(f"coalesce(e.dims[l.n][{i}], 0)" for i in range(1, 5))
-        return (
-            f"SELECT e.key, (l.n - 1)::integer, l.account, l.amount, {dims} FROM entries e"
-            " CROSS JOIN LATERAL unnest(e.amounts, e.accounts) WITH ORDINALITY AS l (amount, account, n)"
-            f" WHERE e.batch = {int(batch)}"
-        )
 
     def range_lines_sql(self, first: int, last: int) -> str:
         dims = ", ".join(f"coalesce(e.dims[l.n][{i}], 0)" for i in range(1, 5))
