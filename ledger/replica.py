@@ -278,6 +278,11 @@ class Replica:
             if not finished or mark is None:
                 self._take_back(mark)
                 raise
+            if self._applied is not None and self._written is None and self.seq == mark.seq:
+                # a post that wrote nothing (every entry refused or there already): its
+                # COMMIT had nothing to carry, so its codes stand whatever became of it
+                self._applied = None
+                return
             committed = self._outcome(mark)
             if committed:
                 self._applied = self._written = None

@@ -361,6 +361,27 @@ def test_sqlite_commit_unknown_then_retry(sqlite_file, monkeypatch) -> None:
         assert_entries(sqlite_file, book, 5)
 
 
+def test_a_post_that_wrote_nothing_needs_no_answer_from_its_commit(sqlite_file, monkeypatch) -> None:
+    """A retry whose entries are all there already writes nothing: its COMMIT failing, and
+    the database unreachable for a read-back, cannot make its outcome unknown; the codes
+    come back (exists) and the ledger goes on."""
+    with ledger.open(sqlite_file.url) as book:
+        world(book)
+        assert all(r.ok for r in book.post(entries(range(1, 3))))
+        store = book._store
+        original_connect = store.engine.connect
+
+        def lost(dbapi_connection: Any) -> None:
+            unreachable(monkeypatch, store)
+            raise sqlite3.OperationalError("disk I/O error")
+
+        lose_commit_reply(monkeypatch, store, lost)
+        assert [r.code for r in book.post(entries(range(1, 3)))] == [ledger.Code.exists] * 2
+        monkeypatch.setattr(store.engine, "connect", original_connect)
+        assert all(r.ok for r in book.post(entries(range(3, 4))))
+        assert_entries(sqlite_file, book, 3)
+
+
 def test_sqlite_catalog_and_period_writes_failing_at_commit(sqlite_file, monkeypatch) -> None:
     """A catalog write whose COMMIT fails is not committed (read back: the commit sequence
     is still before it): StoreError, and the account is not there; the memory reloads the
