@@ -33,7 +33,7 @@ _LOCK_CLASS = 0x6C656467  # "ledg"
 _LOCK_SQL = f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))"
 # Batches of up to this many entries (without pending entries, whose lines go to
 # pending_lines by COPY) are written by INSERTs sent with the COMMIT (commit_write).
-_PIPELINED_ENTRIES = 64
+_SMALL_BATCH_ENTRIES = 64
 # A batch of this many entries summarizes the new BRIN ranges of entries_batch as it is
 # written (about 0.1 s per million lines).
 _SUMMARIZED_ENTRIES = 100_000
@@ -497,8 +497,8 @@ class PostgresStore(Store):
 
     def write_batch(self, conn: Connection, rows: BatchRows) -> None:
         """The entries, each with its lines as arrays (one binary COPY), then texts and the
-        batch record; a small batch's rows go in the write's pipeline instead."""
-        if len(rows.entry_keys) <= _PIPELINED_ENTRIES and not rows.lines.pending.any():
+        batch record; a small batch's rows are queued to travel with the COMMIT instead."""
+        if len(rows.entry_keys) <= _SMALL_BATCH_ENTRIES and not rows.lines.pending.any():
             self._write_small_batch(conn, rows)
             return
         lines = rows.lines
