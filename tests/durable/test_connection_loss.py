@@ -335,6 +335,17 @@ def test_sqlite_commit_carried_out_but_reported_failed(sqlite_file, monkeypatch)
         assert_entries(sqlite_file, book, 3)
 
 
+def commit_lost_then_unreachable(monkeypatch: pytest.MonkeyPatch, store: Any) -> None:
+    """The next COMMIT is carried out, its reply lost (a disk I/O error), and the database
+    is unreachable from then on (until the test restores store.engine.connect)."""
+
+    def lost(dbapi_connection: Any) -> None:
+        unreachable(monkeypatch, store)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    lose_commit_reply(monkeypatch, store, lost)
+
+
 def test_sqlite_commit_unknown_then_retry(sqlite_file, monkeypatch) -> None:
     """COMMIT reported failed and the read-back cannot reach the database: CommitUnknown,
     whose message says to retry with the same keys; the retry catches up on the batch that
@@ -345,12 +356,7 @@ def test_sqlite_commit_unknown_then_retry(sqlite_file, monkeypatch) -> None:
         loads = count_loads(monkeypatch)
         store = book._store
         original_connect = store.engine.connect
-
-        def lost(dbapi_connection: Any) -> None:
-            unreachable(monkeypatch, store)
-            raise sqlite3.OperationalError("disk I/O error")
-
-        lose_commit_reply(monkeypatch, store, lost)
+        commit_lost_then_unreachable(monkeypatch, store)
         with pytest.raises(ledger.CommitUnknown, match="same keys"):
             book.post(entries(range(2, 5)))
         monkeypatch.setattr(store.engine, "connect", original_connect)
@@ -370,12 +376,7 @@ def test_a_post_that_wrote_nothing_needs_no_answer_from_its_commit(sqlite_file, 
         assert all(r.ok for r in book.post(entries(range(1, 3))))
         store = book._store
         original_connect = store.engine.connect
-
-        def lost(dbapi_connection: Any) -> None:
-            unreachable(monkeypatch, store)
-            raise sqlite3.OperationalError("disk I/O error")
-
-        lose_commit_reply(monkeypatch, store, lost)
+        commit_lost_then_unreachable(monkeypatch, store)
         assert [r.code for r in book.post(entries(range(1, 3)))] == [ledger.Code.exists] * 2
         monkeypatch.setattr(store.engine, "connect", original_connect)
         assert all(r.ok for r in book.post(entries(range(3, 4))))
