@@ -902,7 +902,7 @@ class _Generator:
             others = [i for i, other in enumerate(lines) if self._group(other.account) != group]
             if others and ch.chance(0.5):  # nets to zero overall, but not in each group
                 partner = lines[others[0]]
-                if partner.amount not in (1, -INT64_MAX):
+                if partner.amount != 1 and partner.amount - 1 > INT64_MIN:  # still an int64, not INT64_MIN
                     lines[others[0]] = replace(partner, amount=partner.amount - 1)
         elif which == 11:
             return replace(spec, period_closed=self.mix.period_closed > 0)
