@@ -582,9 +582,10 @@ class Store:
         index, sums = self.unfolded_sums(conn, checkpoint)
         with np.errstate(over="ignore"):  # modulo 2**64, as account_sums: exact when the total fits
             balances[index] += sums
-        keys, fingerprints = self.entry_keys(conn, 0)
-        pending = self._pending_rows(conn, 0)
-        resolved_keys, resolved_flags = self.resolutions(conn, 0)
+        ranges = self.batch_ranges(conn, 0)  # the whole history, once for the three reads
+        keys, fingerprints = self.entry_keys(conn, ranges)
+        pending = self._pending_rows(conn, ranges)
+        resolved_keys, resolved_flags = self.resolutions(conn, ranges)
         return LoadedState(
             commit_seq=int(state.commit_seq),
             last_batch=int(state.last_batch),
@@ -634,12 +635,17 @@ class Store:
         return batch_ranges(conn, int(after), int(upto), self.chunk_rows)
 
     def unfolded_sums(
-        self, conn: Connection, checkpoint: int, upto: int | None = None
+        self,
+        conn: Connection,
+        checkpoint: int,
+        upto: int | None = None,
+        ranges: list[tuple[int, int]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per account (ascending), the balance changes of the batches after `checkpoint` (up
-        to `upto`), read range by range (range_sums)."""
+        to `upto`), read range by range (range_sums; `ranges`: batch_ranges' when the caller
+        has them)."""
         total = AccountSums()
-        for first, last in self.batch_ranges(conn, checkpoint, upto):
+        for first, last in ranges if ranges is not None else self.batch_ranges(conn, checkpoint, upto):
             total.add(*self.range_sums(conn, first - 1, last))
         return total.result()
 
@@ -675,10 +681,10 @@ class Store:
         index = np.flatnonzero(touched)
         return index, sums[index]
 
-    def entry_keys(self, conn: Connection, after: int) -> tuple[np.ndarray, np.ndarray]:
-        """Keys (int64) and fingerprints (uint64) of the entries of the batches after `after`."""
+    def entry_keys(self, conn: Connection, ranges: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Keys (int64) and fingerprints (uint64) of the entries of the batch ranges."""
         keys, fingerprints = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-        for first, last in self.batch_ranges(conn, after):
+        for first, last in ranges:
             rows = self.read_ints(
                 conn,
                 f"SELECT key, fingerprint FROM entries WHERE batch BETWEEN {first} AND {last}",
@@ -688,11 +694,11 @@ class Store:
             fingerprints.append(rows["fingerprint"])
         return np.concatenate(keys), np.concatenate(fingerprints).view(np.uint64)
 
-    def resolutions(self, conn: Connection, after: int) -> tuple[np.ndarray, np.ndarray]:
-        """The pending entries (int64 keys) that the batches after `after` posted or voided,
-        and the flags (int32) of the entry that did."""
+    def resolutions(self, conn: Connection, ranges: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """The pending entries (int64 keys) that the batch ranges posted or voided, and the
+        flags (int32) of the entry that did."""
         keys, flags = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-        for first, last in self.batch_ranges(conn, after):
+        for first, last in ranges:
             rows = self.read_ints(
                 conn,
                 f"SELECT pending, flags FROM entries WHERE batch BETWEEN {first} AND {last}"
@@ -722,10 +728,11 @@ class Store:
             for r in conn.execute(select(t.books).where(t.books.c.idx >= books).order_by(t.books.c.idx))
         ]
         new_accounts = self.read_accounts(conn, accounts)
-        balance_accounts, balance_changes = self.unfolded_sums(conn, last_batch)
-        keys, fingerprints = self.entry_keys(conn, last_batch)
-        pending = self._pending_rows(conn, last_batch)
-        resolved_keys, resolved_flags = self.resolutions(conn, last_batch)
+        ranges = self.batch_ranges(conn, last_batch)  # once for the four reads
+        balance_accounts, balance_changes = self.unfolded_sums(conn, last_batch, ranges=ranges)
+        keys, fingerprints = self.entry_keys(conn, ranges)
+        pending = self._pending_rows(conn, ranges)
+        resolved_keys, resolved_flags = self.resolutions(conn, ranges)
         return Increment(
             commit_seq=int(state.commit_seq),
             last_batch=int(state.last_batch),
@@ -787,12 +794,12 @@ class Store:
         query = select(t.periods.c.book, t.periods.c.period).where(t.periods.c.closed)
         return {(int(r.book), int(r.period)) for r in conn.execute(query)}
 
-    def _pending_rows(self, conn: Connection, after: int) -> tuple[np.ndarray, ...]:
+    def _pending_rows(self, conn: Connection, ranges: list[tuple[int, int]]) -> tuple[np.ndarray, ...]:
         """keys (ascending), books, line counts, then the lines (accounts, amounts) of the
-        pending entries of the batches after `after`."""
+        pending entries of the batch ranges."""
         names = ("key", "book", "lines", "account", "amount")
         parts: dict[str, list[np.ndarray]] = {name: [np.zeros(0, np.int64)] for name in names}
-        for first, last in self.batch_ranges(conn, after):
+        for first, last in ranges:
             where = f"(flags & {ENTRY_PENDING}) <> 0 AND batch BETWEEN {first} AND {last}"
             sql = f"SELECT key, book, lines FROM entries WHERE {where} ORDER BY key"
             pendings = self.read_ints(conn, sql, ("key", "book", "lines"))
