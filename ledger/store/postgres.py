@@ -30,6 +30,7 @@ from ledger.store.ranges import PeriodSums, own_line_sums
 # The writer lock is (this int32, hash of the schema): one lock per ledger, where a ledger is
 # a schema of a database, so ledgers in other schemas never wait for each other.
 _LOCK_CLASS = 0x6C656467  # "ledg"
+_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE: no transaction open on the connection
 _LOCK_SQL = f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))"
 # Batches of up to this many entries (without pending entries, whose lines go to
 # pending_lines by COPY) are written by INSERTs sent with the COMMIT (commit_write).
@@ -306,6 +307,8 @@ class PostgresStore(Store):
         super().__init__(url, engine)
         # statements for commit_write, by writer connection (gone with it)
         self._queued: weakref.WeakKeyDictionary[Connection, list[str]] = weakref.WeakKeyDictionary()
+        # writer connections in autocommit mode for their transaction (lock_writer)
+        self._autocommit: weakref.WeakKeyDictionary[Connection, Any] = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
@@ -363,12 +366,22 @@ class PostgresStore(Store):
         conn.exec_driver_sql(_LOCK_SQL)
 
     def lock_writer(self, conn: Connection) -> None:
-        """The writer lock and the state row, which only this transaction changes from then
-        on (see Store._head), in one message: two statements in the simple protocol, after
-        the driver's BEGIN."""
-        with _driver(conn).cursor() as cursor:
-            cursor.execute(f"{_LOCK_SQL}; SELECT commit_seq, last_batch, last_hash FROM ledger_state")
-            cursor.nextset()
+        """BEGIN, the writer lock and the state row, which only this transaction changes from
+        then on (see Store._head), in one message: three statements in the simple protocol.
+        The driver would send its own BEGIN first, a round trip of its own: the connection
+        is in autocommit mode until end_write, so the transaction is the one BEGIN opens
+        (the driver's commit and rollback end it as any other: they go by the server's
+        transaction status)."""
+        raw = _driver(conn)
+        begin = ""
+        if raw.info.transaction_status == _IDLE:
+            raw.autocommit = True
+            self._autocommit[conn] = raw
+            begin = "BEGIN; "
+        with raw.cursor() as cursor:
+            cursor.execute(f"{begin}{_LOCK_SQL}; SELECT commit_seq, last_batch, last_hash FROM ledger_state")
+            while cursor.nextset():
+                pass  # the last result is the state row
             row = cursor.fetchone()
         if row is None:
             raise StoreError(f"{self.url}: ledger_state has no row; the database is damaged")
@@ -376,6 +389,12 @@ class PostgresStore(Store):
 
     def end_write(self, conn: Connection) -> None:
         self._queued.pop(conn, None)
+        raw = self._autocommit.pop(conn, None)
+        if raw is not None and not raw.closed:
+            with contextlib.suppress(Exception):  # a connection lost is not reused anyway
+                if raw.info.transaction_status != _IDLE:
+                    raw.rollback()
+                raw.autocommit = False
 
     def commit_write(self, conn: Connection) -> None:
         """COMMIT, sent with the statements a small batch queued (one message, one round
