@@ -20,6 +20,10 @@ _EMPTY = -1
 _CAPACITY_MIN = 1024
 # Up to this many keys, lookup probes them one by one (numpy's per-call overhead is higher).
 _ONE_BY_ONE_MAX = 32
+# Keys found one by one are remembered, up to this many (then forgotten all at once): a
+# service posting vouchers names the same accounts again and again, and reading a key back
+# from Arrow costs more than the probe. A key's index never changes, so nothing goes stale.
+_RECENT_MAX = 4096
 
 
 class KeyIndex:
@@ -32,6 +36,7 @@ class KeyIndex:
         self._hashes = np.zeros(0, np.int64)  # by index; valid up to _indexed
         self._slots = np.full(0, _EMPTY, np.int32)
         self._indexed = 0  # keys 0.._indexed-1 are in the table
+        self._recent: dict[str, int] = {}
         self.extend(keys)
 
     # --- keys by index -----------------------------------------------------------------------
@@ -81,6 +86,9 @@ class KeyIndex:
 
     def get(self, key: str, default: int | None = None) -> int | None:
         """The index of `key`, or `default` (as dict.get)."""
+        recent = self._recent.get(key)
+        if recent is not None:
+            return recent
         self._index()
         mask = len(self._slots) - 1
         h = hash(key)
@@ -93,6 +101,9 @@ class KeyIndex:
             if int(hashes[found]) == h:
                 keys = self.array() if keys is None else keys
                 if keys[found].as_py() == key:
+                    if len(self._recent) >= _RECENT_MAX:
+                        self._recent.clear()
+                    self._recent[key] = found
                     return found
             slot = (slot + 1) & mask
 

@@ -51,8 +51,8 @@ kernel = _load_kernel()
 NATIVE = kernel.__name__ == "ledger._native.posting"
 
 _TABLE_CAPACITY_MIN = 1024
-_NO_DIMS = np.zeros((0, limits.dims_count), dtype=np.int32)
-_NO_PERIODS = np.zeros(0, dtype=np.uint8)
+NO_DIMS = np.zeros((0, limits.dims_count), dtype=np.int32)
+NO_PERIODS = np.zeros(0, dtype=np.uint8)
 _NO_FLAGS = np.zeros(0, dtype=np.uint16)
 _NO_KEYS = np.zeros(0, dtype=np.int64)
 _NO_BOOKS = np.zeros(0, dtype=np.int32)
@@ -157,7 +157,7 @@ def make_batch(
         pending=pending_a,
         books=books_a,
         extra=extra_a,
-        period_closed=_NO_PERIODS,
+        period_closed=NO_PERIODS,
     )
 
 
@@ -177,7 +177,7 @@ def _account_column(accounts: object, lines: int) -> np.ndarray:
 
 def _dims_column(dims: object, lines: int) -> np.ndarray:
     if dims is None:
-        return _NO_DIMS
+        return NO_DIMS
     array = np.asarray(dims)
     if array.shape != (lines, limits.dims_count):
         raise InvalidInput(f"dims: expected shape ({lines}, {limits.dims_count}), got {array.shape}")
@@ -554,4 +554,4 @@ def _slots_of(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.isin(table["key"], keys))
 
 
-__all__ = ["NATIVE", "Applied", "Batch", "Engine", "make_batch"]
+__all__ = ["NATIVE", "NO_DIMS", "NO_PERIODS", "Applied", "Batch", "Engine", "make_batch"]

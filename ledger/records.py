@@ -24,10 +24,10 @@ from ledger.columns import (
     ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
     ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
 )
-from ledger.errors import AmountError, InvalidInput
+from ledger.errors import AmountError, InvalidInput, LimitExceeded
 from ledger.money import to_minor
 from ledger.periods import days
-from ledger.posting import Batch, make_batch
+from ledger.posting import NO_DIMS, NO_PERIODS, Batch
 from ledger.schemas import Entry, Line, Result, flag_bits
 
 # Book index the kernel reads as "this entry names a book that does not exist".
@@ -59,30 +59,52 @@ def validated(model: type[M], items: Iterable[M | Mapping[str, Any]], what: str)
 
 def record_batch(models: list[Entry], catalog: Catalog, account_groups: np.ndarray) -> Batch:
     """The checked batch of record-path entries: account keys resolved (-1 unknown), amounts
-    at their groups' scales (0 where one does not fit: amount_invalid), books (-2 unknown)."""
+    at their groups' scales (0 where one does not fit: amount_invalid), books (-2 unknown).
+
+    The models are validated (keys and pending keys int64, at most lines_max lines each), so
+    the columns are built as the kernel reads them, in one pass, without make_batch's checks
+    of caller-made columns: a voucher at a time, that pass is most of the call's Python.
+    """
     n = len(models)
     lines = [line for entry in models for line in entry.lines]
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum([len(entry.lines) for entry in models], out=offsets[1:])
+    if len(lines) > limits.batch_lines_max:
+        raise LimitExceeded(f"{len(lines)} lines in one batch; the limit is {limits.batch_lines_max}")
     accounts = catalog.accounts.lookup([line.account for line in lines])
-    scales = catalog.scales()[account_groups[np.maximum(accounts, 0)]] if len(account_groups) else None
+    scales = None
+    if len(account_groups):
+        scales = catalog.scales()[account_groups[np.maximum(accounts, 0)]].tolist()
+    found = accounts.tolist()
     amounts = [
-        line_minor(line, int(scales[i]) if scales is not None and accounts[i] >= 0 else -1)
+        line_minor(line, scales[i] if scales is not None and found[i] >= 0 else -1)
         for i, line in enumerate(lines)
     ]
-    dims = [tuple(line.dims) + (0,) * (limits.dims_count - len(line.dims)) for line in lines]
-    any_dims = any(any(padded) for padded in dims)
-    return make_batch(
-        np.fromiter((entry.key for entry in models), np.int64, n),
-        offsets,
-        np.asarray(accounts, np.int64),
-        np.asarray(amounts, np.int64),
-        flags=np.fromiter((flag_bits(e.flags) for e in models), np.uint16, n),
-        dates=np.fromiter((days(e.date) for e in models), np.int32, n),
-        pending=np.fromiter((e.pending or 0 for e in models), np.int64, n),
-        books=np.fromiter((catalog.books.get(e.book, BOOK_UNKNOWN) for e in models), np.int32, n),
-        dims=np.asarray(dims, np.int32).reshape(-1, limits.dims_count) if any_dims else None,
-        extra=np.fromiter((entry_extra_hash(e.kind, e.reference) for e in models), np.uint64, n),
+    counts, flags, dates, pending, books, extra = [], [], [], [], [], []
+    get_book = catalog.books.get
+    for entry in models:
+        counts.append(len(entry.lines))
+        flags.append(flag_bits(entry.flags) if entry.flags else 0)
+        dates.append(days(entry.date))
+        pending.append(entry.pending or 0)
+        books.append(get_book(entry.book, BOOK_UNKNOWN))
+        extra.append(entry_extra_hash(entry.kind, entry.reference))
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    dims = None
+    if any(line.dims for line in lines):
+        padded = [tuple(line.dims) + (0,) * (limits.dims_count - len(line.dims)) for line in lines]
+        dims = np.array(padded, np.int32).reshape(-1, limits.dims_count)
+    return Batch(
+        keys=np.array([entry.key for entry in models], np.int64),
+        offsets=offsets,
+        accounts=accounts.astype(np.int32),  # -1 or an index below accounts_max
+        amounts=np.array(amounts, np.int64),
+        dims=dims if dims is not None and dims.any() else NO_DIMS,
+        flags=np.array(flags, np.uint16),
+        dates=np.array(dates, np.int32),
+        pending=np.array(pending, np.int64),
+        books=np.array(books, np.int32),
+        extra=np.array(extra, np.uint64),
+        period_closed=NO_PERIODS,
     )
 
 

@@ -42,7 +42,7 @@ from ledger.chain import (
 from ledger.columns import ENTRY_PENDING
 from ledger.journal import fold_parts
 from ledger.periods import split_period_keys
-from ledger.posting import Batch
+from ledger.posting import NO_DIMS, NO_PERIODS, Batch
 from ledger.store.base import (
     ENTRY_NAMES,
     GENESIS_HASH,
@@ -56,8 +56,6 @@ from ledger.store.base import (
     periods_digest,
     sums_match,
 )
-
-_NO_DIMS = np.zeros((0, 4), np.int32)
 
 # The table each part of a batch's hash covers (chain.PART_NAMES order).
 _PART_TABLES = dict(zip(PART_NAMES, ("entries", "lines", "entry_texts"), strict=True))
@@ -332,13 +330,13 @@ class MonthlySums:
             offsets=offsets,
             accounts=lines["account"],
             amounts=lines["amount"],
-            dims=_NO_DIMS,
+            dims=NO_DIMS,
             flags=flags,
             dates=entries["date"],
             pending=entries["pending"],
             books=entries["book"],
             extra=entries["extra"],
-            period_closed=_NO_DIMS[:, 0],
+            period_closed=NO_PERIODS,
         )
         keys, columns, values = fold_parts(self._pending_lines, stored, np.zeros(len(counts), np.uint8))
         self.parts.append(_summed(keys, columns.astype(np.int64), values))

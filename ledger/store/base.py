@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
@@ -318,6 +318,7 @@ class Store:
                 conn.rollback()
             conn.info.pop("ledger_writer", None)
             conn.info.pop("ledger_head", None)
+            self.end_write(conn)
             raise
 
     @contextlib.contextmanager
@@ -393,7 +394,9 @@ class Store:
         transaction's bump, so the writer reads them once and keeps them in conn.info."""
         head = conn.info.get("ledger_head")
         if head is None:
-            row = conn.exec_driver_sql("SELECT commit_seq, last_batch, last_hash FROM ledger_state").one()
+            row = driver_row(conn, "SELECT commit_seq, last_batch, last_hash FROM ledger_state")
+            if row is None:
+                raise StoreError(f"{self.url}: ledger_state has no row; the database is damaged")
             head = (int(row[0]), int(row[1]), bytes(row[2]))
             if conn.info.get("ledger_writer"):
                 conn.info["ledger_head"] = head
@@ -415,7 +418,10 @@ class Store:
                 " RETURNING commit_seq"
             )
             parameters = (int(batch), bytes(hash or b""))
-        seq = int(conn.exec_driver_sql(sql, parameters).scalar_one())
+        row = driver_row(conn, sql, parameters)
+        if row is None:
+            raise StoreError(f"{self.url}: ledger_state has no row; the database is damaged")
+        seq = int(row[0])
         head = conn.info.get("ledger_head")
         if head is not None:
             conn.info["ledger_head"] = (seq, head[1], head[2]) if batch is None else (seq, *parameters)
@@ -485,7 +491,8 @@ class Store:
                 [{"entry": key, "kind": kind, "reference": ref} for key, kind, ref in rows.texts],
             )
         m = self.mark
-        conn.exec_driver_sql(
+        driver_row(
+            conn,
             f"INSERT INTO batches (id, entries, lines, prev_hash, hash, parts, created_at)"
             f" VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})",
             batch_record(rows),
@@ -1497,6 +1504,19 @@ def connection_lost(conn: Connection, error: BaseException) -> bool:
             return True
     raw = conn.connection.driver_connection
     return bool(getattr(raw, "broken", False) or getattr(raw, "closed", False) is True)
+
+
+def driver_row(conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> Any:
+    """Run one statement on the driver connection of `conn` (in its transaction) and return
+    its first row, or None. The hot statements of a write go this way: SQLAlchemy's own
+    execution costs more than a small statement itself. Driver errors become StoreError
+    (_store_errors), a lost connection is told apart as for any other (connection_lost)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, parameters)
+        return cursor.fetchone() if cursor.description is not None else None
+    finally:
+        cursor.close()
 
 
 def commit_unknown(url: str, error: BaseException) -> CommitUnknown:

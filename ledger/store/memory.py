@@ -38,7 +38,7 @@ from ledger.columns import (
 )
 from ledger.journal import aggregate_folds, fold_parts, full_column, resolution_moves
 from ledger.periods import period_keys, periods_of, split_period_keys
-from ledger.posting import Batch, kernel
+from ledger.posting import NO_DIMS, Batch, kernel
 from ledger.store.base import (
     ENTRY_NAMES,
     GENESIS_HASH,
@@ -53,7 +53,6 @@ from ledger.store.base import (
 )
 
 _RESOLVING = ENTRY_POST_PENDING | ENTRY_VOID_PENDING
-_NO_DIMS = np.zeros((0, 4), np.int32)
 _NO_ROWS = aligned_zeros(1, ACCOUNT_DTYPE)
 
 
@@ -603,7 +602,7 @@ def _accepted(batch: Batch, accepted: np.ndarray, resolving: np.ndarray | None) 
         offsets=offsets,
         accounts=batch.accounts[line_mask],
         amounts=batch.amounts[line_mask],
-        dims=batch.dims[line_mask] if len(batch.dims) else _NO_DIMS,
+        dims=batch.dims[line_mask] if len(batch.dims) else NO_DIMS,
         flags=entries(batch.flags),
         dates=batch.dates[accepted],
         pending=entries(batch.pending),

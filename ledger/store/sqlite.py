@@ -3,6 +3,7 @@ executemany inside the one transaction of a batch."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from ledger.columns import ENTRY_PENDING
 from ledger.errors import StoreError
 from ledger.periods import periods_of
 from ledger.store import tables as t
-from ledger.store.base import PERIOD_NAMES, Store, merged_rows
+from ledger.store.base import PERIOD_NAMES, Store, driver_row, merged_rows
 from ledger.store.ranges import PeriodSums, own_line_sums
 from ledger.store.tables import IMMUTABLE_TABLES
 
@@ -46,7 +47,8 @@ class SQLiteStore(Store):
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("ledger_write") else "BEGIN")
+            # on the driver: SQLAlchemy's execution costs more than BEGIN (see driver_row)
+            driver_row(conn, "BEGIN IMMEDIATE" if conn.info.get("ledger_write") else "BEGIN")
 
         store = cls(url, engine)
         store.separate_writer = not memory  # one shared connection: no writer beside a reader
@@ -102,8 +104,7 @@ class SQLiteStore(Store):
         leave them out (NULL stands for 0): binding fewer values is most of the cost."""
         if not len(columns[0]):
             return
-        sql_table = t.metadata.tables[table]
-        nullable = [i for i, name in enumerate(names) if sql_table.c[name].nullable]
+        nullable = _nullable(table, names)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             if not nullable:
@@ -111,12 +112,14 @@ class SQLiteStore(Store):
                 return
             empty = np.logical_and.reduce([columns[i] == 0 for i in nullable])
             kept = [i for i in range(len(names)) if i not in nullable]
+            if empty.all():  # the common case (no dimension codes): no copies of the columns
+                self._executemany(cursor, table, tuple(names[i] for i in kept), [columns[i] for i in kept])
+                return
             if empty.any():
                 self._executemany(
                     cursor, table, tuple(names[i] for i in kept), [columns[i][empty] for i in kept]
                 )
-            if not empty.all():
-                self._executemany(cursor, table, names, [column[~empty] for column in columns])
+            self._executemany(cursor, table, names, [column[~empty] for column in columns])
         finally:
             cursor.close()
 
@@ -214,6 +217,11 @@ class SQLiteStore(Store):
         one statement per row is most of SQLite's cost), the remainder row by row."""
         quoted = ", ".join(f'"{name}"' for name in names)
         row = "(" + ", ".join("?" for _ in names) + ")"
+        count = len(columns[0])
+        if count < _ROWS_PER_INSERT:  # one voucher's rows: Python values straight from the columns
+            rows = zip(*(column.tolist() for column in columns), strict=True)
+            cursor.executemany(f"{verb} INTO {table} ({quoted}) VALUES {row}", rows)
+            return
         table_rows = np.stack([np.asarray(column, np.int64) for column in columns], axis=1)
         full = len(table_rows) - len(table_rows) % _ROWS_PER_INSERT
         if full:
@@ -222,6 +230,13 @@ class SQLiteStore(Store):
             cursor.executemany(f"{verb} INTO {table} ({quoted}) VALUES {values}", groups)
         if full < len(table_rows):
             cursor.executemany(f"{verb} INTO {table} ({quoted}) VALUES {row}", table_rows[full:].tolist())
+
+
+@functools.cache
+def _nullable(table: str, names: tuple[str, ...]) -> tuple[int, ...]:
+    """Positions of the nullable columns among `names` of `table`."""
+    columns = t.metadata.tables[table].c
+    return tuple(i for i, name in enumerate(names) if columns[name].nullable)
 
 
 __all__ = ["SQLiteStore"]
