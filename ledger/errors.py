@@ -73,6 +73,11 @@ class LimitExceeded(LedgerError):
     """Raised when a batch or a table would exceed a limit in ledger.limits."""
 
 
+class TotalOverflow(LedgerError, ArithmeticError):
+    """Raised when a total (a rollup node, a trial balance line) would leave the int64 range
+    of minor units: totals are exact or not given, never wrapped."""
+
+
 class NotFound(LedgerError, KeyError):
     """Raised when a read names a book, group or account that does not exist."""
 
@@ -108,4 +113,5 @@ __all__ = [
     "NotFound",
     "SchemaVersionError",
     "StoreError",
+    "TotalOverflow",
 ]

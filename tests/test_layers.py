@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1] / "ledger"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # The definitions the kernels and their twins share with everything above them.
     ("constants", ("ledger.codes", "ledger.columns", "ledger.errors", "ledger.limits")),
-    ("kernels", ("ledger._native", "ledger._reference")),
+    ("kernels", ("ledger._native", "ledger._reference", "ledger._rollup_reference")),
     (
         "core",
         (
@@ -33,10 +33,23 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "ledger.catalog",
             "ledger.journal",
             "ledger.snapshot",
+            "ledger.rollup",
+            "ledger.trees",
         ),
     ),
     ("store", ("ledger.store",)),
-    ("service", ("ledger.service", "ledger.replica", "ledger.verify", "ledger.files", "ledger.export")),
+    (
+        "service",
+        (
+            "ledger.service",
+            "ledger.replica",
+            "ledger.rollups",
+            "ledger.verify",
+            "ledger.files",
+            "ledger.export",
+            "ledger.reports",
+        ),
+    ),
     ("edges", ("ledger.cli", "ledger.demo", "ledger.testing", "ledger")),
 ]
 
