@@ -19,8 +19,10 @@ from ledger.errors import (
     NotFound,
     SchemaVersionError,
     StoreError,
+    TotalOverflow,
 )
-from ledger.schemas import Account, AccountFlag, Balance, Book, Entry, EntryFlag, Group, Line, Result
+from ledger.rollups import TrialBalance
+from ledger.schemas import Account, AccountFlag, Balance, Book, Entry, EntryFlag, Group, Line, Node, Result
 from ledger.service import Ledger, open
 from ledger.verify import Finding
 
@@ -44,9 +46,12 @@ __all__ = [
     "LedgerError",
     "LimitExceeded",
     "Line",
+    "Node",
     "NotFound",
     "Result",
     "SchemaVersionError",
     "StoreError",
+    "TotalOverflow",
+    "TrialBalance",
     "open",
 ]

@@ -7,19 +7,22 @@ else is a bug and shows its traceback.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
+import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 import ledger
-from ledger import files
+from ledger import files, reports
 from ledger.codes import Code
 from ledger.errors import LedgerError
+from ledger.store import open_store as open_store_for_migration
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -58,17 +61,18 @@ def init(db: DbOption) -> None:
 def post(
     db: DbOption,
     paths: Annotated[
-        list[Path], typer.Argument(help="Groups, accounts and/or entries files (CSV or Parquet).")
+        list[Path], typer.Argument(help="Groups, accounts, nodes and/or entries files (CSV or Parquet).")
     ],
     rejected: Annotated[
         Path | None,
         typer.Option("--rejected", help="Where to write rejected entries (default: beside each file)."),
     ] = None,
 ) -> None:
-    """Create groups and accounts and post entries from files, told apart by their header.
+    """Create groups, accounts and organisation nodes and post entries from files, told apart
+    by their header.
 
     Groups files are read first, then accounts files (creating the books and groups they
-    name), then entries files in the order given. A malformed file stops the command before
+    name), then nodes files, then entries files in the order given. A malformed file stops the command before
     anything of that file is committed.
     """
     try:
@@ -88,6 +92,8 @@ def post(
                 book.create_groups(files.named_groups(accounts, declared))
                 book.create_books(files.named_books(accounts))
                 rejected_total += _report(path, "accounts", book.create_accounts(accounts))
+            for path in (p for p in paths if kinds[p] == "nodes"):
+                rejected_total += _report(path, "nodes", book.create_nodes(files.read_nodes(path)))
             entry_paths = [p for p in paths if kinds[p] == "entries"]
             with Progress(console=err, transient=True, disable=not entry_paths) as progress:
                 task = progress.add_task("posting", total=len(entry_paths))
@@ -190,6 +196,118 @@ def verify(db: DbOption) -> None:
         raise typer.Exit(EXIT_OK)
     err.print(f"[bold red]verify failed:[/] {found}")
     raise typer.Exit(EXIT_ERROR)
+
+
+FormatOption = Annotated[
+    str, typer.Option("--format", help="table (printed), csv or parquet (to --out, or CSV to stdout).")
+]
+OutOption = Annotated[Path | None, typer.Option("--out", help="Where to write csv or parquet.")]
+PeriodOption = Annotated[str, typer.Option("--period", help="A month YYYY-MM or a year YYYY.")]
+ToOption = Annotated[str | None, typer.Option("--to", help="The last month or year of a range.")]
+LevelsOption = Annotated[
+    str | None,
+    typer.Option("--levels", help="Chart code layout, digits per level (default: each book's; 4-2-2-2-2)."),
+]
+
+
+@app.command("trial-balance")
+def trial_balance(
+    db: DbOption,
+    period: PeriodOption,
+    book: Annotated[str | None, typer.Option("--book", help="One book.")] = None,
+    node: Annotated[
+        str | None, typer.Option("--node", help="The books at and below an organisation node.")
+    ] = None,
+    every_book: Annotated[
+        bool, typer.Option("--all-books", help="Every book, each apart (adds a book column).")
+    ] = False,
+    to: ToOption = None,
+    depth: Annotated[int | None, typer.Option("--depth", help="Deepest chart level shown.")] = None,
+    levels: LevelsOption = None,
+    format: FormatOption = "table",
+    output: OutOption = None,
+) -> None:
+    """The trial balance (试算平衡表) of a book or an organisation node: per chart node and
+    balance group, opening balance, debit and credit turnover, closing balance. Exit 0 when
+    debits equal credits in every group, 2 when they do not."""
+    if (book is not None) + (node is not None) + every_book != 1:
+        raise _fail("name exactly one of --book, --node or --all-books")
+    try:
+        with ledger.open(db) as opened:
+            if every_book:
+                result = opened.trial_balances(period=period, to=to, depth=depth, levels=levels)
+            else:
+                result = opened.trial_balance(
+                    book=book, node=node, period=period, to=to, depth=depth, levels=levels
+                )
+        title = (
+            f"试算平衡表 trial balance — {book or node or 'every book'} — {period}{'..' + to if to else ''}"
+        )
+        _emit(reports.trial_balance_rows(result.rows), format, output, title, result)
+    except LedgerError as error:
+        raise _fail(str(error)) from None
+    raise typer.Exit(EXIT_OK if result.balanced else EXIT_REJECTED)
+
+
+@app.command()
+def rollup(
+    db: DbOption,
+    by: Annotated[str, typer.Option("--by", help="book, node, subledger or code:N (chart levels 1..N).")],
+    period: PeriodOption,
+    to: ToOption = None,
+    code: Annotated[
+        str | None, typer.Option("--code", help="Only accounts whose code starts with this.")
+    ] = None,
+    each_month: Annotated[
+        bool, typer.Option("--each-month", help="One set of rows per month of the range.")
+    ] = False,
+    levels: LevelsOption = None,
+    format: FormatOption = "table",
+    output: OutOption = None,
+) -> None:
+    """Totals per book, organisation node, project sub-ledger or chart node and balance group
+    for a period range: opening, debit and credit turnover, closing."""
+    try:
+        with ledger.open(db) as opened:
+            table = opened.rollup(by, period=period, to=to, code=code, levels=levels, each_month=each_month)
+        _emit(
+            reports.decimal_columns(table),
+            format,
+            output,
+            f"rollup by {by} — {period}{'..' + to if to else ''}",
+        )
+    except LedgerError as error:
+        raise _fail(str(error)) from None
+
+
+@app.command()
+def migrate(db: DbOption) -> None:
+    """Upgrade an existing ledger database to this version's schema (one transaction)."""
+    try:
+        store = open_store_for_migration(db, prepare=False)
+        try:
+            before, after = store.migrate()
+        finally:
+            store.dispose()
+    except LedgerError as error:
+        raise _fail(str(error)) from None
+    out.print(
+        f"schema version {before} → {after}" if before != after else f"schema version {after}: up to date"
+    )
+
+
+def _emit(table: pa.Table, format: str, output: Path | None, title: str, result: object = None) -> None:
+    """Write `table` as CSV or Parquet, or print it (a trial balance with its totals)."""
+    if format not in ("table", "csv", "parquet"):
+        raise _fail(f"--format {format!r}: expected table, csv or parquet")
+    if format == "parquet" and output is None:
+        raise _fail("--format parquet needs --out PATH")
+    if format == "table":
+        reports.print_table(out, table, title, result)
+        return
+    reports.write(table, format, output, sys.stdout)
+    if output is not None:
+        err.print(f"{table.num_rows} rows written to {output}")
 
 
 def main() -> None:

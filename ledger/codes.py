@@ -54,6 +54,10 @@ class Code(enum.IntEnum):
     invalid = 22
     # Object creation only: the account names a group that does not exist.
     group_not_found = 23
+    # Node creation only: the parent node does not exist (yet: parents come first).
+    parent_not_found = 24
+    # Node creation only: another node already places this book.
+    book_placed = 25
 
 
 # The codes the posting kernel can return, in precedence order.

@@ -32,6 +32,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     schemas.Group,
     schemas.Book,
     schemas.Account,
+    schemas.Node,
     schemas.Line,
     schemas.Entry,
     schemas.Balance,

@@ -61,12 +61,13 @@ from ledger.schemas import (
     Book,
     EntryFlag,
     Group,
+    Node,
     account_flags,
 )
 from ledger.service import Ledger
 
-Kind = Literal["groups", "accounts", "entries"]
-INPUT_KINDS: tuple[Kind, ...] = ("groups", "accounts", "entries")
+Kind = Literal["groups", "accounts", "nodes", "entries"]
+INPUT_KINDS: tuple[Kind, ...] = ("groups", "accounts", "nodes", "entries")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
@@ -81,6 +82,24 @@ class Column:
 
 
 _SAME = "; the same on every row of an entry"
+_FIGURES = (
+    Column(
+        "opening_debit",
+        "decimal",
+        True,
+        "opening balance (期初), debit side: posted debits less credits before the first month,"
+        " when positive",
+    ),
+    Column(
+        "opening_credit", "decimal", True, "opening balance, credit side: credits less debits, when positive"
+    ),
+    Column("debit", "decimal", True, "debit turnover (本期借方) posted in the months of the range"),
+    Column("credit", "decimal", True, "credit turnover (本期贷方) posted in the months of the range"),
+    Column(
+        "closing_debit", "decimal", True, "closing balance (期末) at the end of the last month, debit side"
+    ),
+    Column("closing_credit", "decimal", True, "closing balance, credit side"),
+)
 _DIMS = tuple(
     Column(f"dim{i}", "int32", False, f"dimension code {i} of the line (functional class, ...); empty is 0")
     for i in range(1, limits.dims_count + 1)
@@ -138,6 +157,29 @@ LAYOUTS: dict[str, tuple[Column, ...]] = {
         ),
         *_DIMS,
     ),
+    "nodes": (
+        Column("node", "string", True, "organisation node key (a region, department, unit...), unique"),
+        Column(
+            "parent",
+            "string",
+            False,
+            "key of the parent node, in an earlier row or already stored; empty for a root",
+        ),
+        Column(
+            "book",
+            "string",
+            False,
+            "key of the book this node places (each book at most once); empty for none",
+        ),
+        Column("name", "string", False, "display name; empty for none"),
+        Column(
+            "layout",
+            "string",
+            False,
+            "chart code layout of the books at and below the node, digits per level (4-2-2-2-2);"
+            " empty: the parent's",
+        ),
+    ),
     "rejected": (
         Column("entry", "int64", True, "key of the rejected entry"),
         Column("line", "int64", True, "line of the entry's first row in the entries file (row for Parquet)"),
@@ -154,12 +196,44 @@ LAYOUTS: dict[str, tuple[Column, ...]] = {
         ),
         Column("net", "decimal", True, "posted balance signed by the account's normal side"),
     ),
+    "trial_balance": (
+        Column(
+            "code",
+            "string",
+            True,
+            "chart node: an account code prefix ending on a level of the layout, or an account code",
+        ),
+        Column(
+            "name",
+            "string",
+            True,
+            "name of the account whose code is the node's; empty for a heading without one",
+        ),
+        Column("group", "string", True, "balance group key"),
+        Column("level", "integer", True, "chart level of the node, 1 for the first"),
+        *_FIGURES,
+    ),
+    "rollup": (
+        Column("period", "string", False, "YYYY-MM, with --each-month only"),
+        Column("book", "string", False, "book key (by subledger only)"),
+        Column("key", "string", True, "book, organisation node, sub-ledger key or chart code"),
+        Column("name", "string", False, "organisation node name (by node only)"),
+        Column("group", "string", True, "balance group key"),
+        Column("level", "integer", True, "level in its tree, 1 for a root"),
+        *_FIGURES,
+    ),
 }
 _DESCRIPTIONS = {
     "groups": "Balance groups to create (optional: a group only an accounts file names gets scale 2).",
     "accounts": "Accounts to create, one per row; books and groups they name are created when missing.",
     "entries": "Entries to post, one row per line; rows of an entry contiguous, entries in file order.",
+    "nodes": "Organisation nodes to create, parents first (region, department, unit, book placements).",
     "rejected": "Entries a post rejected, one row each (CSV), by default beside the entries file.",
+    "trial_balance": "`ledger trial-balance` output (CSV or Parquet): one row per chart node and balance"
+    " group, amounts as decimal strings at the group's scale, posted amounts only (pending never counts);"
+    " with --all-books a `book` column comes first.",
+    "rollup": "`ledger rollup` output: one row per book / organisation node / sub-ledger / chart node and"
+    " balance group, amounts as decimal strings at the group's scale.",
     "balances": "Balances of every account (CSV or Parquet by suffix), amounts as decimal strings.",
 }
 _FORMAT = {
@@ -246,6 +320,8 @@ def _kind_of(path: Path, names: Sequence[str], line: int | None, unit: str) -> K
         if "entry" in seen
         else "accounts"
         if "account" in seen
+        else "nodes"
+        if "node" in seen
         else "groups"
         if "group" in seen
         else None
@@ -658,6 +734,22 @@ def read_groups(path: str | os.PathLike[str]) -> list[Group]:
     ]
 
 
+def read_nodes(path: str | os.PathLike[str]) -> list[Node]:
+    """The organisation nodes of a nodes file (node, parent, book, name, layout), in file order."""
+    t = _load(path, "nodes")
+    _require(t, "node", "every row names a node")
+    values = {name: column.to_pylist() for name, column in t.columns.items()}
+    columns = {"key": "node", "parent": "parent", "book": "book", "name": "name", "layout": "layout"}
+    out = []
+    for row in range(t.rows):
+        fields: dict[str, Any] = {"key": values["node"][row]}
+        for name in ("parent", "book", "name", "layout"):
+            if name in values and values[name][row]:
+                fields[name] = values[name][row]
+        out.append(_model(t, row, Node, fields, columns))
+    return out
+
+
 def read_accounts(path: str | os.PathLike[str]) -> list[Account]:
     """The accounts of an accounts file, in file order (see named_books / named_groups)."""
     t = _load(path, "accounts")
@@ -1035,6 +1127,7 @@ def _write_table(path: Path, table: Any, *, parquet: bool) -> None:
 
 __all__ = [
     "INPUT_KINDS",
+    "read_nodes",
     "LAYOUTS",
     "PARQUET_SUFFIXES",
     "Column",

@@ -37,6 +37,8 @@ Key = Annotated[
 ]
 ChartCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z]+$")]
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX, strict=True)]
+# A chart code layout: digits per level, "4-2-2-2-2" (ledger.trees).
+Layout = Annotated[str, Field(max_length=64, pattern=r"^[1-9][0-9]?(-[1-9][0-9]?)*$")]
 
 
 def _amount(value: object) -> Decimal | None:
@@ -140,6 +142,25 @@ class Account(_Model):
         return self
 
 
+class Node(_Model):
+    """A node of the organisation tree (a region, a department, a unit…) below `parent`
+    (None: a root); with `book`, the place of that book in the tree. `layout` is the chart
+    code layout of the books at and below it (None: its parent's; at a root, 4-2-2-2-2)."""
+
+    key: Key
+    parent: Key | None = None
+    book: Key | None = None
+    name: str | None = Field(default=None, max_length=256)
+    layout: Layout | None = None
+
+    @field_validator("layout")
+    @classmethod
+    def _layout(cls, layout: str | None) -> str | None:
+        if layout is not None and sum(int(part) for part in layout.split("-")) > 32:
+            raise ValueError("a code layout covers at most 32 digits (the longest account code)")
+        return layout
+
+
 class Line(_Model):
     """One line of an entry: exactly one of debit or credit, a positive amount."""
 
@@ -215,6 +236,7 @@ __all__ = [
     "EntryFlag",
     "Group",
     "Line",
+    "Node",
     "Result",
     "account_bits",
     "account_flags",

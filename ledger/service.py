@@ -57,7 +57,21 @@ from ledger.records import (
     validated,
 )
 from ledger.replica import Replica
-from ledger.schemas import Account, Balance, Book, Entry, Group, Line, Result, account_flags, flag_bits
+from ledger.rollups import (
+    Names,
+    Rollups,
+    TrialBalance,
+    dimension_rollup,
+    month_days,
+    month_label,
+    months_between,
+    period_range,
+    require_node,
+    rollup_by,
+    scope_of,
+    trial_balance,
+)
+from ledger.schemas import Account, Balance, Book, Entry, Group, Line, Node, Result, account_flags, flag_bits
 from ledger.store import Store, open_store
 from ledger.store import tables as t
 from ledger.verify import Finding, first_finding
@@ -71,6 +85,7 @@ class Ledger:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._closed = False
+        self._rollup_data: Rollups | None = None
         self._replica = Replica(store)
         with store.reader() as conn:
             self._replica.sync(conn)
@@ -175,6 +190,58 @@ class Ledger:
                 results.append(Result(book.key, Code.ok))
             self._commit_catalog(conn, t.books, rows)
         return results
+
+    def create_nodes(self, nodes: Iterable[Node | Mapping[str, Any]]) -> list[Result]:
+        """Create organisation nodes in order (a parent before its children, in the same call
+        or an earlier one); a node with `book` places that book. One result per node: ok,
+        exists, exists_with_different_fields, parent_not_found, book_not_found, book_placed."""
+        models = validated(Node, nodes, "nodes")
+        with self._write() as conn:
+            stored = self._store.node_rows(conn).to_pylist()
+            index = {row["key"]: row["idx"] for row in stored}
+            placed = {row["book"] for row in stored if row["book"] is not None}
+            books = self._catalog.books
+            results, rows = [], []
+            for node in models:
+                if node.key in index:
+                    known = stored[index[node.key]] if index[node.key] < len(stored) else None
+                    same = known is not None and node == self._node_model(known, stored)
+                    results.append(
+                        Result(node.key, Code.exists if same else Code.exists_with_different_fields)
+                    )
+                    continue
+                parent = index.get(node.parent) if node.parent is not None else None
+                book = books.get(node.book) if node.book is not None else None
+                if node.parent is not None and parent is None:
+                    code = Code.parent_not_found
+                elif node.book is not None and book is None:
+                    code = Code.book_not_found
+                elif book is not None and book in placed:
+                    code = Code.book_placed
+                else:
+                    code = Code.ok
+                    row = {"idx": len(index), "key": node.key, "parent": parent, "book": book}
+                    rows.append({**row, "name": node.name, "layout": node.layout})
+                    index[node.key] = row["idx"]
+                    if book is not None:
+                        placed.add(book)
+                results.append(Result(node.key, code))
+            self._commit_catalog(conn, t.nodes, rows)
+        return results
+
+    def nodes_table(self) -> pa.Table:
+        """The organisation tree's nodes by index: idx, key, parent (idx), book (key), name, layout."""
+        self._check_open()
+        with self._store.reader() as conn:
+            rows = self._store.node_rows(conn)
+        book_keys = self._catalog.book_keys
+        books = [None if b is None else book_keys[b] for b in rows.column("book").to_pylist()]
+        return rows.set_column(rows.schema.get_field_index("book"), "book", pa.array(books, pa.string()))
+
+    def _node_model(self, row: Mapping[str, Any], stored: list[dict[str, Any]]) -> Node:
+        parent = stored[row["parent"]]["key"] if row["parent"] is not None else None
+        book = self._catalog.book_keys[row["book"]] if row["book"] is not None else None
+        return Node(key=row["key"], parent=parent, book=book, name=row["name"], layout=row["layout"])
 
     def create_accounts(self, accounts: Iterable[Account | Mapping[str, Any]]) -> list[Result]:
         """Create accounts with zero balances; one result per item.
@@ -609,6 +676,115 @@ class Ledger:
             (f"{p // 100:04d}-{p % 100:02d}", to_decimal_amount(dr, scale), to_decimal_amount(cr, scale))
             for p, dr, cr in turnover
         ]
+
+    # --- rollups and trial balances -----------------------------------------------------------
+
+    def trial_balance(
+        self,
+        *,
+        book: str | None = None,
+        node: str | None = None,
+        period: str | int,
+        to: str | int | None = None,
+        depth: int | None = None,
+        levels: str | None = None,
+    ) -> TrialBalance:
+        """The trial balance (试算平衡表) of one book, or of the books at and below an
+        organisation node taken together, for a month or a year ("2026-03", "2026") or a
+        range up to `to`: one row per chart node down to `depth` and balance group, with
+        opening balance, debit and credit turnover and closing balance (int64 minor units at
+        the group's `scale`), and the totals per group with the check that debits equal
+        credits. The chart comes from the account codes under `levels` (default: the book's
+        layout, see Node; 4-2-2-2-2)."""
+        if (book is None) == (node is None):
+            raise InvalidInput("trial_balance: name a book or an organisation node (one of them)")
+        first, last = period_range(period, to)
+        with self._rollups() as (rollups, rows, names, _):
+            if book is not None:
+                index = self._catalog.books.get(book)
+                if index is None:
+                    raise NotFound(f"book {book!r} does not exist")
+                books = np.array([index], np.int64)
+            else:
+                assert node is not None
+                books = scope_of(rollups, None, require_node(rollups, node), len(names.books))
+            return trial_balance(rollups, rows, names, books, first, last, depth, levels)
+
+    def trial_balances(
+        self,
+        *,
+        period: str | int,
+        to: str | int | None = None,
+        depth: int | None = None,
+        levels: str | None = None,
+    ) -> TrialBalance:
+        """The trial balance of every book at once (as trial_balance, with a `book` column
+        first): what the nightly job reads."""
+        first, last = period_range(period, to)
+        with self._rollups() as (rollups, rows, names, _):
+            return trial_balance(rollups, rows, names, None, first, last, depth, levels)
+
+    def rollup(
+        self,
+        by: str,
+        *,
+        period: str | int,
+        to: str | int | None = None,
+        code: str | None = None,
+        levels: str | None = None,
+        each_month: bool = False,
+    ) -> pa.Table:
+        """Totals per `by` and balance group for a period range: `book`, `node` (every node
+        of the organisation tree, each with the books below it), `subledger` (book and
+        sub-ledger key: the project sub-ledgers), `code:N` (chart nodes of levels 1..N
+        across all books, under `levels`) or `dim:K` (the code tree of line dimension K by
+        its digits under `levels`, default 3-2-2: debit and credit turnover only, read from
+        the lines of the range); of the accounts whose code starts with `code` (None: all).
+        Columns: the key(s), group, level, the six FIGURES (int64 minor units) and scale;
+        with `each_month`, one set of rows per month of the range, with a
+        `period` column first."""
+        first, last = period_range(period, to)
+        dim = None
+        if by.startswith("dim:"):
+            dim = by.partition(":")[2]
+            if not dim.isdigit() or not 1 <= int(dim) <= limits.dims_count:
+                raise InvalidInput(f"rollup by {by!r}: expected dim:K with K in 1..{limits.dims_count}")
+        with self._rollups() as (rollups, rows, names, conn):
+
+            def one(first: int, last: int) -> pa.Table:
+                if dim is None:
+                    return rollup_by(rollups, rows, names, by, first, last, code, levels)
+                lines = self._store.dimension_lines(conn, int(dim), *month_days(first, last))
+                return dimension_rollup(rollups, rows, names, lines, code, levels)
+
+            if not each_month:
+                return one(first, last)
+            parts = []
+            for month in months_between(first, last):
+                table = one(month, month)
+                label = pa.array([month_label(month)] * table.num_rows, pa.string())
+                parts.append(table.add_column(0, "period", label))
+            return pa.concat_tables(parts)
+
+    @contextlib.contextmanager
+    def _rollups(self) -> Iterator[tuple[Rollups, np.ndarray, Names, Connection]]:
+        """The rollups' sums and fields, current as of the engine's state, and the reader
+        transaction they were read in (for anything else a rollup reads: one snapshot)."""
+        self._check_open()
+        if self._rollup_data is None:
+            self._rollup_data = Rollups()
+        with self._store.reader() as conn:
+            self._replica.sync(conn)
+            catalog = self._catalog
+            self._rollup_data.refresh(
+                self._store,
+                conn,
+                self._replica.last_batch,
+                self._engine.accounts_count,
+                len(catalog.book_keys),
+            )
+            names = Names(list(catalog.group_keys), catalog.scales(), list(catalog.book_keys))
+            yield self._rollup_data, self._engine.rows, names, conn
 
     def verify(self) -> Finding | None:
         """Check every table against the hash chain and its seals (see ledger.verify): the

@@ -59,7 +59,7 @@ from ledger.store.base import (
 
 # The table each part of a batch's hash covers (chain.PART_NAMES order).
 _PART_TABLES = dict(zip(PART_NAMES, ("entries", "lines", "entry_texts"), strict=True))
-_ID_TABLES = ("groups", "books", "accounts")
+_ID_TABLES = ("groups", "books", "accounts", "nodes")
 
 
 @dataclass(frozen=True, slots=True)

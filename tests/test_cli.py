@@ -59,3 +59,74 @@ def test_messages_are_not_wrapped_when_not_a_terminal(tmp_path: Path) -> None:
     message = stderr.strip()
     assert "\n" not in message and len(message) > 120
     assert message.endswith("cannot read the file: No such file or directory")
+
+
+def test_trial_balance_and_rollup_commands(tmp_path: Path) -> None:
+    """trial-balance writes exactly the documented columns, amounts as decimal strings; the
+    table names the balanced totals; rollup and nodes files work the same way."""
+    db = f"sqlite:///{tmp_path / 'l.db'}"
+    (tmp_path / "accounts.csv").write_text(
+        "account,book,group,code,name\ncash,U1,CNY,1001,库存现金\nbank,U1,CNY,100201,工行\nfees,U1,CNY,5001,支出\n"
+    )
+    (tmp_path / "nodes.csv").write_text("node,parent,book,name,layout\nCQ,,,重庆,4-2\nu1,CQ,U1,单位,\n")
+    (tmp_path / "entries.csv").write_text(
+        ENTRIES_HEADER
+        + "1,U1,2026-01-05,bank,100.00,\n1,U1,2026-01-05,cash,,100.00\n"
+        + "2,U1,2026-02-05,fees,30.50,\n2,U1,2026-02-05,bank,,30.50\n"
+    )
+    files = [str(tmp_path / name) for name in ("accounts.csv", "nodes.csv", "entries.csv")]
+    assert run("post", "--db", db, *files)[0] == 0
+    out = tmp_path / "tb.csv"
+    code, _, _ = run(
+        "trial-balance",
+        "--db",
+        db,
+        "--book",
+        "U1",
+        "--period",
+        "2026-02",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+    )
+    assert code == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == (
+        '"code","name","group","level","opening_debit","opening_credit","debit","credit",'
+        '"closing_debit","closing_credit"'
+    )
+    assert '"1002",,"CNY",1,"100.00","0.00","0.00","30.50","69.50","0.00"' in lines
+    assert '"5001","支出","CNY",1,"0.00","0.00","30.50","0.00","30.50","0.00"' in lines
+    code, stdout, _ = run("trial-balance", "--db", db, "--node", "CQ", "--period", "2026")
+    assert code == 0 and "balanced" in stdout and "100.00" in stdout
+    code, stdout, _ = run("rollup", "--db", db, "--by", "node", "--period", "2026", "--format", "csv")
+    assert code == 0 and stdout.splitlines()[1].startswith(
+        '"CQ","重庆","CNY",1,"0.00","0.00","130.50","130.50"'
+    )
+    parquet = tmp_path / "r.parquet"
+    assert (
+        run(
+            "rollup",
+            "--db",
+            db,
+            "--by",
+            "code:1",
+            "--period",
+            "2026-02",
+            "--format",
+            "parquet",
+            "--out",
+            str(parquet),
+        )[0]
+        == 0
+    )
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(parquet).column("key").to_pylist() == ["1001", "1002", "5001"]
+    assert run("trial-balance", "--db", db, "--period", "2026")[0] == 1  # neither --book nor --node
+    assert run("trial-balance", "--db", db, "--book", "nope", "--period", "2026")[0] == 1
+    assert run("trial-balance", "--db", db, "--book", "U1", "--period", "2026-13")[0] == 1
+    assert run("rollup", "--db", db, "--by", "x", "--period", "2026")[0] == 1
+    assert run("rollup", "--db", db, "--by", "book", "--period", "2026", "--format", "xml")[0] == 1
+    assert run("migrate", "--db", db) == (0, "schema version 5: up to date\n", "")

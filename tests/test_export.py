@@ -28,12 +28,19 @@ def test_committed_schemas_are_current(tmp_path: Path) -> None:
 
 def test_export_covers_every_model_and_file_kind() -> None:
     rendered = export.render()
-    for name in ("group", "book", "account", "line", "entry", "balance"):
+    for name in ("group", "book", "account", "node", "line", "entry", "balance"):
         schema = json.loads(rendered[f"{name}.schema.json"])
         assert schema["$schema"] == export.JSON_SCHEMA_DIALECT
         assert schema["title"].lower() == name
     layouts = json.loads(rendered["files.json"])["files"]
-    assert set(layouts) == {"groups", "accounts", "entries", "rejected", "balances"}
+    assert set(layouts) == {
+        "groups", "accounts", "nodes", "entries", "rejected", "balances", "trial_balance", "rollup",
+    }  # fmt: skip
+    trial = [c["name"] for c in layouts["trial_balance"]["columns"]]
+    assert trial == [
+        "code", "name", "group", "level", "opening_debit", "opening_credit", "debit", "credit",
+        "closing_debit", "closing_credit",
+    ]  # fmt: skip
     entries = {c["name"]: c for c in layouts["entries"]["columns"]}
     assert [n for n, c in entries.items() if c["required"]] == [
         "entry",

@@ -25,10 +25,13 @@ EXPECTED = [
     "LedgerError",
     "LimitExceeded",
     "Line",
+    "Node",
     "NotFound",
     "Result",
     "SchemaVersionError",
     "StoreError",
+    "TotalOverflow",
+    "TrialBalance",
     "open",
 ]
 
@@ -65,6 +68,7 @@ def test_exceptions_form_one_tree():
         "NotFound",
         "SchemaVersionError",
         "StoreError",
+        "TotalOverflow",
     ):
         assert issubclass(getattr(ledger, name), ledger.LedgerError), name
 

@@ -6,9 +6,10 @@ from ledger.errors import InvalidInput
 from ledger.store.base import BatchRows, LoadedState, Store
 
 
-def open_store(url: str | None) -> Store:
+def open_store(url: str | None, *, prepare: bool = True) -> Store:
     """The store for a URL: None (or memory://) for the in-memory columnar store, else a
-    SQLAlchemy URL (sqlite:///path.db, postgresql+psycopg://...)."""
+    SQLAlchemy URL (sqlite:///path.db, postgresql+psycopg://...). `prepare`: create the
+    schema of a new database, check the version of an existing one (see Store.prepare)."""
     if url is None or url == "memory://":
         from ledger.store.memory import MemoryStore
 
@@ -27,7 +28,8 @@ def open_store(url: str | None) -> Store:
         raise InvalidInput(
             f"unsupported ledger URL {url!r}: use sqlite:///path.db or postgresql+psycopg://..."
         )
-    store.prepare()
+    if prepare:
+        store.prepare()
     return store
 
 

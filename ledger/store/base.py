@@ -53,6 +53,7 @@ GENESIS_HASH = bytes(32)
 _INSERT_ROWS = 50_000  # rows per slice of a bulk insert made of Python values
 _RESOLVING = ENTRY_POST_PENDING | ENTRY_VOID_PENDING  # flag bits of a post or void
 _POST = ENTRY_POST_PENDING
+_SKIPPED = ENTRY_PENDING | _RESOLVING  # an entry whose own lines post nothing now
 Conn = Connection  # what a store's methods take: a connection in a transaction (reader or writer)
 log = logging.getLogger("ledger")
 # The columns of period_balances, as period_rows names them.
@@ -60,10 +61,27 @@ PERIOD_NAMES = ("account", "period", "book", "dp", "cp", "dq", "cq")
 ENTRY_NAMES = ("key", "book", "date", "flags", "pending", "extra", "fingerprint", "lines")
 LINE_NAMES = ("entry", "line", "account", "amount", "dim1", "dim2", "dim3", "dim4")
 # The columns of each catalog table a seal covers, in the order chain.table_hash takes them.
+# The accounts table's columns as read into Arrow (Store.read_accounts).
+ACCOUNT_TYPES = {
+    "idx": pa.int32(),
+    "key": pa.string(),
+    "book": pa.int32(),
+    "group": pa.int32(),
+    "code": pa.string(),
+    "normal": pa.string(),
+    "subledger": pa.string(),
+    "flags": pa.int64(),
+    "name": pa.string(),
+}
+
+# The tables each schema version's migration to the next creates (Store.migrate).
+MIGRATIONS: dict[int, tuple[str, ...]] = {4: ("nodes",)}
+
 CATALOG_COLUMNS = {
     "groups": ("idx", "key", "scale"),
     "books": ("idx", "key", "name"),
     "accounts": ("idx", "key", "book", "group", "code", "normal", "subledger", "flags", "name"),
+    "nodes": ("idx", "key", "parent", "book", "name", "layout"),
     "periods": ("book", "period", "closed", "closed_at"),
 }
 
@@ -205,10 +223,36 @@ class Store:
         if row is None:
             raise StoreError(f"{self.url}: ledger_state has no row; the database is damaged")
         if row.schema_version != t.SCHEMA_VERSION:
+            how = (
+                f" (`ledger migrate --db URL` upgrades version {', '.join(map(str, MIGRATIONS))})"
+                if row.schema_version in MIGRATIONS
+                else ""
+            )
             raise SchemaVersionError(
                 f"{self.url}: database schema version {row.schema_version}, this ledger needs "
-                f"{t.SCHEMA_VERSION}; migrate it first (it is never upgraded silently)"
+                f"{t.SCHEMA_VERSION}; migrate it first (it is never upgraded silently){how}"
             )
+
+    def migrate(self) -> tuple[int, int]:
+        """Upgrade the schema of an existing database to this version, step by step, in one
+        transaction under the writer lock: (version before, version after)."""
+        with _store_errors(self.url), self.engine.begin() as conn:
+            self.lock(conn)
+            row = conn.execute(select(t.ledger_state.c.schema_version)).first()
+            if row is None:
+                raise StoreError(f"{self.url}: ledger_state has no row; the database is damaged")
+            before = version = int(row.schema_version)
+            while version != t.SCHEMA_VERSION:
+                if version not in MIGRATIONS:
+                    raise SchemaVersionError(
+                        f"{self.url}: no migration from schema version {version} to {t.SCHEMA_VERSION}"
+                    )
+                for name in MIGRATIONS[version]:
+                    for statement in self.table_ddl(t.metadata.tables[name]):
+                        self.execute_ddl(conn, statement)
+                version += 1
+            conn.execute(update(t.ledger_state).values(schema_version=version))
+        return before, version
 
     def _create(self, conn: Connection) -> None:
         self.lock(conn)
@@ -234,17 +278,20 @@ class Store:
     def schema_ddl(cls) -> list[str]:
         """Every statement that creates this dialect's schema, in order (also exported to
         schemas/sql/ by ledger.export)."""
-        dialect = cls.sql_dialect()
         statements = []
         for table in t.metadata.sorted_tables:
-            if table.name in cls.custom_tables:
-                statements += cls.custom_table_ddl(table.name)
-                continue
-            statements.append(str(CreateTable(table).compile(dialect=dialect)).strip())
-            statements += [
-                str(CreateIndex(index).compile(dialect=dialect)).strip() for index in table.indexes
-            ]
+            statements += cls.table_ddl(table)
         return statements + cls.trigger_ddl()
+
+    @classmethod
+    def table_ddl(cls, table: Any) -> list[str]:
+        """The statements that create one table and its indexes."""
+        if table.name in cls.custom_tables:
+            return cls.custom_table_ddl(table.name)
+        dialect = cls.sql_dialect()
+        return [str(CreateTable(table).compile(dialect=dialect)).strip()] + [
+            str(CreateIndex(index).compile(dialect=dialect)).strip() for index in table.indexes
+        ]
 
     def execute_ddl(self, conn: Connection, statement: str) -> None:
         conn.exec_driver_sql(statement)
@@ -770,24 +817,17 @@ class Store:
         step = max(1, int(step or self.chunk_rows))
         return [(first, min(first + step, end)) for first in range(int(start), end, step)]
 
-    def read_accounts(self, conn: Connection, start: int = 0) -> pa.Table:
-        """The accounts from index `start` on, by index, range by range."""
+    def read_accounts(self, conn: Connection, start: int = 0, names: Sequence[str] | None = None) -> pa.Table:
+        """The accounts from index `start` on, by index, range by range: every column, or
+        idx and `names`."""
         types = {
-            "idx": pa.int32(),
-            "key": pa.string(),
-            "book": pa.int32(),
-            "group": pa.int32(),
-            "code": pa.string(),
-            "normal": pa.string(),
-            "subledger": pa.string(),
-            "flags": pa.int64(),
-            "name": pa.string(),
+            name: kind for name, kind in ACCOUNT_TYPES.items() if names is None or name in ("idx", *names)
         }
+        columns = ", ".join(f'"{name}"' for name in types)
         parts = [
             self.read_table(
                 conn,
-                'SELECT idx, key, book, "group", code, normal, subledger, flags, name'
-                f" FROM accounts WHERE idx >= {first} AND idx < {end} ORDER BY idx",
+                f"SELECT {columns} FROM accounts WHERE idx >= {first} AND idx < {end} ORDER BY idx",
                 types,
             )
             # an eighth of a chunk: an account row carries texts, a few hundred bytes at most
@@ -1422,6 +1462,51 @@ class Store:
         rows = conn.execute(select(*(source.c[name] for name in names)).order_by(*order)).all()
         return catalog_table(table, {name: [_plain(row[i]) for row in rows] for i, name in enumerate(names)})
 
+    def month_sums(self, conn: Connection) -> dict[str, np.ndarray]:
+        """The sums per (account, month) of every committed batch, as int64 columns account,
+        period, dp, cp, dq, cq: the folded rows, when they pass their check against the last
+        checkpoint seal, and the batches after the checkpoint (else every batch from its
+        lines). An (account, month) may come more than once: its sums add up."""
+        last = self.chain_head(conn)[0]
+        chunks, rows, digest = [], 0, 0
+        for chunk in self.period_row_chunks(conn):
+            rows += len(chunk["account"])
+            digest += period_digest(chunk)
+            chunk.pop("book")
+            chunks.append(chunk)
+        checkpoint = self.trusted_checkpoint(conn, (rows, signed64(digest)))
+        if checkpoint is None:
+            return self.period_sums(conn, 0, last)
+        chunks.append(self.period_sums(conn, checkpoint, last))
+        return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in PeriodSums.NAMES}
+
+    def node_rows(self, conn: Connection) -> pa.Table:
+        """The organisation tree's nodes by idx: idx, key, parent, book, name, layout."""
+        return self.catalog_rows(conn, "nodes")
+
+    def dimension_lines(
+        self, conn: Connection, dim: int, first_day: int, last_day: int
+    ) -> dict[str, np.ndarray]:
+        """The posted lines of the entries dated first_day..last_day: int64 columns account,
+        code (of dimension `dim`, 1..4; 0 for none) and amount (signed); a post_pending's
+        lines are its pending entry's, with their codes, at the post's date."""
+        code = f"coalesce(l.dim{int(dim)}, 0)"
+        days = f"BETWEEN {int(first_day)} AND {int(last_day)}"
+        own = (
+            f"SELECT l.account, {code} AS code, l.amount FROM lines l JOIN entries e"
+            f" ON e.batch = l.batch AND e.key = l.entry WHERE e.date {days} AND (e.flags & {_SKIPPED}) = 0"
+        )
+        posted = (
+            f"SELECT l.account, {code} AS code, l.amount FROM entries r JOIN entries p ON p.key = r.pending"
+            f" JOIN lines l ON l.batch = p.batch AND l.entry = p.key"
+            f" WHERE r.date {days} AND (r.flags & {ENTRY_POST_PENDING}) <> 0"
+        )
+        return self.read_ints(conn, f"{own} UNION ALL {posted}", ("account", "code", "amount"))
+
+    def nodes_count(self, conn: Connection) -> int:
+        """How many nodes there are (idx runs 0, 1, 2…: one look at the primary key)."""
+        return int(conn.exec_driver_sql("SELECT coalesce(max(idx) + 1, 0) FROM nodes").scalar_one())
+
     def period_rows(self, conn: Connection) -> dict[str, np.ndarray]:
         """Every row of period_balances, in key order: int64 columns PERIOD_NAMES."""
         chunks = [{name: np.zeros(0, np.int64) for name in PERIOD_NAMES}, *self.period_row_chunks(conn)]
@@ -1580,7 +1665,7 @@ def _plain(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
 
 
-_STRING_COLUMNS = frozenset({"key", "name", "code", "normal", "subledger"})
+_STRING_COLUMNS = frozenset({"key", "name", "code", "normal", "subledger", "layout"})
 
 
 def catalog_table(table: str, columns: dict[str, list[Any]]) -> pa.Table:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -40,6 +40,7 @@ from ledger.journal import aggregate_folds, fold_parts, full_column, resolution_
 from ledger.periods import period_keys, periods_of, split_period_keys
 from ledger.posting import NO_DIMS, Batch, kernel
 from ledger.store.base import (
+    CATALOG_COLUMNS,
     ENTRY_NAMES,
     GENESIS_HASH,
     LINE_NAMES,
@@ -48,6 +49,7 @@ from ledger.store.base import (
     Increment,
     LoadedState,
     Store,
+    catalog_table,
     pending_states,
     wrap64,
 )
@@ -112,9 +114,11 @@ class MemoryStore(Store):
         self._account_books = np.zeros(0, np.int32)
         self._rows_of: tuple[Chunk, tuple[list[np.ndarray], list[np.ndarray]]] | None = None
         self.closed: set[tuple[int, int]] = set()
+        self.nodes: list[dict[str, Any]] = []  # idx, key, parent, book, name, layout
         self.chunks: list[Chunk] = []
         # Pending entries' lines (views into their chunks), by entry key.
         self.pending_lines: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.pending_dims: dict[int, np.ndarray] = {}  # int32 [lines, 4], when not all zero
 
     # --- set-up and transactions -------------------------------------------------------------
 
@@ -134,16 +138,19 @@ class MemoryStore(Store):
                 self.accounts_count,
                 len(self.chunks),
                 set(self.closed),
+                len(self.nodes),
             )
             state = _State(**{name: getattr(self._state, name) for name in _State.__slots__})
             accounts = list(self.accounts)
             try:
                 yield cast(Connection, self)
             except BaseException:
-                groups, books, accounts_count, chunks, closed = mark
+                groups, books, accounts_count, chunks, closed, nodes = mark
+                del self.nodes[nodes:]
                 for chunk in self.chunks[chunks:]:
                     for key in chunk.batch.keys[(chunk.flags & ENTRY_PENDING) != 0].tolist():
                         self.pending_lines.pop(key, None)
+                        self.pending_dims.pop(key, None)
                 del self.groups[groups:], self.books[books:], self.chunks[chunks:]
                 self.accounts, self.accounts_count, self.closed = accounts, accounts_count, closed
                 self._state = state
@@ -187,6 +194,8 @@ class MemoryStore(Store):
             self.books += [(row["key"], row["name"]) for row in rows]
         elif table.name == "accounts":
             self.insert_table(conn, "accounts", pa.Table.from_pylist(rows, schema=_ACCOUNT_SCHEMA))
+        elif table.name == "nodes":
+            self.nodes += [{name: row.get(name) for name in CATALOG_COLUMNS["nodes"]} for row in rows]
         elif table.name == "periods":
             self.closed |= {(int(row["book"]), int(row["period"])) for row in rows if row["closed"]}
         else:
@@ -198,6 +207,13 @@ class MemoryStore(Store):
         if data.num_rows:
             self.accounts.append(data.select(_ACCOUNT_SCHEMA.names).cast(_ACCOUNT_SCHEMA))
             self.accounts_count += data.num_rows
+
+    def nodes_count(self, conn: Connection) -> int:
+        return len(self.nodes)
+
+    def node_rows(self, conn: Connection) -> pa.Table:
+        names = CATALOG_COLUMNS["nodes"]
+        return catalog_table("nodes", {name: [row[name] for row in self.nodes] for name in names})
 
     def account_table(self) -> pa.Table:
         """Every account by index, as one table."""
@@ -255,6 +271,8 @@ class MemoryStore(Store):
         for e in np.flatnonzero((chunk.flags & ENTRY_PENDING) != 0).tolist():
             start, end = int(batch.offsets[e]), int(batch.offsets[e + 1])
             self.pending_lines[int(batch.keys[e])] = (batch.accounts[start:end], batch.amounts[start:end])
+            if len(batch.dims):
+                self.pending_dims[int(batch.keys[e])] = batch.dims[start:end]
 
     def books_of(self, chunk: Chunk) -> np.ndarray:
         """Each entry's book in a chunk: kept, or its own else its first line's account's."""
@@ -343,6 +361,23 @@ class MemoryStore(Store):
         out.update({name: sums[:, i] for i, name in enumerate(("dp", "cp", "dq", "cq"))})
         return out
 
+    def period_sums(self, conn: Connection, after: int, upto: int) -> dict[str, np.ndarray]:
+        """The monthly sums of the batches after `after` up to `upto`, from their chunks."""
+        parts = [self._fold_chunk(chunk) for chunk in self.chunks[after:upto]]
+        accounts, periods, sums = aggregate_folds(parts)
+        out = {"account": accounts.astype(np.int64), "period": periods.astype(np.int64)}
+        out.update({name: sums[:, i] for i, name in enumerate(("dp", "cp", "dq", "cq"))})
+        return out
+
+    def month_sums(self, conn: Connection) -> dict[str, np.ndarray]:
+        folded = self.period_rows(conn)
+        recent = self.period_sums(conn, self._state.checkpoint_batch, self._state.last_batch)
+        return {name: np.concatenate([folded[name], recent[name]]) for name in folded}
+
+    def read_accounts(self, conn: Connection, start: int = 0, names: Sequence[str] | None = None) -> pa.Table:
+        table = self.account_table().slice(start)
+        return table if names is None else table.select(["idx", *names])
+
     def recomputed_period_sums(self, conn: Connection, upto: int) -> dict[str, np.ndarray]:
         accounts, periods, sums = aggregate_folds([self._fold_chunk(chunk) for chunk in self.chunks[:upto]])
         out = {"account": accounts.astype(np.int64), "period": periods.astype(np.int64)}
@@ -397,6 +432,36 @@ class MemoryStore(Store):
         dates, columns, values = self._account_moves(account)
         upto = dates <= last
         return [wrap64(int(values[upto & (columns == c)].sum(dtype=object))) for c in range(4)]
+
+    def dimension_lines(
+        self, conn: Connection, dim: int, first_day: int, last_day: int
+    ) -> dict[str, np.ndarray]:
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for chunk in self.chunks:
+            batch, flags = chunk.batch, chunk.flags
+            inside = (batch.dates >= first_day) & (batch.dates <= last_day)
+            own = inside & ((flags & (ENTRY_PENDING | _RESOLVING)) == 0)
+            counts = np.diff(batch.offsets)
+            lines = np.repeat(own, counts)
+            codes = batch.dims[:, dim - 1] if len(batch.dims) else np.zeros(len(batch.amounts), np.int32)
+            parts.append((batch.accounts[lines], codes[lines], batch.amounts[lines]))
+            for e in np.flatnonzero(inside & ((flags & ENTRY_POST_PENDING) != 0)).tolist():
+                key = int(chunk.pending[e])
+                accounts, amounts = self.pending_lines[key]
+                dims = self.pending_dims.get(key)
+                parts.append(
+                    (
+                        accounts,
+                        dims[:, dim - 1] if dims is not None else np.zeros(len(accounts), np.int32),
+                        amounts,
+                    )
+                )
+        if not parts:
+            return {name: np.zeros(0, np.int64) for name in ("account", "code", "amount")}
+        return {
+            name: np.concatenate([p[i] for p in parts]).astype(np.int64)
+            for i, name in enumerate(("account", "code", "amount"))
+        }
 
     def _account_moves(self, account: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every balance change of one account: (date, column 0..3 = dp cp dq cq, amount)."""

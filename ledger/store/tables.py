@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 # Bumped whenever a table changes; a database of another version is refused (no silent upgrade).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -158,6 +158,21 @@ batches = Table(
     Column("created_at", BigInteger, nullable=False),  # unix microseconds
 )
 
+# The organisation tree (region → department → unit → book, or any other): each node has at
+# most one parent (an earlier node) and may place one book (a book is placed at most once).
+# A node's chart code layout ("4-2-2-2-2") holds for the books at and below it, down to a
+# node that sets another (ledger.trees; NULL: the parent's, at the root the default).
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("key", String(128), nullable=False, unique=True),
+    Column("parent", Integer),
+    Column("book", Integer, unique=True),
+    Column("name", Text),
+    Column("layout", String(64)),
+)
+
 periods = Table(
     "periods",
     metadata,
@@ -178,7 +193,7 @@ snapshots = Table(
 )
 
 # What binds everything outside the batch chain to it (see ledger.chain): one seal per catalog
-# write (kind groups, books, accounts, periods) and per checkpoint (kind checkpoint), each
+# write (kind groups, books, accounts, nodes, periods) and per checkpoint (kind checkpoint), each
 # chained to the previous seal and naming the chain head (batch, batch_hash) it was made at.
 # A catalog seal covers the rows it added: idx row_start .. row_start + row_count - 1,
 # content = their SHA-256 (chain.table_hash); periods, which have no idx, are covered whole:
@@ -208,7 +223,7 @@ seals = Table(
 ENTRY_COLUMNS = ("key", "batch", "seq", "book", "date", "flags", "pending", "extra", "fingerprint", "lines")
 
 IMMUTABLE_TABLES = ("entries", "lines", "pending_lines", "entry_texts", "batches", "seals")
-CATALOG_TABLES = ("groups", "books", "accounts", "periods")
+CATALOG_TABLES = ("groups", "books", "accounts", "nodes", "periods")
 
 __all__ = [
     "CATALOG_TABLES",
@@ -224,6 +239,7 @@ __all__ = [
     "ledger_state",
     "lines",
     "metadata",
+    "nodes",
     "pending_lines",
     "period_balances",
     "periods",

@@ -65,6 +65,18 @@ CREATE TABLE ledger_state (
 	PRIMARY KEY (id)
 );
 
+CREATE TABLE nodes (
+	idx INTEGER NOT NULL, 
+	key VARCHAR(128) NOT NULL, 
+	parent INTEGER, 
+	book INTEGER, 
+	name TEXT, 
+	layout VARCHAR(64), 
+	PRIMARY KEY (idx), 
+	UNIQUE (key), 
+	UNIQUE (book)
+);
+
 CREATE TABLE pending_lines (
 	entry BIGINT NOT NULL, 
 	line INTEGER NOT NULL, 

@@ -76,6 +76,18 @@ CREATE TABLE ledger_state (
 
 CREATE TABLE lines (batch BIGINT NOT NULL, entry BIGINT NOT NULL, amount BIGINT NOT NULL, line INTEGER NOT NULL, book INTEGER NOT NULL, account INTEGER NOT NULL, dim1 INTEGER, dim2 INTEGER, dim3 INTEGER, dim4 INTEGER, PRIMARY KEY (batch, entry, line)) WITHOUT ROWID;
 
+CREATE TABLE nodes (
+	idx INTEGER NOT NULL, 
+	"key" VARCHAR(128) NOT NULL, 
+	parent INTEGER, 
+	book INTEGER, 
+	name TEXT, 
+	layout VARCHAR(64), 
+	PRIMARY KEY (idx), 
+	UNIQUE ("key"), 
+	UNIQUE (book)
+);
+
 CREATE TABLE pending_lines (
 	entry BIGINT NOT NULL, 
 	line INTEGER NOT NULL, 
