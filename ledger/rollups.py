@@ -128,8 +128,9 @@ class MonthlyTurnover:
             keep = self.period >= first
             parts = [(self.account[keep], self.period[keep], self.sums[keep])]
         else:
-            starts = np.searchsorted(self.account, accounts, side="left")
-            ends = np.searchsorted(self.account, accounts, side="right")
+            wanted = accounts.astype(self.account.dtype)  # the haystack's type: no copy of it per call
+            starts = np.searchsorted(self.account, wanted, side="left")
+            ends = np.searchsorted(self.account, wanted, side="right")
             counts = ends - starts
             index = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
             picked = index[self.period[index] >= first]
@@ -254,8 +255,9 @@ class Rollups:
             order = np.argsort(account_books, kind="stable")
             self._book_order = (order, account_books[order])
         order, sorted_books = self._book_order
-        starts = np.searchsorted(sorted_books, books, side="left")
-        ends = np.searchsorted(sorted_books, books, side="right")
+        wanted = np.asarray(books).astype(sorted_books.dtype)  # the haystack's type: no copy of it
+        starts = np.searchsorted(sorted_books, wanted, side="left")
+        ends = np.searchsorted(sorted_books, wanted, side="right")
         parts = [order[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
         return np.sort(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, np.int64)
 
@@ -282,20 +284,21 @@ class Rollups:
         of `last`, debit and credit turnover in the range (all >= 0). `rows` is the engine's
         account rows; `accounts` sorted int64 indices, or None for every account."""
         assert self.turnover is not None, "refresh first"
+        every = accounts is None
         if accounts is None:
             accounts = np.arange(len(rows), dtype=np.int64)
-        account, period, sums = self.turnover.rows(accounts, first)
-        local = np.searchsorted(accounts, account).astype(np.int32)
+        account, period, sums = self.turnover.rows(None if every else accounts, first)
+        local = account if every else np.searchsorted(accounts, account).astype(np.int32)
+        # months after the range (to take off the balance now) and in it (the turnover): the
+        # kernel sums each per account, as two trees over the same rows
         later = period > last
-        values = np.zeros((len(account), 4), np.int64)
-        values[later, 0:2] = sums[later]
-        values[~later, 2:4] = sums[~later]
         identity = np.arange(len(accounts), dtype=np.int32)
-        per_account = kernel_rollup(local, values, identity, np.full(len(accounts), -1, np.int32))
+        none = np.full(len(accounts), -1, np.int32)
         figures = np.empty((len(accounts), 4), np.int64)
-        figures[:, 0] = rows["debits_posted"][accounts] - per_account[:, 0]
-        figures[:, 1] = rows["credits_posted"][accounts] - per_account[:, 1]
-        figures[:, 2:4] = per_account[:, 2:4]
+        after = kernel_rollup(np.where(later, local, -1).astype(np.int32), sums, identity, none)
+        figures[:, 2:4] = kernel_rollup(np.where(later, -1, local).astype(np.int32), sums, identity, none)
+        figures[:, 0] = rows["debits_posted"][accounts] - after[:, 0]
+        figures[:, 1] = rows["credits_posted"][accounts] - after[:, 1]
         return accounts, figures
 
 
