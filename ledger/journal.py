@@ -207,7 +207,18 @@ def fold_parts(
     keys = [period_keys(batch.accounts[line_mask], np.repeat(periods, counts)[line_mask])]
     columns = [2 * np.repeat((flags & ENTRY_PENDING) != 0, counts)[line_mask] + (amounts < 0)]
     values = [np.abs(amounts)]
-    for e in np.flatnonzero(accepted & resolving).tolist():
+    resolved = np.flatnonzero(accepted & resolving)
+    if isinstance(engine, Engine) and len(resolved):  # all at once: the engine holds them
+        counts, accounts, pending_amounts = engine.pending_lines_many(pending[resolved])
+        line_keys = period_keys(accounts, np.repeat(periods[resolved], counts))
+        posted = np.repeat((flags[resolved] & ENTRY_POST_PENDING) != 0, counts)
+        side = (pending_amounts < 0).astype(np.int64)
+        size = np.abs(pending_amounts)
+        keys += [line_keys, line_keys[posted]]
+        columns += [2 + side, side[posted]]
+        values += [-size, size[posted]]
+        resolved = resolved[:0]
+    for e in resolved.tolist():
         accounts, pending_amounts = pending_lines_of(engine, int(pending[e]))
         key = period_keys(accounts, periods[e])
         for part in resolution_moves(key, pending_amounts, bool(flags[e] & ENTRY_POST_PENDING)):

@@ -517,6 +517,17 @@ class Engine:
             int(record["state"]),
         )
 
+    def pending_lines_many(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The lines of many pending entries at once (distinct keys, each held): per key its
+        line count, then their accounts and amounts, key after key."""
+        keys = np.asarray(keys, np.int64)
+        slots = _slots_in_order(self.pending_table, keys)
+        records = self.pending_table[slots]
+        counts = records["lines_count"].astype(np.int64)
+        starts = records["lines_start"].astype(np.int64)
+        at = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        return counts, self.pending_accounts[at], self.pending_amounts[at]
+
     @staticmethod
     def _rehashed(table: np.ndarray, needed: int, rehash) -> np.ndarray:
         """A table of at least twice `needed` slots (a power of two) holding table's keys."""
@@ -552,6 +563,17 @@ def _slots_of(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
     if len(keys) <= _PROBED_KEYS_MAX:
         return np.array([_slot_of(table, key) for key in keys.tolist()], np.int64)
     return np.flatnonzero(np.isin(table["key"], keys))
+
+
+def _slots_in_order(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The slot of each of `keys` (distinct, all present in `table`), in the keys' order."""
+    if len(keys) <= _PROBED_KEYS_MAX:
+        return _slots_of(table, keys)
+    slots = np.flatnonzero(np.isin(table["key"], keys))
+    order = np.argsort(keys, kind="stable")
+    out = np.empty(len(keys), np.int64)
+    out[order[np.searchsorted(keys[order], table["key"][slots])]] = slots
+    return out
 
 
 __all__ = ["NATIVE", "NO_DIMS", "NO_PERIODS", "Applied", "Batch", "Engine", "make_batch"]
