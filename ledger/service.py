@@ -677,6 +677,28 @@ class Ledger:
             for p, dr, cr in turnover
         ]
 
+    # --- tables of a domain built on the ledger ------------------------------------------------
+
+    def insert_rows(self, table: Any, rows: pa.Table) -> None:
+        """Append rows to a table of a domain built on the ledger (a SQLAlchemy Core table of
+        its own MetaData, e.g. ledger.fiscal.tables), created on first use, in one writer
+        transaction. Columns are named like the table's; the first is a dense idx."""
+        with self._write() as conn:
+            self._store.ensure_tables(conn, [table])
+            self._store.insert_domain(conn, table.name, rows)
+
+    def count_rows(self, table: Any) -> int:
+        """How many rows a domain table has."""
+        self._check_open()
+        with self._store.reader() as conn:
+            return self._store.domain_count(conn, table)
+
+    def read_rows(self, table: Any, start: int = 0) -> pa.Table:
+        """A domain table's rows from idx `start` on, in idx order (empty before its first row)."""
+        self._check_open()
+        with self._store.reader() as conn:
+            return self._store.read_domain(conn, table, start=start)
+
     # --- rollups and trial balances -----------------------------------------------------------
 
     def trial_balance(

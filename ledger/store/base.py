@@ -23,7 +23,7 @@ from typing import Any, cast
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Boolean, Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -1503,6 +1503,58 @@ class Store:
         )
         return self.read_ints(conn, f"{own} UNION ALL {posted}", ("account", "code", "amount"))
 
+    # --- tables of a domain built on the ledger (ledger.fiscal) --------------------------------
+
+    def ensure_tables(self, conn: Connection, tables: Sequence[Any]) -> None:
+        """Create those of a domain's tables (SQLAlchemy Core, its own MetaData) that are not
+        there yet, in the writer transaction `conn` (so a failed write takes them back too)."""
+        ready = self.__dict__.setdefault("_domain_ready", set())
+        for table in tables:
+            if table.name in ready:
+                continue
+            if not conn.dialect.has_table(conn, table.name):
+                for statement in self.table_ddl(table):
+                    self.execute_ddl(conn, statement)
+            ready.add(table.name)
+
+    def domain_count(self, conn: Connection, table: Any) -> int:
+        """How many rows a domain table has (its idx runs 0, 1, 2…: one look at the key)."""
+        if not conn.dialect.has_table(conn, table.name):
+            return 0
+        sql = f'SELECT coalesce(max("{table.columns[0].name}") + 1, 0) FROM {table.name}'
+        return int(conn.exec_driver_sql(sql).scalar_one())
+
+    def insert_domain(self, conn: Connection, table: str, data: pa.Table) -> None:
+        """Append rows (an Arrow table whose columns are named like the table's) to a domain table."""
+        self.insert_arrow(conn, table, data)
+
+    def read_domain(self, conn: Connection, table: Any, where: str = "", start: int = 0) -> pa.Table:
+        """A domain table's rows (those `where` keeps, a SQL condition on its columns), by its
+        first column (an int idx) from `start` on, range by range: Arrow types of the table's
+        schema (integers as int64, -1 for NULL; text as string)."""
+        names = [column.name for column in table.columns]
+        types = {name: pa.int64() if _is_integer(table.c[name]) else pa.string() for name in names}
+        idx = names[0]
+        condition = f" AND ({where})" if where else ""
+        parts = []
+        if conn.dialect.has_table(conn, table.name):
+            top = conn.exec_driver_sql(f'SELECT max("{idx}") FROM {table.name}').scalar()
+            size = max(1, self.chunk_rows // 8)
+            for first in range(start, (int(top) + 1) if top is not None else start, size):
+                parts.append(
+                    self.read_table(
+                        conn,
+                        "SELECT "
+                        + ", ".join(_domain_column(table.c[n]) for n in names)
+                        + f" FROM {table.name}"
+                        f' WHERE "{idx}" >= {first} AND "{idx}" < {first + size}{condition} ORDER BY "{idx}"',
+                        types,
+                    )
+                )
+        if not parts:
+            return pa.table({name: pa.array([], kind) for name, kind in types.items()})
+        return pa.concat_tables(parts).combine_chunks()
+
     def nodes_count(self, conn: Connection) -> int:
         """How many nodes there are (idx runs 0, 1, 2…: one look at the primary key)."""
         return int(conn.exec_driver_sql("SELECT coalesce(max(idx) + 1, 0) FROM nodes").scalar_one())
@@ -1572,6 +1624,19 @@ class Store:
     ) -> int | None:
         """Keep a batch as columns (the in-memory store); durable stores write rows instead."""
         raise NotImplementedError
+
+
+def _domain_column(column: Any) -> str:
+    """A domain column as read_domain selects it: a nullable integer as -1 for NULL."""
+    name = f'"{column.name}"'
+    return f"coalesce({name}, -1)" if column.nullable and _is_integer(column) else name
+
+
+def _is_integer(column: Any) -> bool:
+    try:
+        return column.type.python_type is int and not isinstance(column.type, Boolean)
+    except NotImplementedError:
+        return False
 
 
 def connection_lost(conn: Connection, error: BaseException) -> bool:

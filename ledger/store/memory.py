@@ -26,6 +26,7 @@ from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection
 
 from ledger.chain import batch_parts, link_hash
@@ -115,6 +116,7 @@ class MemoryStore(Store):
         self._rows_of: tuple[Chunk, tuple[list[np.ndarray], list[np.ndarray]]] | None = None
         self.closed: set[tuple[int, int]] = set()
         self.nodes: list[dict[str, Any]] = []  # idx, key, parent, book, name, layout
+        self.domain: dict[str, list[pa.Table]] = {}  # a domain's tables (ledger.fiscal), in parts
         self.chunks: list[Chunk] = []
         # Pending entries' lines (views into their chunks), by entry key.
         self.pending_lines: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -139,14 +141,18 @@ class MemoryStore(Store):
                 len(self.chunks),
                 set(self.closed),
                 len(self.nodes),
+                {name: len(parts) for name, parts in self.domain.items()},
             )
             state = _State(**{name: getattr(self._state, name) for name in _State.__slots__})
             accounts = list(self.accounts)
             try:
                 yield cast(Connection, self)
             except BaseException:
-                groups, books, accounts_count, chunks, closed, nodes = mark
+                groups, books, accounts_count, chunks, closed, nodes, domain = mark
                 del self.nodes[nodes:]
+                self.domain = {
+                    name: parts[: domain[name]] for name, parts in self.domain.items() if name in domain
+                }
                 for chunk in self.chunks[chunks:]:
                     for key in chunk.batch.keys[(chunk.flags & ENTRY_PENDING) != 0].tolist():
                         self.pending_lines.pop(key, None)
@@ -210,6 +216,33 @@ class MemoryStore(Store):
 
     def nodes_count(self, conn: Connection) -> int:
         return len(self.nodes)
+
+    def ensure_tables(self, conn: Connection, tables: Sequence[Any]) -> None:
+        for table in tables:
+            self.domain.setdefault(table.name, [])
+
+    def domain_count(self, conn: Connection, table: Any) -> int:
+        return sum(part.num_rows for part in self.domain.get(table.name, []))
+
+    def insert_domain(self, conn: Connection, table: str, data: pa.Table) -> None:
+        if data.num_rows:
+            self.domain.setdefault(table, []).append(data)
+
+    def read_domain(self, conn: Connection, table: Any, where: str = "", start: int = 0) -> pa.Table:
+        if where:
+            raise ValueError("the in-memory store filters domain tables in Python, not by SQL")
+        names = [column.name for column in table.columns]
+        parts = [part.select(names) for part in self.domain.get(table.name, [])]
+        types = {name: pa.int64() if column.type.python_type is int else pa.string()
+                 for name, column in zip(names, table.columns, strict=True)}  # fmt: skip
+        schema = pa.schema(list(types.items()))
+        if not parts:
+            return schema.empty_table()
+        whole = pa.concat_tables([part.cast(schema) for part in parts]).combine_chunks()
+        for position, name in enumerate(names):  # as a database reads them: NULL integers as -1
+            if types[name] == pa.int64() and whole.column(name).null_count:
+                whole = whole.set_column(position, name, pc.fill_null(whole.column(name), -1))
+        return whole.slice(start) if start else whole
 
     def node_rows(self, conn: Connection) -> pa.Table:
         names = CATALOG_COLUMNS["nodes"]
