@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "ledger.reports",
         ),
     ),
+    ("domain", ("ledger.fiscal",)),
     ("edges", ("ledger.cli", "ledger.demo", "ledger.testing", "ledger")),
 ]
 

@@ -1,0 +1,1190 @@
+"""The public-finance domain on a Ledger: regions, units, projects and indicators as books,
+organisation nodes and accounts; indicator movements and payments as postings.
+
+Books: per region a treasury book `TR:<region>` (TREASURY-2016) and an indicator book
+`IND:<region>` (INDICATOR-P1); per unit a dual-basis book `U:<region>:<agency>`
+(GOV-UNIT-2019, financial and budget bases as two balance groups). They sit in the
+organisation tree: region → department → unit → book, the region's own books under it.
+
+Accounts: `<book>|<code>` for the chart's accounts, `<book>|<code>|<key>` for the sub-ledger
+accounts of a project (its budget-basis appropriation revenue 600102 and project expenditure
+7101/7201 02; its own-level expenditure in the treasury, 5001/5002/5003 by fund type) and of
+an indicator (IU210 available, IU230 executed). The rules of the domain are the core's
+rules, not Python checks: IU210 and IU230 may not go below zero (credits_must_not_exceed_
+debits), so nothing is frozen or spent beyond what is available (INV-I1), and a payment is
+one linked chain across the three ledgers, all or nothing.
+
+Every creation is idempotent by key (a repeated call answers `exists`), so a call cut short
+is completed by calling it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ledger.codes import Code
+from ledger.columns import (
+    ENTRY_LINKED,
+    ENTRY_PENDING,
+    ENTRY_POST_PENDING,
+    ENTRY_VOID_PENDING,
+)
+from ledger.errors import InvalidInput
+from ledger.fiscal import tables as ft
+from ledger.fiscal.charts import CURRENCY, chart, group_key
+from ledger.schemas import Account, AccountFlag, Book, Entry, EntryFlag, Group, Line, Node
+from ledger.service import Ledger
+
+UNIT_TYPES = ("ADMIN", "PUBLIC_INST_FULL", "PUBLIC_INST_PARTIAL", "OTHER")
+PROJECT_KINDS = ("1", "21", "22", "3")
+BASIC_KINDS = ("1", "21")  # basic expenditure (基本支出); the others are project expenditure
+SOURCES = {"ANNUAL": "IS100", "TRANSFER": "IS110", "CARRY": "IS120", "RESERVE": "IS140"}
+AUTHORITIES = ("PC_APPROVAL", "FINANCE_APPROVAL", "FILING")
+TREASURY_EXPENDITURE = {11: "5001", 12: "5002", 13: "5003"}  # by fund type; others: 5001
+_MINOR = 100  # CNY fen
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Region(_Model):
+    """A fiscal region (MOF_DIV_CODE, 9 characters)."""
+
+    code: str = Field(pattern=r"^[0-9]{9}$")
+    name: str | None = Field(default=None, max_length=256)
+    level: Literal["PROVINCE_CITY_LEVEL", "DISTRICT", "ZONE"] = "DISTRICT"
+    parent: str | None = Field(default=None, pattern=r"^[0-9]{9}$")
+    regime: Literal["integrated", "legacy_quota"] = "integrated"
+    zero_carryover: bool = True
+
+
+class Department(_Model):
+    region: str = Field(pattern=r"^[0-9]{9}$")
+    code: str = Field(pattern=r"^[0-9A-Za-z]{1,16}$")
+    name: str | None = Field(default=None, max_length=256)
+
+
+class Unit(_Model):
+    """A budget unit (AGENCY_CODE within its region); its dual-basis book is created with it."""
+
+    region: str = Field(pattern=r"^[0-9]{9}$")
+    code: str = Field(pattern=r"^[0-9A-Za-z]{1,16}$")
+    department: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{1,16}$")
+    unit_type: Literal["ADMIN", "PUBLIC_INST_FULL", "PUBLIC_INST_PARTIAL", "OTHER"] = "ADMIN"
+    name: str | None = Field(default=None, max_length=256)
+
+
+class Project(_Model):
+    """A project of the project library (PRO_CODE within its region), a sub-ledger of its unit."""
+
+    region: str = Field(pattern=r"^[0-9]{9}$")
+    code: str = Field(pattern=r"^[0-9A-Za-z]{1,22}$")
+    unit: str = Field(pattern=r"^[0-9A-Za-z]{1,16}$")
+    kind: Literal["1", "21", "22", "3"]
+    name: str | None = Field(default=None, max_length=256)
+
+
+class Indicator(_Model):
+    """A budget indicator (BGT_ID) with all its keys. A root indicator is issued from a
+    source with its document (INV-I3); a child (`parent`) is allocated from its parent."""
+
+    bgt_id: str = Field(pattern=r"^[0-9A-Za-z_-]{1,40}$")
+    region: str = Field(pattern=r"^[0-9]{9}$")
+    year: int = Field(ge=2000, le=2100, strict=True)
+    unit: str = Field(pattern=r"^[0-9A-Za-z]{1,16}$")
+    project: str = Field(pattern=r"^[0-9A-Za-z]{1,22}$")
+    fund_type: int = Field(ge=1, le=99, strict=True)
+    func_code: int = Field(ge=1_000_000, le=9_999_999, strict=True)  # EXP_FUNC_CODE, 7 digits
+    # DEP_BGT_ECO_CODE, 5 digits; None: payments of any economic class (a project indicator)
+    eco_code: int | None = Field(default=None, ge=10_000, le=99_999, strict=True)
+    amount: int = Field(gt=0, le=2**62, strict=True)  # minor units
+    source: Literal["ANNUAL", "TRANSFER", "CARRY", "RESERVE"] | None = None
+    parent: str | None = None
+    doc_no: str = Field(min_length=1, max_length=64)
+    date: dt.date
+
+
+MovementKind = Literal["TOPUP", "CUT", "REALLOC", "ADJUST", "FREEZE", "UNFREEZE", "RESTORE", "RECOVER"]
+
+
+class Movement(_Model):
+    """An indicator movement (DOMAIN §5.3) posted in the region's indicator book. `key` is
+    the movement id (idempotency); `to` the receiving indicator of a REALLOC; `amount` of an
+    ADJUST is signed (a decrease is negative); UNFREEZE names the FREEZE it releases."""
+
+    key: int = Field(gt=0, lt=2**62, strict=True)
+    kind: MovementKind
+    bgt_id: str
+    amount: int = Field(le=2**62, ge=-(2**62), strict=True)
+    date: dt.date
+    authority: Literal["PC_APPROVAL", "FINANCE_APPROVAL", "FILING"] | None = None
+    doc_no: str | None = Field(default=None, max_length=64)
+    to: str | None = None
+    freeze: int | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def _not_zero(cls, amount: int) -> int:
+        if amount == 0:
+            raise ValueError("a movement moves a non-zero amount")
+        return amount
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one item: `ok`, `exists`, or the reason it was refused (nothing of
+    it was posted)."""
+
+    key: Any
+    code: str
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.code in ("ok", "exists")
+
+
+# Which authorities each movement needs (INV-I4): an adjustment changes the approved budget
+# (People's Congress); a reallocation within a unit is filed, across units approved.
+_AUTHORITY = {
+    "TOPUP": ("FINANCE_APPROVAL", "PC_APPROVAL"),
+    "CUT": ("FINANCE_APPROVAL", "PC_APPROVAL"),
+    "ADJUST": ("PC_APPROVAL",),
+    "REALLOC": ("FINANCE_APPROVAL", "FILING"),
+}
+# Core codes as the domain reads them.
+_REASONS = {
+    Code.exceeds_debits: "exceeds_available",
+    Code.exists_with_different_fields: "key_reused",
+    Code.period_closed: "period_closed",
+    Code.pending_not_found: "freeze_not_found",
+    Code.pending_already_resolved: "freeze_already_resolved",
+    Code.linked_event_failed: "chain_failed",
+}
+
+
+def entry_key(kind: int, *parts: object) -> int:
+    """A positive int64 entry key for a source event (INV-L5): its parts hashed, times four,
+    plus `kind` (0..3) for the entries one event makes."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "little") >> 4 | 1) * 4 + kind
+
+
+class Fiscal:
+    """The public-finance domain on `book` (see the module docstring)."""
+
+    def __init__(self, book: Ledger, currency: str = CURRENCY) -> None:
+        self.book = book
+        self.currency = currency
+        self._rows: dict[str, pa.Table] = {}
+
+    # --- reading the domain's tables ---------------------------------------------------------
+
+    def table(self, table: Any) -> pa.Table:
+        """A domain table's rows, kept and extended by what was appended since (append-only)."""
+        known = self._rows.get(table.name)
+        start = 0 if known is None else known.num_rows
+        new = self.book.read_rows(table, start)
+        if known is None or new.num_rows:
+            self._rows[table.name] = new if known is None else pa.concat_tables([known, new]).combine_chunks()
+        return self._rows[table.name]
+
+    def _index(self, table: Any, *columns: str) -> dict[tuple[Any, ...], int]:
+        rows = self.table(table)
+        values = [rows.column(c).to_pylist() for c in columns]
+        return {key: i for i, key in enumerate(zip(*values, strict=True))}
+
+    def _append_table(self, table: Any, rows: pa.Table) -> None:
+        """Append rows with the next idx values; the kept table grows by them without reading
+        them back, unless another process appended meanwhile (then it reads what it lacks)."""
+        known = self.table(table)
+        start = known.num_rows
+        names = [c.name for c in table.columns]
+        rows = rows.add_column(0, "idx", pa.array(np.arange(start, start + rows.num_rows, dtype=np.int64)))
+        rows = rows.select(names)
+        self.book.insert_rows(table, rows)
+        if self.book.count_rows(table) == start + rows.num_rows:
+            self._rows[table.name] = pa.concat_tables([known, rows.cast(known.schema)]).combine_chunks()
+        else:
+            self.table(table)
+
+    @property
+    def payments(self) -> Payments:
+        found = self.__dict__.get("_payments")
+        if found is None:
+            found = self.__dict__["_payments"] = Payments(self)
+        return found
+
+    def _append(self, table: Any, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            names = [c.name for c in table.columns]
+            start = self.table(table).num_rows
+            for i, row in enumerate(rows):
+                row["idx"] = start + i
+            self.book.insert_rows(table, pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows]))
+            self.table(table)
+
+    # --- regions, departments, units, projects ------------------------------------------------
+
+    def _groups(self) -> None:
+        self.book.create_groups([Group(key=group_key(b, self.currency)) for b in ("FA", "BA", "TR", "IND")])
+
+    def _chart_accounts(
+        self, book_key: str, chart_name: str, constrained: Sequence[str] = ()
+    ) -> list[Account]:
+        rows = chart(chart_name).rows.to_pylist()
+        return [
+            Account(
+                key=f"{book_key}|{r['code']}",
+                book=book_key,
+                group=group_key(r["basis"], self.currency),
+                code=r["code"],
+                normal=r["side"],
+                name=r["name"],
+                flags=frozenset({AccountFlag.credits_must_not_exceed_debits})
+                if r["code"] in constrained
+                else frozenset(),
+            )
+            for r in rows
+        ]
+
+    def create_regions(self, regions: Iterable[Region | Mapping[str, Any]]) -> list[Outcome]:
+        """Fiscal regions, each with its treasury and indicator books under its node (a
+        parent region first)."""
+        models = _validated(Region, regions, "regions")
+        self._groups()
+        known = self._index(ft.regions, "code")
+        out, rows = [], []
+        for region in models:
+            if (region.code,) in known:
+                out.append(Outcome(region.code, "exists"))
+                continue
+            if region.parent is not None and (region.parent,) not in known:
+                out.append(
+                    Outcome(region.code, "parent_not_found", f"region {region.parent} is not created yet")
+                )
+                continue
+            tr, ind = f"TR:{region.code}", f"IND:{region.code}"
+            self.book.create_books(
+                [
+                    Book(key=tr, name=f"{region.name or region.code} 财政总会计"),
+                    Book(key=ind, name=f"{region.name or region.code} 预算指标账"),
+                ]
+            )
+            parent = f"R:{region.parent}" if region.parent else None
+            self.book.create_nodes(
+                [
+                    Node(key=f"R:{region.code}", parent=parent, name=region.name),
+                    Node(
+                        key=f"B:{tr}",
+                        parent=f"R:{region.code}",
+                        book=tr,
+                        layout=chart("TREASURY-2016").layout,
+                    ),
+                    Node(
+                        key=f"B:{ind}",
+                        parent=f"R:{region.code}",
+                        book=ind,
+                        layout=chart("INDICATOR-P1").layout,
+                    ),
+                ]
+            )
+            self.book.create_accounts(
+                self._chart_accounts(tr, "TREASURY-2016")
+                + self._chart_accounts(ind, "INDICATOR-P1", constrained=("IU200", "IU240", "IU250", "IU260"))
+            )
+            known[(region.code,)] = len(known)
+            rows.append(
+                {
+                    **region.model_dump(),
+                    "parent": known.get((region.parent,)) if region.parent else None,
+                    "zero_carryover": int(region.zero_carryover),
+                }
+            )
+            out.append(Outcome(region.code, "ok"))
+        self._append(ft.regions, rows)
+        return out
+
+    def _region(self, code: str) -> int | None:
+        return self._index(ft.regions, "code").get((code,))
+
+    def create_departments(self, departments: Iterable[Department | Mapping[str, Any]]) -> list[Outcome]:
+        models = _validated(Department, departments, "departments")
+        regions = self._index(ft.regions, "code")
+        known = self._index(ft.departments, "region", "code")
+        out, rows, nodes = [], [], []
+        for d in models:
+            region = regions.get((d.region,))
+            if region is None:
+                out.append(Outcome((d.region, d.code), "region_not_found"))
+                continue
+            if (region, d.code) in known:
+                out.append(Outcome((d.region, d.code), "exists"))
+                continue
+            known[(region, d.code)] = len(known)
+            rows.append({"region": region, "code": d.code, "name": d.name})
+            nodes.append(Node(key=f"D:{d.region}:{d.code}", parent=f"R:{d.region}", name=d.name))
+            out.append(Outcome((d.region, d.code), "ok"))
+        self.book.create_nodes(nodes)
+        self._append(ft.departments, rows)
+        return out
+
+    def create_units(self, units: Iterable[Unit | Mapping[str, Any]]) -> list[Outcome]:
+        """Budget units, each with its dual-basis book (GOV-UNIT-2019) under its department
+        (or its region)."""
+        models = _validated(Unit, units, "units")
+        regions = self._index(ft.regions, "code")
+        departments = self._index(ft.departments, "region", "code")
+        known = self._index(ft.units, "region", "code")
+        out, rows, books, nodes, accounts = [], [], [], [], []
+        for u in models:
+            key = (u.region, u.code)
+            region = regions.get((u.region,))
+            if region is None:
+                out.append(Outcome(key, "region_not_found"))
+                continue
+            department = departments.get((region, u.department)) if u.department is not None else None
+            if u.department is not None and department is None:
+                out.append(Outcome(key, "department_not_found"))
+                continue
+            if (region, u.code) in known:
+                out.append(Outcome(key, "exists"))
+                continue
+            book = f"U:{u.region}:{u.code}"
+            books.append(Book(key=book, name=u.name))
+            parent = f"D:{u.region}:{u.department}" if u.department is not None else f"R:{u.region}"
+            nodes += [
+                Node(key=f"A:{u.region}:{u.code}", parent=parent, name=u.name),
+                Node(
+                    key=f"B:{book}",
+                    parent=f"A:{u.region}:{u.code}",
+                    book=book,
+                    layout=chart("GOV-UNIT-2019").layout,
+                ),
+            ]
+            accounts += self._chart_accounts(book, "GOV-UNIT-2019")
+            known[(region, u.code)] = len(known)
+            rows.append(
+                {
+                    "region": region,
+                    "code": u.code,
+                    "department": department,
+                    "unit_type": u.unit_type,
+                    "name": u.name,
+                }
+            )
+            out.append(Outcome(key, "ok"))
+        self.book.create_books(books)
+        self.book.create_nodes(nodes)
+        self.book.create_accounts(accounts)
+        self._append(ft.units, rows)
+        return out
+
+    def create_projects(self, projects: Iterable[Project | Mapping[str, Any]]) -> list[Outcome]:
+        """Projects, each a sub-ledger of its unit's book: budget-basis appropriation revenue
+        600102 and, for project expenditure (kinds 22 and 3), 7101/7201 02, per project."""
+        models = _validated(Project, projects, "projects")
+        regions = self._index(ft.regions, "code")
+        units = self._index(ft.units, "region", "code")
+        unit_types = self.table(ft.units).column("unit_type").to_pylist()
+        known = self._index(ft.projects, "region", "code")
+        out, rows, accounts = [], [], []
+        for p in models:
+            key = (p.region, p.code)
+            region = regions.get((p.region,))
+            unit = units.get((region, p.unit)) if region is not None else None
+            if region is None or unit is None:
+                out.append(Outcome(key, "unit_not_found" if region is not None else "region_not_found"))
+                continue
+            if (region, p.code) in known:
+                out.append(Outcome(key, "exists"))
+                continue
+            book = f"U:{p.region}:{p.unit}"
+            codes = ["600102"] + (
+                [_expenditure(unit_types[unit]) + "02"] if p.kind not in BASIC_KINDS else []
+            )
+            for code in codes:
+                row = chart("GOV-UNIT-2019").row(code)
+                accounts.append(
+                    Account(
+                        key=f"{book}|{code}|{p.code}",
+                        book=book,
+                        group=group_key("BA", self.currency),
+                        code=code,
+                        normal="credit" if row["side"] == "credit" else "debit",
+                        subledger=p.code,
+                        name=p.name,
+                    )
+                )
+            known[(region, p.code)] = len(known)
+            rows.append({"region": region, "code": p.code, "unit": unit, "kind": p.kind, "name": p.name})
+            out.append(Outcome(key, "ok"))
+        self.book.create_accounts(accounts)
+        self._append(ft.projects, rows)
+        return out
+
+    # --- indicators --------------------------------------------------------------------------
+
+    def create_indicators(self, indicators: Iterable[Indicator | Mapping[str, Any]]) -> list[Outcome]:
+        """Indicators with all their keys (DOMAIN §5.1). A root is issued from its source
+        (Dr IU210 / Cr IS1x0, INV-I3: no indicator without a source); a child is allocated
+        from its parent (Dr IU210 child / Cr IU210 parent), within what the parent has
+        available. Its accounts: IU210 available and IU230 executed in the indicator book,
+        and its project's own-level expenditure in the treasury (by fund type)."""
+        models = _validated(Indicator, indicators, "indicators")
+        regions = self._index(ft.regions, "code")
+        units = self._index(ft.units, "region", "code")
+        projects = self._index(ft.projects, "region", "code")
+        project_units = self.table(ft.projects).column("unit").to_pylist()
+        known = self._index(ft.indicators, "bgt_id")
+        out: list[Outcome | None] = []
+        accepted: list[tuple[int, Indicator, int, int, int]] = []  # position, model, region, unit, project
+        accounts: list[Account] = []
+        entries: list[Entry] = []
+        offered = set(known)
+        for position, i in enumerate(models):
+            region = regions.get((i.region,))
+            unit = units.get((region, i.unit)) if region is not None else None
+            project = projects.get((region, i.project)) if region is not None else None
+            reason = (
+                "exists"
+                if (i.bgt_id,) in known
+                else "repeated"
+                if (i.bgt_id,) in offered
+                else "region_not_found"
+                if region is None
+                else "unit_not_found"
+                if unit is None
+                else "project_not_found"
+                if project is None
+                else "project_of_another_unit"
+                if project_units[project] != unit
+                else "source_missing"
+                if i.parent is None and i.source is None
+                else "parent_not_found"
+                if i.parent is not None and (i.parent,) not in offered
+                else ""
+            )
+            out.append(Outcome(i.bgt_id, reason) if reason else None)
+            if reason:
+                continue
+            assert region is not None and unit is not None and project is not None
+            offered.add((i.bgt_id,))
+            ind, tr = f"IND:{i.region}", f"TR:{i.region}"
+            treasury_code = TREASURY_EXPENDITURE.get(i.fund_type, "5001")
+            accounts += [
+                Account(
+                    key=f"{ind}|{code}|{i.bgt_id}",
+                    book=ind,
+                    group=group_key("IND", self.currency),
+                    code=code,
+                    subledger=i.bgt_id,
+                    flags=frozenset({AccountFlag.credits_must_not_exceed_debits}),
+                )
+                for code in ("IU210", "IU230")
+            ] + [
+                Account(
+                    key=f"{tr}|{treasury_code}|{i.project}",
+                    book=tr,
+                    group=group_key("TR", self.currency),
+                    code=treasury_code,
+                    subledger=i.project,
+                )
+            ]
+            source = f"{ind}|{SOURCES[i.source]}" if i.parent is None else f"{ind}|IU210|{i.parent}"  # type: ignore[index]
+            entries.append(
+                Entry(
+                    key=entry_key(0, "issue", i.region, i.bgt_id),
+                    book=ind,
+                    date=i.date,
+                    kind="ISSUE" if i.parent is None else "ALLOCATE",
+                    reference=f"{i.bgt_id} {i.doc_no}",
+                    lines=(
+                        Line(account=f"{ind}|IU210|{i.bgt_id}", debit=_decimal(i.amount)),
+                        Line(account=source, credit=_decimal(i.amount)),
+                    ),
+                )
+            )
+            accepted.append((position, i, region, unit, project))
+        created = self.book.create_accounts(_unique(accounts))
+        bad = [r for r in created if r.code not in (Code.ok, Code.exists)]
+        if bad:
+            raise InvalidInput(f"indicator accounts: {bad[0].key}: {bad[0].code.name}")
+        rows = []
+        posted = self.book.post(entries) if entries else []
+        for (position, i, region, unit, project), result in zip(accepted, posted, strict=True):
+            if result.code not in (Code.ok, Code.exists):
+                out[position] = Outcome(i.bgt_id, _REASONS.get(result.code, result.code.name))
+                continue
+            known[(i.bgt_id,)] = len(known)
+            rows.append(
+                {
+                    "bgt_id": i.bgt_id,
+                    "region": region,
+                    "year": i.year,
+                    "unit": unit,
+                    "project": project,
+                    "fund_type": i.fund_type,
+                    "func_code": i.func_code,
+                    "eco_code": i.eco_code or 0,
+                    "source": i.source or "ALLOCATED",
+                    "parent": known.get((i.parent,)) if i.parent else None,
+                    "doc_no": i.doc_no,
+                    "amount": i.amount,
+                }
+            )
+            out[position] = Outcome(i.bgt_id, "ok")
+        self._append(ft.indicators, rows)
+        return [o for o in out if o is not None]
+
+    def available(self, bgt_id: str) -> int:
+        """What an indicator has left to spend, minor units: IU210's posted debits less its
+        posted and frozen (pending) credits."""
+        region = self._indicator_region(bgt_id)
+        balance = self.book.balance(f"IND:{region}|IU210|{bgt_id}")
+        return int((balance.debits_posted - balance.credits_posted - balance.credits_pending) * _MINOR)
+
+    def executed(self, bgt_id: str) -> int:
+        region = self._indicator_region(bgt_id)
+        balance = self.book.balance(f"IND:{region}|IU230|{bgt_id}")
+        return int((balance.debits_posted - balance.credits_posted) * _MINOR)
+
+    def _indicator_region(self, bgt_id: str) -> str:
+        found = self._index(ft.indicators, "bgt_id").get((bgt_id,))
+        if found is None:
+            raise InvalidInput(f"indicator {bgt_id!r} does not exist")
+        region = self.table(ft.indicators).column("region")[found].as_py()
+        return str(self.table(ft.regions).column("code")[region].as_py())
+
+    # --- movements ---------------------------------------------------------------------------
+
+    def move(self, movements: Iterable[Movement | Mapping[str, Any]]) -> list[Outcome]:
+        """Indicator movements, each a balanced posting in the region's indicator book, or
+        refused with its reason and nothing posted (see Movement and DOMAIN §5.3-§5.4)."""
+        models = _validated(Movement, movements, "movements")
+        known = self._index(ft.indicators, "bgt_id")
+        rows = self.table(ft.indicators)
+        regions = self.table(ft.regions).column("code").to_pylist()
+        out = []
+        for m in models:
+            found = known.get((m.bgt_id,))
+            target = known.get((m.to,)) if m.to is not None else None
+            allowed = _AUTHORITY.get(m.kind)
+            reason = (
+                "indicator_not_found"
+                if found is None
+                else "receiver_not_found"
+                if m.kind == "REALLOC" and target is None
+                else "authority_missing"
+                if allowed is not None and m.authority is None
+                else "authority_not_allowed"
+                if allowed is not None and m.authority not in allowed
+                else "document_missing"
+                if allowed is not None and not m.doc_no
+                else "negative_amount"
+                if m.kind != "ADJUST" and m.amount < 0
+                else "freeze_missing"
+                if m.kind == "UNFREEZE" and m.freeze is None
+                else ""
+            )
+            if not reason and m.kind == "REALLOC":
+                assert found is not None and target is not None
+                same_unit = rows.column("unit")[found].as_py() == rows.column("unit")[target].as_py()
+                same_region = rows.column("region")[found].as_py() == rows.column("region")[target].as_py()
+                reason = (
+                    "cross_region"
+                    if not same_region
+                    else "filing_across_units"
+                    if m.authority == "FILING" and not same_unit
+                    else "same_indicator"
+                    if found == target
+                    else ""
+                )
+            if reason:
+                out.append(Outcome(m.key, reason))
+                continue
+            assert found is not None
+            region = regions[rows.column("region")[found].as_py()]
+            entry = self._movement_entry(m, f"IND:{region}")
+            result = self.book.post([entry])[0]
+            out.append(
+                Outcome(
+                    m.key,
+                    "ok"
+                    if result.code == Code.ok
+                    else "exists"
+                    if result.code == Code.exists
+                    else _REASONS.get(result.code, result.code.name),
+                )
+            )
+        return out
+
+    def _movement_entry(self, m: Movement, ind: str) -> Entry:
+        own = f"{ind}|IU210|{m.bgt_id}"
+        amount = _decimal(abs(m.amount))
+        pairs = {  # debit account, credit account
+            "TOPUP": (own, f"{ind}|IS140"),
+            "CUT": (f"{ind}|IS140", own),
+            "ADJUST": (own, f"{ind}|IS130") if m.amount > 0 else (f"{ind}|IS130", own),
+            "REALLOC": (f"{ind}|IU210|{m.to}", own),
+            "FREEZE": (f"{ind}|IU220", own),
+            "RESTORE": (own, f"{ind}|IU230|{m.bgt_id}"),
+            "RECOVER": (f"{ind}|IU240", own),
+        }
+        reference = " ".join(x for x in (m.bgt_id, m.authority or "", m.doc_no or "") if x)
+        if m.kind == "UNFREEZE":
+            return Entry(
+                key=m.key,
+                book=ind,
+                date=m.date,
+                kind=m.kind,
+                reference=reference,
+                flags=frozenset({EntryFlag.void_pending}),
+                pending=m.freeze,
+            )  # type: ignore[arg-type]
+        debit, credit = pairs[m.kind]
+        flags = frozenset({EntryFlag.pending}) if m.kind == "FREEZE" else frozenset()
+        return Entry(
+            key=m.key,
+            book=ind,
+            date=m.date,
+            kind=m.kind,
+            reference=reference,
+            flags=flags,  # type: ignore[arg-type]
+            lines=(Line(account=debit, debit=amount), Line(account=credit, credit=amount)),
+        )
+
+
+PAYMENT_COLUMNS = (
+    "pay_cert_no",
+    "region",
+    "year",
+    "bgt_id",
+    "unit",
+    "project",
+    "fund_type",
+    "func_code",
+    "eco_code",
+    "amount",
+    "date",
+)
+SETTLE_COLUMNS = ("pay_cert_no", "region", "year", "status", "date")
+REFUND_COLUMNS = ("pay_cert_no", "region", "year", "amount", "date")
+
+
+@dataclass(frozen=True, slots=True)
+class _Ledgers:
+    """Per indicator (by idx): the books and accounts its payments post to, as account and
+    book indices of the core."""
+
+    count: int
+    ind_book: np.ndarray
+    tr_book: np.ndarray
+    unit_book: np.ndarray
+    available: np.ndarray  # IU210
+    executed: np.ndarray  # IU230
+    treasury_expenditure: np.ndarray  # TR 5001/5002/5003 | project
+    treasury_deposit: np.ndarray  # TR 1001
+    fa_debit: (
+        np.ndarray
+    )  # by economic class: 500101 wages, 500102 goods and services, 500103 individuals, 1601
+    fa_credit: np.ndarray  # 4001 fiscal appropriation revenue
+    ba_debit: np.ndarray  # 7101/7201 01 basic, or 02 | project
+    ba_credit: np.ndarray  # 600101 basic, or 600102 | project
+    dims: np.ndarray  # int32 [n, 4]: functional class, (the payment's economic code), fund type, project idx
+
+
+# The financial-basis debit of a fiscal payment by department economic class (§8.3): wages,
+# goods and services, transfers to individuals, capital (fixed assets); others as goods.
+FA_DEBITS = ("500101", "500102", "500103", "1601")
+
+
+def _fa_debit(eco: np.ndarray) -> np.ndarray:
+    """The FA_DEBITS position of each economic code."""
+    klass = np.asarray(eco, np.int64) // 100
+    return np.select([klass == 301, klass == 303, (klass == 309) | (klass == 310)], [0, 2, 3], 1)
+
+
+class Payments:
+    """The bulk path of payments (DOMAIN §6.3, §8.3): columns in, one reason per payment
+    out (`ok`, `exists`, or why it was refused), no Python per payment but the key hash."""
+
+    def __init__(self, fiscal: Fiscal) -> None:
+        self.fiscal = fiscal
+        self._ledgers: _Ledgers | None = None
+        self._keys: tuple[int, np.ndarray, np.ndarray] | None = None  # count, sorted keys, their idx
+
+    def ledgers(self) -> _Ledgers:
+        f = self.fiscal
+        indicators = f.table(ft.indicators)
+        if self._ledgers is not None and self._ledgers.count == indicators.num_rows:
+            return self._ledgers
+        regions = f.table(ft.regions).column("code").combine_chunks()
+        units, projects = f.table(ft.units), f.table(ft.projects)
+        region = regions.take(indicators.column("region"))
+        unit_code = units.column("code").take(indicators.column("unit"))
+        unit_type = units.column("unit_type").take(indicators.column("unit")).to_numpy(zero_copy_only=False)
+        project = projects.column("code").take(indicators.column("project"))
+        kind = projects.column("kind").take(indicators.column("project")).to_numpy(zero_copy_only=False)
+        bgt = indicators.column("bgt_id")
+        fund = indicators.column("fund_type").to_numpy()
+        basic = np.isin(kind, BASIC_KINDS)
+        unit_book = pc.binary_join_element_wise("U:", region, ":", unit_code, "")
+        ind_book = pc.binary_join_element_wise("IND:", region, "")
+        tr_book = pc.binary_join_element_wise("TR:", region, "")
+        expenditure = np.where(unit_type == "ADMIN", "7101", "7201").astype(object)
+        treasury_code = np.vectorize(lambda f: TREASURY_EXPENDITURE.get(int(f), "5001"), otypes=[object])(
+            fund
+        )
+
+        def keys(*parts: Any) -> np.ndarray:
+            joined = pc.binary_join_element_wise(*map(_text, parts), "")
+            return f.book.account_index(joined.to_pylist()).astype(np.int32)
+
+        def books(keys: pa.Array) -> np.ndarray:
+            return f.book.book_index(keys.to_pylist())
+
+        ledgers = _Ledgers(
+            count=indicators.num_rows,
+            ind_book=books(ind_book),
+            tr_book=books(tr_book),
+            unit_book=books(unit_book),
+            available=keys(ind_book, "|IU210|", bgt),
+            executed=keys(ind_book, "|IU230|", bgt),
+            treasury_expenditure=keys(tr_book, "|", treasury_code, "|", project),
+            treasury_deposit=keys(tr_book, "|1001"),
+            fa_debit=np.stack([keys(unit_book, "|" + code) for code in FA_DEBITS], axis=1),
+            fa_credit=keys(unit_book, "|4001"),
+            ba_debit=keys(
+                unit_book,
+                "|",
+                expenditure,
+                np.where(basic, "01", "02").astype(object),
+                np.where(basic, "", "|").astype(object),
+                np.where(basic, "", project.to_numpy(zero_copy_only=False)).astype(object),
+            ),
+            ba_credit=keys(
+                unit_book,
+                "|",
+                np.where(basic, "600101", "600102").astype(object),
+                np.where(basic, "", "|").astype(object),
+                np.where(basic, "", project.to_numpy(zero_copy_only=False)).astype(object),
+            ),
+            dims=np.stack(
+                [
+                    indicators.column("func_code").to_numpy(),
+                    np.zeros(indicators.num_rows, np.int64),  # the payment's economic code, at settle
+                    fund,
+                    indicators.column("project").to_numpy(),
+                ],
+                axis=1,
+            ).astype(np.int32),
+        )
+        missing = [
+            name
+            for name in (
+                "available",
+                "executed",
+                "treasury_expenditure",
+                "treasury_deposit",
+                "fa_debit",
+                "fa_credit",
+                "ba_debit",
+                "ba_credit",
+            )
+            if (getattr(ledgers, name) < 0).any()
+        ]
+        if missing:
+            raise InvalidInput(f"payments: accounts missing for some indicators ({', '.join(missing)})")
+        self._ledgers = ledgers
+        return ledgers
+
+    def apply(self, payments: pa.Table) -> pa.Table:
+        """Payment applications: each freezes its amount on its indicator (a pending entry
+        Dr IU230 / Cr IU210: what is frozen is no longer available), after its keys were
+        checked against the indicator's (INV-I2: region, year, unit, project, fund type,
+        functional class and the economic class). Returns pay_cert_no and code per row."""
+        p = _columns(payments, PAYMENT_COLUMNS, "payments")
+        f = self.fiscal
+        ledgers = self.ledgers()
+        indicators = f.table(ft.indicators)
+        n = p.num_rows
+        reason = np.full(n, "", dtype=object)
+        found = pc.fill_null(
+            pc.index_in(p.column("bgt_id"), value_set=indicators.column("bgt_id")), -1
+        ).to_numpy(zero_copy_only=False)
+        reason[found < 0] = "indicator_not_found"
+        at = np.maximum(found, 0)
+        regions = f.table(ft.regions).column("code")
+        units, projects = f.table(ft.units), f.table(ft.projects)
+        expected = {
+            "region": regions.take(indicators.column("region").take(pa.array(at))),
+            "year": indicators.column("year").take(pa.array(at)),
+            "unit": units.column("code").take(indicators.column("unit").take(pa.array(at))),
+            "project": projects.column("code").take(indicators.column("project").take(pa.array(at))),
+            "fund_type": indicators.column("fund_type").take(pa.array(at)),
+            "func_code": indicators.column("func_code").take(pa.array(at)),
+        }
+        for name, want in expected.items():
+            given = p.column(name)
+            if pa.types.is_integer(given.type):
+                given = given.cast(pa.int64())
+            same = pc.fill_null(pc.equal(given, want), False).to_numpy(zero_copy_only=False)
+            reason[(reason == "") & ~same] = f"keys_mismatch:{name}"
+        eco = p.column("eco_code").to_numpy().astype(np.int64)
+        wanted = indicators.column("eco_code").to_numpy()[at]
+        same_class = (wanted == 0) | (eco // 100 == wanted // 100)  # at least the class (§5.5)
+        reason[(reason == "") & ((eco < 10_000) | (eco > 99_999))] = "eco_code_invalid"
+        reason[(reason == "") & ~same_class] = "keys_mismatch:eco_code"
+        amount = p.column("amount").to_numpy().astype(np.int64)
+        reason[(reason == "") & (amount <= 0)] = "amount_invalid"
+        keys = np.array(
+            [
+                entry_key(0, "pay", r, y, c)
+                for r, y, c in zip(
+                    p.column("region").to_pylist(),
+                    p.column("year").to_pylist(),
+                    p.column("pay_cert_no").to_pylist(),
+                    strict=True,
+                )
+            ],
+            np.int64,
+        )
+        go = np.flatnonzero(reason == "")
+        codes = np.zeros(0, np.uint8)
+        if len(go):
+            k = ledgers.available[at[go]]
+            accounts = np.empty(2 * len(go), np.int32)
+            accounts[0::2], accounts[1::2] = ledgers.executed[at[go]], k
+            amounts = np.empty(2 * len(go), np.int64)
+            amounts[0::2], amounts[1::2] = amount[go], -amount[go]
+            codes = f.book.post_columns(
+                keys[go],
+                np.arange(0, 2 * len(go) + 1, 2, dtype=np.int64),
+                accounts,
+                amounts,
+                flags=np.full(len(go), ENTRY_PENDING, np.uint16),
+                dates=_days(p.column("date"))[go],
+                books=ledgers.ind_book[at[go]].astype(np.int32),
+            )
+            reason[go] = _reasons(codes)
+        fresh = go[codes == Code.ok] if len(go) else go
+        if len(fresh):
+            f._append_table(
+                ft.payments,
+                pa.table(
+                    {
+                        "key": pa.array(keys[fresh]),
+                        "pay_cert_no": p.column("pay_cert_no").take(pa.array(fresh)),
+                        "region": indicators.column("region").take(pa.array(at[fresh])),
+                        "year": p.column("year").take(pa.array(fresh)).cast(pa.int64()),
+                        "indicator": pa.array(at[fresh].astype(np.int64)),
+                        "amount": pa.array(amount[fresh]),
+                        "eco_code": pa.array(eco[fresh]),
+                        "date": pa.array(_days(p.column("date"))[fresh].astype(np.int64)),
+                    }
+                ),
+            )
+        return pa.table(
+            {"pay_cert_no": p.column("pay_cert_no"), "code": pa.array(reason.tolist(), pa.string())}
+        )
+
+    def _find(self, p: pa.Table, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """(payment idx or -1, freeze key) of each row's (region, year, pay_cert_no)."""
+        payments = self.fiscal.table(ft.payments)
+        if self._keys is None or self._keys[0] != payments.num_rows:
+            stored = payments.column("key").to_numpy()
+            order = np.argsort(stored)
+            self._keys = (payments.num_rows, stored[order], order)
+        _, ordered, order = self._keys
+        keys = np.array(
+            [
+                entry_key(0, "pay", r, y, c)
+                for r, y, c in zip(
+                    p.column("region").to_pylist(),
+                    p.column("year").to_pylist(),
+                    p.column("pay_cert_no").to_pylist(),
+                    strict=True,
+                )
+            ],
+            np.int64,
+        )
+        at = np.minimum(np.searchsorted(ordered, keys), max(len(ordered) - 1, 0))
+        hit = (ordered[at] == keys) if len(ordered) else np.zeros(len(keys), bool)
+        return np.where(hit, order[at] if len(ordered) else -1, -1), keys
+
+    def settle(self, results: pa.Table) -> pa.Table:
+        """The bank's results: OK executes the payment in one linked chain — the freeze
+        posted (IU210 → IU230), the treasury's own-level expenditure (Dr 5001|project / Cr
+        1001) and the unit's dual-basis voucher (FA Dr by economic class / Cr 4001; BA Dr
+        7101/7201 / Cr 6001) — all or nothing; FAIL voids the freeze. Idempotent by the
+        payment's keys: a result given twice answers `exists`."""
+        p = _columns(results, SETTLE_COLUMNS, "bank results")
+        f = self.fiscal
+        ledgers = self.ledgers()
+        index, keys = self._find(p, "settle")
+        reason = np.where(index < 0, "payment_not_found", "").astype(object)
+        status = p.column("status").to_numpy(zero_copy_only=False)
+        reason[(reason == "") & ~np.isin(status, ["OK", "FAIL"])] = "status_invalid"
+        payments = f.table(ft.payments)
+        dates = _days(p.column("date"))
+        ok = np.flatnonzero((reason == "") & (status == "OK"))
+        fail = np.flatnonzero((reason == "") & (status == "FAIL"))
+        indicator = payments.column("indicator").to_numpy()
+        amount_all = payments.column("amount").to_numpy()
+        if len(ok):
+            i = indicator[index[ok]]
+            a = amount_all[index[ok]]
+            eco = payments.column("eco_code").to_numpy()[index[ok]]
+            fa_debit = ledgers.fa_debit[i, _fa_debit(eco)]
+            line_dims = ledgers.dims[i].copy()
+            line_dims[:, 1] = eco
+            m = len(ok)
+            # three entries per payment: post (no lines), treasury (2 lines), unit (4 lines)
+            counts = np.tile(np.array([0, 2, 4], np.int64), m)
+            offsets = np.zeros(3 * m + 1, np.int64)
+            np.cumsum(counts, out=offsets[1:])
+            accounts = (
+                np.stack(
+                    [
+                        ledgers.treasury_expenditure[i],
+                        ledgers.treasury_deposit[i],
+                        fa_debit,
+                        ledgers.fa_credit[i],
+                        ledgers.ba_debit[i],
+                        ledgers.ba_credit[i],
+                    ],
+                    axis=1,
+                )
+                .reshape(-1)
+                .astype(np.int32)
+            )
+            amounts = np.stack([a, -a, a, -a, a, -a], axis=1).reshape(-1)
+            dims = np.repeat(line_dims, 6, axis=0)
+            entry_keys = (keys[ok][:, None] + np.array([1, 2, 3])).reshape(-1)
+            flags = np.tile(np.array([ENTRY_POST_PENDING | ENTRY_LINKED, ENTRY_LINKED, 0], np.uint16), m)
+            pending = np.stack([keys[ok], np.zeros(m, np.int64), np.zeros(m, np.int64)], axis=1).reshape(-1)
+            books = np.stack([ledgers.ind_book[i], ledgers.tr_book[i], ledgers.unit_book[i]], axis=1).reshape(
+                -1
+            )
+            codes = f.book.post_columns(
+                entry_keys,
+                offsets,
+                accounts,
+                amounts,
+                flags=flags,
+                dates=np.repeat(dates[ok], 3),
+                pending=pending,
+                books=books.astype(np.int32),
+                dims=dims,
+            ).reshape(m, 3)
+            reason[ok] = _chain_reasons(codes)
+        if len(fail):
+            codes = f.book.post_columns(
+                keys[fail] + 1,
+                np.zeros(len(fail) + 1, np.int64),
+                np.zeros(0, np.int32),
+                np.zeros(0, np.int64),
+                flags=np.full(len(fail), ENTRY_VOID_PENDING, np.uint16),
+                dates=dates[fail],
+                pending=keys[fail],
+                books=ledgers.ind_book[indicator[index[fail]]].astype(np.int32),
+            )
+            reason[fail] = _reasons(codes)
+        done = np.flatnonzero(reason == "ok")
+        if len(done):
+            settled = {
+                "payment": pa.array(index[done].astype(np.int64)),
+                "status": pa.array(status[done].tolist(), pa.string()),
+                "date": pa.array(dates[done].astype(np.int64)),
+            }
+            f._append_table(ft.settlements, pa.table(settled))
+        return pa.table(
+            {"pay_cert_no": p.column("pay_cert_no"), "code": pa.array(reason.tolist(), pa.string())}
+        )
+
+    def _settled(self) -> np.ndarray:
+        """Each payment's settlement: 1 executed, -1 failed, 0 not yet (by payment idx)."""
+        f = self.fiscal
+        out = np.zeros(f.table(ft.payments).num_rows, np.int8)
+        rows = f.table(ft.settlements)
+        ok = rows.column("status").to_numpy(zero_copy_only=False) == "OK"
+        out[rows.column("payment").to_numpy()] = np.where(ok, 1, -1)
+        return out
+
+    def refund(self, refunds: pa.Table) -> pa.Table:
+        """Refunds after a successful payment (same year): one linked chain restoring the
+        indicator (Dr IU210 / Cr IU230: never more than was executed) and reversing the
+        treasury and unit entries by the refunded amount."""
+        p = _columns(refunds, REFUND_COLUMNS, "refunds")
+        f = self.fiscal
+        ledgers = self.ledgers()
+        index, _ = self._find(p, "refund")
+        reason = np.where(index < 0, "payment_not_found", "").astype(object)
+        amount = p.column("amount").to_numpy().astype(np.int64)
+        reason[(reason == "") & (amount <= 0)] = "amount_invalid"
+        settled = self._settled()[np.maximum(index, 0)] if len(index) else np.zeros(0, np.int8)
+        reason[(reason == "") & (settled != 1)] = "not_executed"
+        paid = (
+            f.table(ft.payments).column("amount").to_numpy()[np.maximum(index, 0)] if len(index) else amount
+        )
+        reason[(reason == "") & (amount > paid)] = "exceeds_payment"
+        go = np.flatnonzero(reason == "")
+        if len(go):
+            payments = f.table(ft.payments)
+            i = payments.column("indicator").to_numpy()[index[go]]
+            eco = payments.column("eco_code").to_numpy()[index[go]]
+            fa_debit = ledgers.fa_debit[i, _fa_debit(eco)]
+            line_dims = ledgers.dims[i].copy()
+            line_dims[:, 1] = eco
+            a = amount[go]
+            m = len(go)
+            keys = np.array(
+                [
+                    entry_key(0, "refund", r, y, c)
+                    for r, y, c in zip(
+                        p.column("region").take(pa.array(go)).to_pylist(),
+                        p.column("year").take(pa.array(go)).to_pylist(),
+                        p.column("pay_cert_no").take(pa.array(go)).to_pylist(),
+                        strict=True,
+                    )
+                ],
+                np.int64,
+            )
+            offsets = np.zeros(3 * m + 1, np.int64)
+            np.cumsum(np.tile(np.array([2, 2, 4], np.int64), m), out=offsets[1:])
+            accounts = (
+                np.stack(
+                    [
+                        ledgers.available[i],
+                        ledgers.executed[i],
+                        ledgers.treasury_deposit[i],
+                        ledgers.treasury_expenditure[i],
+                        ledgers.fa_credit[i],
+                        fa_debit,
+                        ledgers.ba_credit[i],
+                        ledgers.ba_debit[i],
+                    ],
+                    axis=1,
+                )
+                .reshape(-1)
+                .astype(np.int32)
+            )
+            amounts = np.stack([a, -a] * 4, axis=1).reshape(-1)
+            dims = np.concatenate(
+                [np.zeros((m, 2, 4), np.int32), np.repeat(line_dims[:, None, :], 6, axis=1)], axis=1
+            ).reshape(-1, 4)
+            codes = f.book.post_columns(
+                (keys[:, None] + np.array([0, 1, 2])).reshape(-1),
+                offsets,
+                accounts,
+                amounts,
+                flags=np.tile(np.array([ENTRY_LINKED, ENTRY_LINKED, 0], np.uint16), m),
+                dates=np.repeat(_days(p.column("date"))[go], 3),
+                books=np.stack([ledgers.ind_book[i], ledgers.tr_book[i], ledgers.unit_book[i]], axis=1)
+                .reshape(-1)
+                .astype(np.int32),
+                dims=dims,
+            ).reshape(m, 3)
+            reason[go] = _chain_reasons(codes)
+        return pa.table(
+            {"pay_cert_no": p.column("pay_cert_no"), "code": pa.array(reason.tolist(), pa.string())}
+        )
+
+
+def _text(part: Any) -> Any:
+    """A part of a joined key: a string as a scalar, columns as Arrow strings."""
+    if isinstance(part, str):
+        return pa.scalar(part, pa.string())
+    if isinstance(part, pa.Array | pa.ChunkedArray):
+        return part.cast(pa.string())
+    return pa.array(np.asarray(part).tolist(), pa.string())
+
+
+def _columns(table: pa.Table, names: Sequence[str], what: str) -> pa.Table:
+    if not isinstance(table, pa.Table):
+        raise InvalidInput(f"{what}: expected a pyarrow.Table with columns {', '.join(names)}")
+    missing = [name for name in names if name not in table.column_names]
+    if missing:
+        raise InvalidInput(f"{what}: missing columns {', '.join(missing)}")
+    if table.num_rows and any(table.column(name).null_count for name in names):
+        raise InvalidInput(f"{what}: a value is missing (null)")
+    return table.select(list(names))
+
+
+def _days(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """int32 days since 1970-01-01 of a date32 column (or one of day numbers)."""
+    if pa.types.is_date(column.type):
+        column = column.cast(pa.date32()).cast(pa.int32())
+    return np.asarray(column.to_numpy(), np.int32)
+
+
+def _reasons(codes: np.ndarray) -> list[str]:
+    names = {int(c): _REASONS.get(c, c.name) for c in Code}
+    names[int(Code.ok)] = "ok"
+    names[int(Code.exists)] = "exists"
+    return [names[c] for c in codes.tolist()]
+
+
+def _chain_reasons(codes: np.ndarray) -> list[str]:
+    """One reason per chain of entries (all or nothing): ok when every entry was posted;
+    exists when the chain was posted before (an entry already there fails a linked chain, so
+    its others say linked_event_failed); else the first entry's own failure."""
+    out = []
+    for row in codes.tolist():
+        if all(c == Code.ok for c in row):
+            out.append("ok")
+            continue
+        failed = [c for c in row if c not in (Code.ok, Code.exists, Code.linked_event_failed)]
+        if failed:
+            out.append(_reasons(np.array([failed[0]]))[0])
+        else:
+            out.append("exists" if Code.exists in row else "chain_failed")
+    return out
+
+
+def _unique(accounts: list[Account]) -> list[Account]:
+    """Each account once (several indicators of one project share its treasury account)."""
+    return list({account.key: account for account in accounts}.values())
+
+
+def _expenditure(unit_type: str) -> str:
+    """The budget-basis expenditure account of a unit type: 7101 administrative, 7201 service."""
+    return "7101" if unit_type == "ADMIN" else "7201"
+
+
+def _decimal(minor: int) -> Decimal:
+    """Minor units (fen) as yuan."""
+    return Decimal(minor).scaleb(-2)
+
+
+def _validated(model: type[Any], items: Iterable[Any], what: str) -> list[Any]:
+    from ledger.records import validated
+
+    return validated(model, items, what)
+
+
+__all__ = [
+    "PAYMENT_COLUMNS",
+    "Payments",
+    "Department",
+    "Fiscal",
+    "Indicator",
+    "Movement",
+    "Outcome",
+    "Project",
+    "Region",
+    "Unit",
+    "entry_key",
+]

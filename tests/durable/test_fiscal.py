@@ -1,0 +1,422 @@
+"""The public-finance domain on every store: the worked example of DOMAIN §10, the refusals
+(each with its reason and nothing posted), idempotent payments, and the invariants that must
+hold after a day of payments (INV-I1, INV-I2, INV-I5, INV-X1, INV-L1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import ledger
+from ledger.fiscal import Department, Fiscal, Indicator, Movement, Project, Region, Unit, chart
+
+REGION = "500103000"
+D = dt.date(2026, 3, 2)
+
+
+def world(book: ledger.Ledger) -> Fiscal:
+    """A district with a public school (project kind 3) and an administrative bureau (kind 21)."""
+    f = Fiscal(book)
+    assert all(
+        o.ok
+        for o in f.create_regions(
+            [
+                Region(code="500000000", level="PROVINCE_CITY_LEVEL", name="重庆市"),
+                Region(code=REGION, parent="500000000", name="渝中区"),
+            ]
+        )
+    )
+    assert all(o.ok for o in f.create_departments([Department(region=REGION, code="101", name="教委")]))
+    assert all(
+        o.ok
+        for o in f.create_units(
+            [
+                Unit(
+                    region=REGION, code="101001", department="101", unit_type="PUBLIC_INST_FULL", name="初中"
+                ),
+                Unit(region=REGION, code="101002", department="101", unit_type="ADMIN", name="教委机关"),
+            ]
+        )
+    )
+    assert all(
+        o.ok
+        for o in f.create_projects(
+            [
+                Project(region=REGION, code="P", unit="101001", kind="3", name="校舍维修"),
+                Project(region=REGION, code="Q", unit="101002", kind="21", name="公用经费"),
+            ]
+        )
+    )
+    return f
+
+
+def indicator(bgt_id: str, amount: int, **fields: Any) -> Indicator:
+    base = dict(
+        region=REGION,
+        year=2026,
+        unit="101001",
+        project="P",
+        fund_type=11,
+        func_code=2050203,
+        eco_code=30213,
+        doc_no="渝中财预〔2026〕1号",
+        date=D,
+    )
+    if "parent" not in fields:
+        base["source"] = "ANNUAL"
+    return Indicator(bgt_id=bgt_id, amount=amount, **{**base, **fields})
+
+
+def payments(rows: list[tuple[str, str, int, int]], **fields: Any) -> pa.Table:
+    """(pay_cert_no, bgt_id, eco_code, amount) rows with the school's keys."""
+    n = len(rows)
+    columns = {
+        "pay_cert_no": [r[0] for r in rows],
+        "region": [REGION] * n,
+        "year": [2026] * n,
+        "bgt_id": [r[1] for r in rows],
+        "unit": ["101001"] * n,
+        "project": ["P"] * n,
+        "fund_type": [11] * n,
+        "func_code": [2050203] * n,
+        "eco_code": [r[2] for r in rows],
+        "amount": [r[3] for r in rows],
+        "date": pa.array([D] * n, pa.date32()),
+    }
+    columns.update(fields)
+    return pa.table(columns)
+
+
+def results(rows: list[tuple[str, str]], table: str = "status") -> pa.Table:
+    n = len(rows)
+    return pa.table(
+        {
+            "pay_cert_no": [r[0] for r in rows],
+            "region": [REGION] * n,
+            "year": [2026] * n,
+            table: [r[1] for r in rows],
+            "date": pa.array([D] * n, pa.date32()),
+        }
+    )
+
+
+def codes(table: pa.Table) -> list[str]:
+    return table.column("code").to_pylist()
+
+
+def fen(balance: ledger.Balance, side: str = "net") -> int:
+    value = balance.debits_posted - balance.credits_posted if side == "net" else getattr(balance, side)
+    return int(Decimal(value) * 100)
+
+
+def test_charts_are_data_with_their_bases() -> None:
+    unit = chart("GOV-UNIT-2019")
+    assert len([c for c in unit.codes("FA") if len(c) == 4]) == 77
+    assert len([c for c in unit.codes("BA") if len(c) == 4]) == 26
+    assert all(c[0] in "12345" for c in unit.codes("FA")) and all(c[0] in "678" for c in unit.codes("BA"))
+    assert unit.row("6001")["side"] == "credit" and unit.row("8001")["side"] == "debit"
+    assert set(chart("INDICATOR-P1").codes()) >= {"IS100", "IU210", "IU230", "IU240"}
+    assert chart("TREASURY-2016").row("5001")["name"] == "一般公共预算本级支出"
+    with pytest.raises(ledger.InvalidInput):
+        chart("NOPE")
+
+
+def test_worked_example_of_domain_section_10(any_store: str | None) -> None:
+    with ledger.open(any_store) as book:
+        f = world(book)
+        # a project indicator without an economic class: repairs (302) and equipment (310) both
+        assert [o.code for o in f.create_indicators([indicator("BGT-1", 1_000_000_00, eco_code=None)])] == [
+            "ok"
+        ]
+        applied = f.payments.apply(
+            payments([("C-1", "BGT-1", 30213, 300_000_00), ("C-2", "BGT-1", 31002, 200_000_00)])
+        )
+        assert codes(applied) == ["ok", "ok"]
+        assert f.available("BGT-1") == 500_000_00  # frozen is not available
+        assert codes(f.payments.settle(results([("C-1", "OK"), ("C-2", "OK")]))) == ["ok", "ok"]
+        # 5. depreciation, FA only: the core takes it as it is
+        school = f"U:{REGION}:101001"
+        dep = book.post(
+            [
+                ledger.Entry(
+                    key=9,
+                    book=school,
+                    date=D,
+                    lines=[
+                        ledger.Line(account=f"{school}|500104", debit="9999.00"),
+                        ledger.Line(account=f"{school}|1602", credit="9999.00"),
+                    ],
+                )
+            ]
+        )
+        assert dep[0].ok
+        # 6. year end, zero carry-over: the unspent 500,000 recovered
+        recovered = f.move(
+            [Movement(key=1, kind="RECOVER", bgt_id="BGT-1", amount=500_000_00, date=dt.date(2026, 12, 31))]
+        )
+        assert recovered[0].code == "ok"
+        treasury = fen(book.balance(f"TR:{REGION}|5001|P"))
+        revenue = -fen(book.balance(f"{school}|600102|P"))
+        executed = f.executed("BGT-1")
+        assert treasury == revenue == executed == 500_000_00  # INV-X1, INV-X2
+        assert f.available("BGT-1") == 0  # INV-U4
+        assert fen(book.balance(f"{school}|500102")) == 300_000_00
+        assert fen(book.balance(f"{school}|1601")) == 200_000_00
+        assert fen(book.balance(f"{school}|720102|P")) == 500_000_00
+        budget = -fen(book.balance(f"{school}|600102|P")) - fen(book.balance(f"{school}|720102|P"))
+        surplus = -fen(book.balance(f"{school}|4001")) - 300_000_00 - 9_999_00
+        assert budget == 0 and surplus == 190_001_00
+        assert (
+            budget + 200_000_00 - 9_999_00 == surplus
+        )  # capex not expensed, depreciation not budget spending
+        assert book.trial_balances(period="2026").balanced  # INV-L1 in every book
+        assert book.verify() is None
+
+
+def test_indicators_and_movements_refused_with_their_reason(any_store: str | None) -> None:
+    with ledger.open(any_store) as book:
+        f = world(book)
+        made = f.create_indicators(
+            [
+                indicator("A", 100_00),
+                indicator("B", 50_00, unit="101002", project="Q", eco_code=30201),
+                indicator("A1", 30_00, parent="A"),
+                indicator("A2", 80_00, parent="A"),
+                indicator("X1", 1, source=None),
+                indicator("X2", 1, parent="nope"),
+                indicator("X3", 1, project="Q"),
+                indicator("X4", 1, unit="nope"),
+                indicator("A", 100_00),
+            ]
+        )
+        assert [o.code for o in made] == [
+            "ok",
+            "ok",
+            "ok",
+            "exceeds_available",
+            "source_missing",
+            "parent_not_found",
+            "project_of_another_unit",
+            "unit_not_found",
+            "repeated",
+        ]
+        assert (f.available("A"), f.available("A1")) == (70_00, 30_00)
+        before = book.balances()
+        moves = f.move(
+            [
+                Movement(key=1, kind="TOPUP", bgt_id="A", amount=5_00, date=D),
+                Movement(
+                    key=2, kind="TOPUP", bgt_id="A", amount=5_00, date=D, authority="FILING", doc_no="d"
+                ),
+                Movement(key=3, kind="TOPUP", bgt_id="A", amount=5_00, date=D, authority="FINANCE_APPROVAL"),
+                Movement(
+                    key=4,
+                    kind="ADJUST",
+                    bgt_id="A",
+                    amount=5_00,
+                    date=D,
+                    authority="FINANCE_APPROVAL",
+                    doc_no="d",
+                ),
+                Movement(
+                    key=5,
+                    kind="REALLOC",
+                    bgt_id="A",
+                    to="B",
+                    amount=5_00,
+                    date=D,
+                    authority="FILING",
+                    doc_no="d",
+                ),
+                Movement(
+                    key=6,
+                    kind="REALLOC",
+                    bgt_id="A",
+                    to="nope",
+                    amount=5_00,
+                    date=D,
+                    authority="FILING",
+                    doc_no="d",
+                ),
+                Movement(
+                    key=7,
+                    kind="REALLOC",
+                    bgt_id="A",
+                    to="A1",
+                    amount=71_00,
+                    date=D,
+                    authority="FILING",
+                    doc_no="d",
+                ),
+                Movement(
+                    key=8,
+                    kind="CUT",
+                    bgt_id="nope",
+                    amount=5_00,
+                    date=D,
+                    authority="FINANCE_APPROVAL",
+                    doc_no="d",
+                ),
+                Movement(key=9, kind="FREEZE", bgt_id="A1", amount=31_00, date=D),
+                Movement(key=10, kind="UNFREEZE", bgt_id="A1", amount=1, date=D),
+                Movement(key=11, kind="RECOVER", bgt_id="A1", amount=-1, date=D),
+            ]
+        )
+        assert [o.code for o in moves] == [
+            "authority_missing",
+            "authority_not_allowed",
+            "document_missing",
+            "authority_not_allowed",
+            "filing_across_units",
+            "receiver_not_found",
+            "exceeds_available",
+            "indicator_not_found",
+            "exceeds_available",
+            "freeze_missing",
+            "negative_amount",
+        ]
+        after = book.balances()
+        assert all(np.array_equal(before[k], after[k]) for k in before)  # nothing of them was posted
+        ok = f.move(
+            [
+                Movement(
+                    key=20,
+                    kind="REALLOC",
+                    bgt_id="A",
+                    to="B",
+                    amount=10_00,
+                    date=D,
+                    authority="FINANCE_APPROVAL",
+                    doc_no="d",
+                ),
+                Movement(
+                    key=21,
+                    kind="ADJUST",
+                    bgt_id="A",
+                    amount=-20_00,
+                    date=D,
+                    authority="PC_APPROVAL",
+                    doc_no="人大",
+                ),
+                Movement(key=22, kind="FREEZE", bgt_id="A1", amount=30_00, date=D),
+                Movement(key=23, kind="UNFREEZE", bgt_id="A1", amount=30_00, freeze=22, date=D),
+                Movement(
+                    key=20,
+                    kind="REALLOC",
+                    bgt_id="A",
+                    to="B",
+                    amount=10_00,
+                    date=D,
+                    authority="FINANCE_APPROVAL",
+                    doc_no="d",
+                ),
+            ]
+        )
+        assert [o.code for o in ok] == ["ok", "ok", "ok", "ok", "exists"]
+        assert (f.available("A"), f.available("B"), f.available("A1")) == (40_00, 60_00, 30_00)
+        with pytest.raises(ledger.InvalidInput, match=r"movements\[0\]"):
+            f.move([{"key": 1, "kind": "TOPUP", "bgt_id": "A", "amount": 0, "date": D}])
+
+
+def test_payments_refused_idempotent_and_all_or_nothing(any_store: str | None) -> None:
+    with ledger.open(any_store) as book:
+        f = world(book)
+        assert all(o.ok for o in f.create_indicators([indicator("A", 1000_00)]))
+        applied = f.payments.apply(
+            payments(
+                [
+                    ("1", "A", 30213, 100_00),
+                    ("2", "A", 30299, 200_00),
+                    ("3", "A", 30101, 1_00),
+                    ("4", "nope", 30213, 1_00),
+                    ("5", "A", 30213, 800_00),
+                    ("6", "A", 30213, 0),
+                ]
+            )
+        )
+        assert codes(applied) == [
+            "ok",
+            "ok",
+            "keys_mismatch:eco_code",
+            "indicator_not_found",
+            "exceeds_available",
+            "amount_invalid",
+        ]
+        for field, value in (
+            ("unit", "101002"),
+            ("project", "Q"),
+            ("fund_type", 12),
+            ("func_code", 2050201),
+            ("year", 2025),
+            ("region", "500000000"),
+        ):
+            table = payments([("9", "A", 30213, 1_00)])
+            table = table.set_column(table.schema.get_field_index(field), field, pa.array([value]))
+            assert codes(f.payments.apply(table)) == [f"keys_mismatch:{field}"]
+        assert codes(f.payments.apply(payments([("1", "A", 30213, 100_00)]))) == ["exists"]
+        assert f.available("A") == 700_00
+        settled = f.payments.settle(results([("1", "OK"), ("2", "FAIL"), ("7", "OK"), ("1", "MAYBE")]))
+        assert codes(settled) == ["ok", "ok", "payment_not_found", "status_invalid"]
+        assert codes(f.payments.settle(results([("1", "OK"), ("2", "FAIL")]))) == ["exists", "exists"]
+        assert (f.available("A"), f.executed("A")) == (900_00, 100_00)
+        refunded = f.payments.refund(results([("1", 40_00), ("1x", 1), ("2", 1), ("1", 101_00)], "amount"))
+        assert codes(refunded) == ["ok", "payment_not_found", "not_executed", "exceeds_payment"]
+        assert codes(f.payments.refund(results([("1", 40_00)], "amount"))) == ["exists"]
+        # one refund per payment (its keys): another amount for the same payment is refused
+        assert codes(f.payments.refund(results([("1", 70_00)], "amount"))) == ["key_reused"]
+        assert (f.available("A"), f.executed("A")) == (940_00, 60_00)
+        with pytest.raises(ledger.InvalidInput, match="missing columns"):
+            f.payments.apply(pa.table({"pay_cert_no": ["1"]}))
+        assert book.trial_balances(period="2026-03").balanced
+        assert book.verify() is None
+
+
+def test_invariants_after_a_day_of_payments(any_store: str | None) -> None:
+    """INV-I1 (issued + moved = available + frozen + executed), INV-I5 (executed = paid −
+    refunded), INV-X1 (treasury expenditure per project = the unit's appropriation revenue),
+    INV-L1 (every book balances per basis)."""
+    rng = np.random.default_rng(5)
+    with ledger.open(any_store) as book:
+        f = world(book)
+        ids = [f"I{i}" for i in range(6)]
+        assert all(o.ok for o in f.create_indicators([indicator(i, 10_000_00) for i in ids]))
+        n = 120
+        rows = [(f"C{k}", ids[int(rng.integers(6))], 30213, int(rng.integers(1, 400_00))) for k in range(n)]
+        applied = codes(f.payments.apply(payments(rows)))
+        status = ["OK" if rng.random() < 0.9 else "FAIL" for _ in range(n)]
+        settled = codes(f.payments.settle(results([(r[0], s) for r, s in zip(rows, status, strict=True)])))
+        paid = {i: 0 for i in ids}
+        frozen_none = True
+        for r, a, s, c in zip(rows, applied, status, settled, strict=True):
+            if a == "ok":
+                assert c == "ok"
+                if s == "OK":
+                    paid[r[1]] += r[3]
+            else:
+                assert a == "exceeds_available" and c == "payment_not_found"
+        refunds = [
+            (r[0], r[3] // 2)
+            for r, a, s in zip(rows, applied, status, strict=True)
+            if a == "ok" and s == "OK"
+        ][:10]
+        assert set(codes(f.payments.refund(results(refunds, "amount")))) == {"ok"}
+        by_cert = {r[0]: r[1] for r in rows}
+        for cert, amount in refunds:
+            paid[by_cert[cert]] -= amount
+        for i in ids:
+            assert f.executed(i) == paid[i]  # INV-I5
+            assert f.available(i) + f.executed(i) == 10_000_00  # INV-I1 (nothing frozen is left)
+            assert frozen_none
+        school = f"U:{REGION}:101001"
+        assert (
+            fen(book.balance(f"TR:{REGION}|5001|P"))
+            == -fen(book.balance(f"{school}|600102|P"))
+            == sum(paid.values())
+        )
+        assert book.trial_balances(period="2026").balanced  # INV-L1
+        assert book.verify() is None
