@@ -746,6 +746,15 @@ class Ledger:
         with self._rollups() as (rollups, rows, names, _):
             return trial_balance(rollups, rows, names, None, first, last, depth, levels)
 
+    def balances_at(self, period: str | int) -> dict[str, np.ndarray]:
+        """Every account's posted debits and credits up to the end of a month ("2026-12") or
+        a year ("2026": its December), as int64 minor-unit columns account, debits_posted,
+        credits_posted, from the monthly sums (as the trial balances)."""
+        _, last = period_range(period)
+        with self._rollups() as (rollups, rows, _, _):
+            accounts, figures = rollups.account_figures(rows, None, last, last)
+        return {"account": accounts, "debits_posted": figures[:, 0], "credits_posted": figures[:, 1]}
+
     def rollup(
         self,
         by: str,

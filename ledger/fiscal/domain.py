@@ -142,6 +142,19 @@ class Movement(_Model):
 
 
 @dataclass(frozen=True, slots=True)
+class YearEnd:
+    """What a year end did: the amount left on the region's indicators and where it went
+    (recovered under zero carry-over, else carried), the closing entries, the books closed."""
+
+    region: str
+    year: int
+    indicators_left: int  # minor units
+    zero_carryover: bool
+    closing_entries: int
+    books_closed: int
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one item: `ok`, `exists`, or the reason it was refused (nothing of
     it was posted)."""
@@ -566,6 +579,178 @@ class Fiscal:
             raise InvalidInput(f"indicator {bgt_id!r} does not exist")
         region = self.table(ft.indicators).column("region")[found].as_py()
         return str(self.table(ft.regions).column("code")[region].as_py())
+
+    # --- year end ----------------------------------------------------------------------------
+
+    def year_end(self, region: str, year: int, date: dt.date | None = None) -> YearEnd:
+        """The year end of a region (DOMAIN §6.6, §3.4 E8), in order:
+
+        1. no payment of the year may still be frozen (applied without a bank result);
+        2. every indicator's unspent amount leaves it: recovered to finance under zero
+           carry-over (Dr IU240 / Cr IU210), else carried to next year (Dr IU250);
+        3. each unit book is closed: budget basis 6xxx and 7xxx into 8101 (fiscal: 6001,
+           7101, 7201) or 8201 (the rest); financial basis 4xxx and 5xxx into 3301, then 3301
+           to 3302 and 3302 to 3001;
+        4. every month of the year is closed in the region's books: postings dated in the
+           year are refused from then on (period_closed).
+
+        Afterwards 4xxx, 5xxx, 6xxx, 7xxx and 3301 are zero (INV-U2); under zero carry-over
+        no indicator has anything left and 8101 nets to zero (INV-U4).
+        """
+        regions = self._index(ft.regions, "code")
+        at = regions.get((region,))
+        if at is None:
+            raise InvalidInput(f"year_end: region {region!r} does not exist")
+        day = date or dt.date(year, 12, 31)
+        book = self.book
+        payments = self.table(ft.payments)
+        mine = (payments.column("region").to_numpy() == at) & (payments.column("year").to_numpy() == year)
+        settled = np.zeros(payments.num_rows, bool)
+        settled[self.table(ft.settlements).column("payment").to_numpy()] = True
+        in_flight = int((mine & ~settled).sum())
+        if in_flight:
+            raise InvalidInput(
+                f"year_end {region} {year}: {in_flight} payments are frozen without a bank result"
+            )
+        zero = bool(self.table(ft.regions).column("zero_carryover")[at].as_py())
+        balances = book.balances_at(f"{year}")
+        pending = book.balances()["credits_pending"]
+        keys = book.accounts_table().column("key").to_pylist()
+        index = {k: i for i, k in enumerate(keys) if k.startswith((f"U:{region}:", f"IND:{region}|"))}
+        net = balances["debits_posted"] - balances["credits_posted"]
+        entries: list[Entry] = []
+        # 2. indicators: what is left on IU210 leaves it
+        indicators = self.table(ft.indicators)
+        target = f"IND:{region}|" + ("IU240" if zero else "IU250")
+        left = 0
+        for bgt, r, y in zip(
+            indicators.column("bgt_id").to_pylist(),
+            indicators.column("region").to_pylist(),
+            indicators.column("year").to_pylist(),
+            strict=True,
+        ):
+            if r != at or y != year:
+                continue
+            i = index[f"IND:{region}|IU210|{bgt}"]
+            if pending[i]:
+                raise InvalidInput(f"year_end {region} {year}: indicator {bgt} has a freeze not released")
+            amount = int(net[i])
+            if amount > 0:
+                left += amount
+                entries.append(
+                    self._pair(
+                        entry_key(0, "year-end", region, year, bgt),
+                        f"IND:{region}",
+                        day,
+                        target,
+                        f"IND:{region}|IU210|{bgt}",
+                        amount,
+                        "RECOVER" if zero else "CARRY",
+                    )
+                )
+        # 3. unit books
+        units = self.table(ft.units)
+        closings = 0
+        for code, r in zip(units.column("code").to_pylist(), units.column("region").to_pylist(), strict=True):
+            if r != at:
+                continue
+            unit_book = f"U:{region}:{code}"
+            lines: dict[str, list[tuple[str, int]]] = {"8101": [], "8201": [], "3301": []}
+            for key, i in index.items():
+                if not key.startswith(unit_book + "|") or net[i] == 0:
+                    continue
+                account_code = key.split("|")[1]
+                head = account_code[:4]
+                if head[0] in "67":
+                    into = "8101" if head in ("6001", "7101", "7201") else "8201"
+                elif head[0] in "45":
+                    into = "3301"
+                else:
+                    continue
+                lines[into].append((key, -int(net[i])))
+            net_3301 = int(net[index[f"{unit_book}|3301"]]) - sum(a for _, a in lines["3301"])
+            for n, (into, moved) in enumerate(lines.items()):
+                if moved:
+                    total = sum(a for _, a in moved)
+                    entries.append(
+                        self._entry(
+                            entry_key(n, "close", region, year, unit_book),
+                            unit_book,
+                            day,
+                            [*moved, (f"{unit_book}|{into}", -total)],
+                            "CLOSE",
+                        )
+                    )
+                    closings += 1
+            if net_3301:  # 3301 → 3302 → 3001 (the current year's surplus, into the accumulated)
+                entries.append(
+                    self._pair(
+                        entry_key(3, "close", region, year, unit_book),
+                        unit_book,
+                        day,
+                        f"{unit_book}|3301",
+                        f"{unit_book}|3302",
+                        -net_3301,
+                        "CLOSE",
+                    )
+                )
+                entries.append(
+                    self._pair(
+                        entry_key(0, "close-3302", region, year, unit_book),
+                        unit_book,
+                        day,
+                        f"{unit_book}|3302",
+                        f"{unit_book}|3001",
+                        -net_3301,
+                        "CLOSE",
+                    )
+                )
+                closings += 2
+        results = book.post(entries) if entries else []
+        refused = [r for r in results if r.code not in (Code.ok, Code.exists)]
+        if refused:
+            raise InvalidInput(
+                f"year_end {region} {year}: entry {refused[0].key} refused: {refused[0].code.name}"
+            )
+        # 4. the year's months closed in the region's books
+        books = [f"TR:{region}", f"IND:{region}"] + [
+            f"U:{region}:{c}"
+            for c, r in zip(units.column("code").to_pylist(), units.column("region").to_pylist(), strict=True)
+            if r == at
+        ]
+        for b in books:
+            closed = set(book.closed_periods(b))
+            for month in range(1, 13):
+                label = f"{year:04d}-{month:02d}"
+                if label not in closed:
+                    book.close_period(b, label)
+        return YearEnd(region, year, left, zero, closings, len(books))
+
+    def _pair(
+        self, key: int, book: str, day: dt.date, debit: str, credit: str, amount: int, kind: str
+    ) -> Entry:
+        """A two-line entry moving `amount` (> 0 debits `debit`; < 0 the other way)."""
+        if amount < 0:
+            debit, credit, amount = credit, debit, -amount
+        return Entry(
+            key=key,
+            book=book,
+            date=day,
+            kind=kind,
+            lines=(
+                Line(account=debit, debit=_decimal(amount)),
+                Line(account=credit, credit=_decimal(amount)),
+            ),
+        )
+
+    def _entry(self, key: int, book: str, day: dt.date, moves: list[tuple[str, int]], kind: str) -> Entry:
+        """An entry of signed moves (account, minor units: debit > 0)."""
+        lines = tuple(
+            Line(account=a, **({"debit": _decimal(v)} if v > 0 else {"credit": _decimal(-v)}))  # type: ignore[arg-type]
+            for a, v in moves
+            if v
+        )
+        return Entry(key=key, book=book, date=day, kind=kind, lines=lines)
 
     # --- movements ---------------------------------------------------------------------------
 
@@ -1177,6 +1362,7 @@ def _validated(model: type[Any], items: Iterable[Any], what: str) -> list[Any]:
 
 __all__ = [
     "PAYMENT_COLUMNS",
+    "YearEnd",
     "Payments",
     "Department",
     "Fiscal",

@@ -155,16 +155,11 @@ def test_worked_example_of_domain_section_10(any_store: str | None) -> None:
             ]
         )
         assert dep[0].ok
-        # 6. year end, zero carry-over: the unspent 500,000 recovered
-        recovered = f.move(
-            [Movement(key=1, kind="RECOVER", bgt_id="BGT-1", amount=500_000_00, date=dt.date(2026, 12, 31))]
-        )
-        assert recovered[0].code == "ok"
+        # 6. year end, zero carry-over: the unspent 500,000 recovered, the books closed
         treasury = fen(book.balance(f"TR:{REGION}|5001|P"))
         revenue = -fen(book.balance(f"{school}|600102|P"))
         executed = f.executed("BGT-1")
         assert treasury == revenue == executed == 500_000_00  # INV-X1, INV-X2
-        assert f.available("BGT-1") == 0  # INV-U4
         assert fen(book.balance(f"{school}|500102")) == 300_000_00
         assert fen(book.balance(f"{school}|1601")) == 200_000_00
         assert fen(book.balance(f"{school}|720102|P")) == 500_000_00
@@ -174,6 +169,30 @@ def test_worked_example_of_domain_section_10(any_store: str | None) -> None:
         assert (
             budget + 200_000_00 - 9_999_00 == surplus
         )  # capex not expensed, depreciation not budget spending
+        done = f.year_end(REGION, 2026)
+        assert (done.indicators_left, done.zero_carryover) == (500_000_00, True)
+        assert f.available("BGT-1") == 0 and f.executed("BGT-1") == 500_000_00  # INV-U4
+        table = book.accounts_table()
+        for key in table.column("key").to_pylist():
+            if key.startswith(school + "|") and key.split("|")[1][0] in "4567" or key == f"{school}|3301":
+                assert fen(book.balance(key)) == 0, key  # INV-U2
+        assert fen(book.balance(f"{school}|8101")) == 0  # INV-U4: nothing of the fiscal money carried
+        assert -fen(book.balance(f"{school}|3001")) == surplus  # the year's surplus, accumulated
+        late = book.post(
+            [
+                ledger.Entry(
+                    key=10,
+                    book=school,
+                    date=dt.date(2026, 12, 30),
+                    lines=[
+                        ledger.Line(account=f"{school}|500104", debit="1.00"),
+                        ledger.Line(account=f"{school}|1602", credit="1.00"),
+                    ],
+                )
+            ]
+        )
+        assert late[0].code == ledger.Code.period_closed  # a closed year refuses postings
+        assert codes(f.payments.apply(payments([("C-3", "BGT-1", 30213, 1_00)]))) == ["period_closed"]
         assert book.trial_balances(period="2026").balanced  # INV-L1 in every book
         assert book.verify() is None
 
@@ -420,3 +439,39 @@ def test_invariants_after_a_day_of_payments(any_store: str | None) -> None:
         )
         assert book.trial_balances(period="2026").balanced  # INV-L1
         assert book.verify() is None
+
+
+def test_year_end_refuses_what_is_in_flight_and_carries_where_allowed(any_store: str | None) -> None:
+    with ledger.open(any_store) as book:
+        f = world(book)
+        assert all(o.ok for o in f.create_indicators([indicator("A", 100_00), indicator("B", 50_00)]))
+        assert codes(f.payments.apply(payments([("1", "A", 30213, 10_00)]))) == ["ok"]
+        with pytest.raises(ledger.InvalidInput, match="frozen without a bank result"):
+            f.year_end(REGION, 2026)
+        assert codes(f.payments.settle(results([("1", "OK")]))) == ["ok"]
+        assert f.move([Movement(key=1, kind="FREEZE", bgt_id="B", amount=5_00, date=D)])[0].code == "ok"
+        with pytest.raises(ledger.InvalidInput, match="freeze not released"):
+            f.year_end(REGION, 2026)
+        assert (
+            f.move([Movement(key=2, kind="UNFREEZE", bgt_id="B", amount=5_00, freeze=1, date=D)])[0].code
+            == "ok"
+        )
+        with pytest.raises(ledger.InvalidInput, match="does not exist"):
+            f.year_end("599999000", 2026)
+        done = f.year_end(REGION, 2026)
+        assert done.indicators_left == 90_00 + 50_00 and done.books_closed == 4
+        assert (f.available("A"), f.available("B")) == (0, 0)
+        again = f.year_end(REGION, 2026)  # idempotent: nothing left to move or close
+        assert again.indicators_left == 0 and again.closing_entries == 0
+        assert book.trial_balances(period="2026").balanced
+        assert book.verify() is None
+    with ledger.open() as book:  # a region that carries unspent indicators over
+        f = Fiscal(book)
+        f.create_regions([Region(code="500200000", zero_carryover=False)])
+        f.create_units([Unit(region="500200000", code="U1")])
+        f.create_projects([Project(region="500200000", code="P", unit="U1", kind="3")])
+        made = f.create_indicators([indicator("C", 70_00, region="500200000", unit="U1", project="P")])
+        assert made[0].code == "ok"
+        done = f.year_end("500200000", 2026)
+        assert not done.zero_carryover and done.indicators_left == 70_00
+        assert fen(book.balance("IND:500200000|IU250")) == 70_00  # carried to next year
