@@ -8,8 +8,9 @@ else is a bug and shows its traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
@@ -278,6 +279,74 @@ def rollup(
         )
     except LedgerError as error:
         raise _fail(str(error)) from None
+
+
+FISCAL_ORDER = (
+    "regions",
+    "departments",
+    "units",
+    "projects",
+    "indicators",
+    "payments",
+    "bank_results",
+    "refunds",
+)
+
+
+@app.command()
+def fiscal(
+    db: DbOption,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help=f"Files named by their kind ({', '.join(FISCAL_ORDER)}), CSV or Parquet."),
+    ],
+) -> None:
+    """Load public-finance master data and a day's payments from files (ledger.fiscal): each
+    file's kind is the start of its name (units.csv, payments-2026-06-15.parquet…), and kinds
+    are taken in the order regions, departments, units, projects, indicators, payments,
+    bank_results, refunds. Prints how many items came out with each code; exit 2 when any
+    was refused."""
+    from ledger import fiscal as domain
+    from ledger.fiscal import files as fiscal_files
+
+    kinds = {}
+    for path in paths:
+        kind = next((k for k in FISCAL_ORDER if path.name.startswith(k)), None)
+        if kind is None:
+            raise _fail(f"{path}: the name does not start with a kind ({', '.join(FISCAL_ORDER)})")
+        kinds[path] = kind
+    refused = 0
+    try:
+        with ledger.open(db) as opened:
+            f = domain.Fiscal(opened)
+            models: dict[str, Callable[[list[dict[str, Any]]], list[domain.Outcome]]] = {
+                "regions": f.create_regions,
+                "departments": f.create_departments,
+                "units": f.create_units,
+                "projects": f.create_projects,
+                "indicators": f.create_indicators,
+            }
+            for kind in FISCAL_ORDER:
+                for path in (p for p in paths if kinds[p] == kind):
+                    table = fiscal_files.read(path, kind)
+                    if kind in models:
+                        codes = [o.code for o in models[kind](fiscal_files.records(table))]
+                    else:
+                        run = {
+                            "payments": f.payments.apply,
+                            "bank_results": f.payments.settle,
+                            "refunds": f.payments.refund,
+                        }[kind]
+                        codes = run(table).column("code").to_pylist()
+                    counts: dict[str, int] = {}
+                    for code in codes:
+                        counts[code] = counts.get(code, 0) + 1
+                    refused += sum(n for code, n in counts.items() if code not in ("ok", "exists"))
+                    summary = ", ".join(f"{n} {code}" for code, n in sorted(counts.items()))
+                    out.print(f"{path}: {kind}: {summary or 'no rows'}", highlight=False)
+    except LedgerError as error:
+        raise _fail(str(error)) from None
+    raise typer.Exit(EXIT_REJECTED if refused else EXIT_OK)
 
 
 @app.command()

@@ -90,6 +90,27 @@ def sql_schemas() -> dict[str, str]:
     return out
 
 
+@exporter("fiscal")
+def fiscal_schemas() -> dict[str, str]:
+    """fiscal/<model>.schema.json and fiscal/files.json: the public-finance domain's models and
+    interchange files (ledger.fiscal)."""
+    from ledger import fiscal
+    from ledger.fiscal import files as fiscal_files
+
+    out = {"fiscal/files.json": dumps(fiscal_files.layout_description())}
+    for model in (
+        fiscal.Region,
+        fiscal.Department,
+        fiscal.Unit,
+        fiscal.Project,
+        fiscal.Indicator,
+        fiscal.Movement,
+    ):
+        schema = {"$schema": JSON_SCHEMA_DIALECT, **model.model_json_schema(mode="validation")}
+        out[f"fiscal/{model.__name__.lower()}.schema.json"] = dumps(schema)
+    return out
+
+
 def render() -> dict[str, str]:
     """Every generated file: {path relative to schemas/: text}, sorted by path."""
     out: dict[str, str] = {}

@@ -130,3 +130,36 @@ def test_trial_balance_and_rollup_commands(tmp_path: Path) -> None:
     assert run("rollup", "--db", db, "--by", "x", "--period", "2026")[0] == 1
     assert run("rollup", "--db", db, "--by", "book", "--period", "2026", "--format", "xml")[0] == 1
     assert run("migrate", "--db", db) == (0, "schema version 5: up to date\n", "")
+
+
+def test_fiscal_command_loads_master_data_and_payments(tmp_path: Path) -> None:
+    """`ledger fiscal` takes the kinds in order whatever the argument order; a bad file is
+    refused with its column named."""
+    db = f"sqlite:///{tmp_path / 'l.db'}"
+    files = {
+        "payments.csv": "pay_cert_no,region,year,bgt_id,unit,project,fund_type,func_code,eco_code,amount,date\n"
+        "C1,500103000,2026,B1,101001,P,11,2050203,30213,30000000,2026-03-02\n"
+        "C2,500103000,2026,B1,101002,P,11,2050203,30213,100,2026-03-02\n",
+        "bank_results.csv": "pay_cert_no,region,year,status,date\nC1,500103000,2026,OK,2026-03-03\n",
+        "regions.csv": "code,name,level\n500103000,渝中区,DISTRICT\n",
+        "units.csv": "region,code,unit_type,name\n500103000,101001,PUBLIC_INST_FULL,初中\n500103000,101002,ADMIN,\n",
+        "projects.csv": "region,code,unit,kind\n500103000,P,101001,3\n",
+        "indicators.csv": "bgt_id,region,year,unit,project,fund_type,func_code,eco_code,amount,source,parent,doc_no,date\n"
+        "B1,500103000,2026,101001,P,11,2050203,,100000000,ANNUAL,,渝中财预1号,2026-01-05\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    code, stdout, _ = run("fiscal", "--db", db, *(str(tmp_path / name) for name in files))
+    assert code == 2  # C2 names another unit than its indicator's
+    lines = stdout.splitlines()
+    assert lines[0].endswith("regions: 1 ok") and lines[3].endswith("indicators: 1 ok")
+    assert lines[4].endswith("payments: 1 keys_mismatch:unit, 1 ok") and lines[5].endswith(
+        "bank_results: 1 ok"
+    )
+    code, stdout, _ = run("fiscal", "--db", db, str(tmp_path / "bank_results.csv"))
+    assert code == 0 and stdout.strip().endswith("bank_results: 1 exists")
+    (tmp_path / "units-bad.csv").write_text("region,code,colour\n500103000,9,red\n")
+    code, _, stderr = run("fiscal", "--db", db, str(tmp_path / "units-bad.csv"))
+    assert code == 1 and "colour" in stderr
+    code, _, stderr = run("fiscal", "--db", db, str(tmp_path / "other.csv"))
+    assert code == 1 and "does not start with a kind" in stderr

@@ -46,12 +46,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "ledger.rollups",
             "ledger.verify",
             "ledger.files",
-            "ledger.export",
             "ledger.reports",
         ),
     ),
     ("domain", ("ledger.fiscal",)),
-    ("edges", ("ledger.cli", "ledger.demo", "ledger.testing", "ledger")),
+    # the tools: the command, the demo, the test helpers, the schemas/ export
+    ("edges", ("ledger.cli", "ledger.demo", "ledger.testing", "ledger.export", "ledger")),
 ]
 
 

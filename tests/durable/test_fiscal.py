@@ -174,7 +174,7 @@ def test_worked_example_of_domain_section_10(any_store: str | None) -> None:
         assert f.available("BGT-1") == 0 and f.executed("BGT-1") == 500_000_00  # INV-U4
         table = book.accounts_table()
         for key in table.column("key").to_pylist():
-            if key.startswith(school + "|") and key.split("|")[1][0] in "4567" or key == f"{school}|3301":
+            if (key.startswith(school + "|") and key.split("|")[1][0] in "4567") or key == f"{school}|3301":
                 assert fen(book.balance(key)) == 0, key  # INV-U2
         assert fen(book.balance(f"{school}|8101")) == 0  # INV-U4: nothing of the fiscal money carried
         assert -fen(book.balance(f"{school}|3001")) == surplus  # the year's surplus, accumulated
