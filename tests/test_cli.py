@@ -137,14 +137,17 @@ def test_fiscal_command_loads_master_data_and_payments(tmp_path: Path) -> None:
     refused with its column named."""
     db = f"sqlite:///{tmp_path / 'l.db'}"
     files = {
-        "payments.csv": "pay_cert_no,region,year,bgt_id,unit,project,fund_type,func_code,eco_code,amount,date\n"
+        "payments.csv": "pay_cert_no,region,year,bgt_id,unit,project,fund_type,func_code,eco_code,amount,"
+        "date\n"
         "C1,500103000,2026,B1,101001,P,11,2050203,30213,30000000,2026-03-02\n"
         "C2,500103000,2026,B1,101002,P,11,2050203,30213,100,2026-03-02\n",
         "bank_results.csv": "pay_cert_no,region,year,status,date\nC1,500103000,2026,OK,2026-03-03\n",
         "regions.csv": "code,name,level\n500103000,渝中区,DISTRICT\n",
-        "units.csv": "region,code,unit_type,name\n500103000,101001,PUBLIC_INST_FULL,初中\n500103000,101002,ADMIN,\n",
+        "units.csv": "region,code,unit_type,name\n500103000,101001,PUBLIC_INST_FULL,初中\n"
+        "500103000,101002,ADMIN,\n",
         "projects.csv": "region,code,unit,kind\n500103000,P,101001,3\n",
-        "indicators.csv": "bgt_id,region,year,unit,project,fund_type,func_code,eco_code,amount,source,parent,doc_no,date\n"
+        "indicators.csv": "bgt_id,region,year,unit,project,fund_type,func_code,eco_code,amount,source,parent,"
+        "doc_no,date\n"
         "B1,500103000,2026,101001,P,11,2050203,,100000000,ANNUAL,,渝中财预1号,2026-01-05\n",
     }
     for name, text in files.items():
