@@ -1034,18 +1034,7 @@ class Payments:
         reason[(reason == "") & ~same_class] = "keys_mismatch:eco_code"
         amount = p.column("amount").to_numpy().astype(np.int64)
         reason[(reason == "") & (amount <= 0)] = "amount_invalid"
-        keys = np.array(
-            [
-                entry_key(0, "pay", r, y, c)
-                for r, y, c in zip(
-                    p.column("region").to_pylist(),
-                    p.column("year").to_pylist(),
-                    p.column("pay_cert_no").to_pylist(),
-                    strict=True,
-                )
-            ],
-            np.int64,
-        )
+        keys = event_keys(p, "pay")
         go = np.flatnonzero(reason == "")
         codes = np.zeros(0, np.uint8)
         if len(go):
@@ -1093,18 +1082,7 @@ class Payments:
             order = np.argsort(stored)
             self._keys = (payments.num_rows, stored[order], order)
         _, ordered, order = self._keys
-        keys = np.array(
-            [
-                entry_key(0, "pay", r, y, c)
-                for r, y, c in zip(
-                    p.column("region").to_pylist(),
-                    p.column("year").to_pylist(),
-                    p.column("pay_cert_no").to_pylist(),
-                    strict=True,
-                )
-            ],
-            np.int64,
-        )
+        keys = event_keys(p, "pay")
         at = np.minimum(np.searchsorted(ordered, keys), max(len(ordered) - 1, 0))
         hit = (ordered[at] == keys) if len(ordered) else np.zeros(len(keys), bool)
         return np.where(hit, order[at] if len(ordered) else -1, -1), keys
@@ -1235,18 +1213,7 @@ class Payments:
             line_dims[:, 1] = eco
             a = amount[go]
             m = len(go)
-            keys = np.array(
-                [
-                    entry_key(0, "refund", r, y, c)
-                    for r, y, c in zip(
-                        p.column("region").take(pa.array(go)).to_pylist(),
-                        p.column("year").take(pa.array(go)).to_pylist(),
-                        p.column("pay_cert_no").take(pa.array(go)).to_pylist(),
-                        strict=True,
-                    )
-                ],
-                np.int64,
-            )
+            keys = event_keys(p.take(pa.array(go)), "refund")
             offsets = np.zeros(3 * m + 1, np.int64)
             np.cumsum(np.tile(np.array([2, 2, 4], np.int64), m), out=offsets[1:])
             accounts = (
@@ -1286,6 +1253,18 @@ class Payments:
         return pa.table(
             {"pay_cert_no": p.column("pay_cert_no"), "code": pa.array(reason.tolist(), pa.string())}
         )
+
+
+def event_keys(table: pa.Table, kind: str) -> np.ndarray:
+    """The entry key (entry_key, kind 0) of each row's event: `kind`, region, year and
+    payment certificate number (INV-L5: one event, one set of entries)."""
+    rows = zip(
+        table.column("region").to_pylist(),
+        table.column("year").to_pylist(),
+        table.column("pay_cert_no").to_pylist(),
+        strict=True,
+    )
+    return np.array([entry_key(0, kind, r, y, c) for r, y, c in rows], np.int64)
 
 
 def _text(part: Any) -> Any:

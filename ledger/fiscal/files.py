@@ -8,7 +8,7 @@ is refused whole with FileFormatError.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +17,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ledger.errors import FileFormatError
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    name: str
-    type: str  # string, integer, int64 (minor units), date, bool
-    required: bool
-    meaning: str
-
+from ledger.files import (
+    Column,  # name, type (string, integer, int64 minor units, date, bool), required, meaning
+)
 
 _TYPES = {
     "string": pa.string(),
@@ -156,4 +150,4 @@ def records(table: pa.Table) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if v is not None and v != ""} for row in table.to_pylist()]
 
 
-__all__ = ["LAYOUTS", "Column", "layout_description", "read", "records"]
+__all__ = ["LAYOUTS", "layout_description", "read", "records"]
