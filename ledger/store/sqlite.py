@@ -104,6 +104,7 @@ class SQLiteStore(Store):
         leave them out (NULL stands for 0): binding fewer values is most of the cost."""
         if not len(columns[0]):
             return
+        columns = _in_key_order(table, names, columns)
         nullable = _nullable(table, names)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -230,6 +231,25 @@ class SQLiteStore(Store):
             cursor.executemany(f"{verb} INTO {table} ({quoted}) VALUES {values}", groups)
         if full < len(table_rows):
             cursor.executemany(f"{verb} INTO {table} ({quoted}) VALUES {row}", table_rows[full:].tolist())
+
+
+# The primary key each table is clustered by (WITHOUT ROWID): rows inserted in its order go
+# to the B-tree's pages one after the other instead of at random (entry keys are anyone's:
+# hashes of source events), which about doubles what SQLite stores per second.
+_CLUSTERED = {"lines": ("batch", "entry", "line"), "entries": ("key",), "pending_lines": ("entry", "line")}
+_SORTED_ROWS_MIN = 256
+
+
+def _in_key_order(table: str, names: tuple[str, ...], columns: list[np.ndarray]) -> list[np.ndarray]:
+    """The columns with their rows in the table's key order (as they are when few or sorted)."""
+    key = _CLUSTERED.get(table)
+    if key is None or len(columns[0]) < _SORTED_ROWS_MIN or not set(key) <= set(names):
+        return columns
+    parts = [np.asarray(columns[names.index(name)]) for name in key]
+    if len(parts) == 1 and bool((parts[0][1:] >= parts[0][:-1]).all()):
+        return columns  # sequential keys: in order already
+    order = np.lexsort(parts[::-1])
+    return [np.asarray(column)[order] for column in columns]
 
 
 @functools.cache
