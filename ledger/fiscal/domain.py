@@ -50,6 +50,32 @@ PROJECT_KINDS = ("1", "21", "22", "3")
 BASIC_KINDS = ("1", "21")  # basic expenditure (基本支出); the others are project expenditure
 SOURCES = {"ANNUAL": "IS100", "TRANSFER": "IS110", "CARRY": "IS120", "RESERVE": "IS140"}
 AUTHORITIES = ("PC_APPROVAL", "FINANCE_APPROVAL", "FILING")
+# The categories of the basis reconciliation (§3.5): sign and, per first-level account, the
+# side of its turnover that is a one-sided amount of that category.
+_RECEIVABLES = ("1211", "1212", "1215", "1216", "1218")
+_PAYABLES = ("2201", "2302", "2307")
+RECONCILIATION: dict[str, tuple[int, dict[str, str]]] = {
+    # revenue recognised, not budget revenue: accrued receivables, advance receipts recognised
+    "revenue_not_budget_revenue": (1, {**dict.fromkeys(_RECEIVABLES, "debit"), "2305": "debit"}),
+    # budget expenditure, not an expense: assets bought, prior payables paid, debt repaid
+    "budget_expenditure_not_expensed": (
+        1,
+        dict.fromkeys(
+            ("1214", "1302", "1501", "1502", "1601", "1611", "1613", "1701", "2001", "2501", *_PAYABLES),
+            "debit",
+        ),
+    ),
+    # budget revenue, not revenue: receivables collected, advance receipts, borrowing
+    "budget_revenue_not_revenue": (
+        -1,
+        {**dict.fromkeys(_RECEIVABLES, "credit"), "2305": "credit", "2001": "credit", "2501": "credit"},
+    ),
+    # an expense, not budget expenditure: depreciation and amortisation, stock issued, accruals
+    "expenses_not_budget_expenditure": (
+        -1,
+        dict.fromkeys(("1302", "1602", "1702", "1802", "1832", *_PAYABLES), "credit"),
+    ),
+}
 TREASURY_EXPENDITURE = {11: "5001", 12: "5002", 13: "5003"}  # by fund type; others: 5001
 _MINOR = 100  # CNY fen
 
@@ -152,6 +178,7 @@ class YearEnd:
     zero_carryover: bool
     closing_entries: int
     books_closed: int
+    reconciliation: pa.Table  # basis_reconciliation, as it stood before the closing entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -580,6 +607,54 @@ class Fiscal:
         region = self.table(ft.indicators).column("region")[found].as_py()
         return str(self.table(ft.regions).column("code")[region].as_py())
 
+    # --- basis reconciliation ----------------------------------------------------------------
+
+    def basis_reconciliation(self, region: str, year: int) -> pa.Table:
+        """本年预算收支差额 to 本期盈余 per unit book of a region (DOMAIN §3.5, INV-U6), from the
+        year's turnover per account, before its closing entries (year_end runs it first and
+        keeps it): budget_difference (6xxx less 7xxx), each category of RECONCILIATION (the
+        turnover of the accounts whose one-sided lines make it: capex is budget expenditure
+        not expensed, depreciation an expense not budget expenditure…), surplus (4xxx less
+        5xxx), and what no category explains; `closes` when that is zero. Amounts in fen."""
+        rows = self.book.trial_balances(period=str(year), depth=1).rows
+        prefix = f"U:{region}:"
+        books = rows.column("book").to_pylist()
+        codes = rows.column("code").to_pylist()
+        debit = rows.column("debit").to_pylist()
+        credit = rows.column("credit").to_pylist()
+        per: dict[str, dict[str, int]] = {}
+        for b, code, d, c in zip(books, codes, debit, credit, strict=True):
+            if not b.startswith(prefix):
+                continue
+            figures = per.setdefault(b, {name: 0 for name in ("budget", "surplus", *RECONCILIATION)})
+            head = code[0]
+            if head in "67":
+                figures["budget"] += (c - d) if head == "6" else -(d - c)
+            elif head in "45":
+                figures["surplus"] += (c - d) if head == "4" else -(d - c)
+            for name, (sign, accounts) in RECONCILIATION.items():
+                if code in accounts:
+                    figures[name] += sign * (d if accounts[code] == "debit" else c)
+        out: dict[str, list[Any]] = {
+            "book": [],
+            "budget_difference": [],
+            **{n: [] for n in RECONCILIATION},
+            "surplus": [],
+            "unexplained": [],
+            "closes": [],
+        }
+        for b in sorted(per):
+            f = per[b]
+            unexplained = f["surplus"] - f["budget"] - sum(f[n] for n in RECONCILIATION)
+            out["book"].append(b)
+            out["budget_difference"].append(f["budget"])
+            for n in RECONCILIATION:
+                out[n].append(f[n])
+            out["surplus"].append(f["surplus"])
+            out["unexplained"].append(unexplained)
+            out["closes"].append(unexplained == 0)
+        return pa.table(out)
+
     # --- year end ----------------------------------------------------------------------------
 
     def year_end(self, region: str, year: int, date: dt.date | None = None) -> YearEnd:
@@ -613,6 +688,7 @@ class Fiscal:
                 f"year_end {region} {year}: {in_flight} payments are frozen without a bank result"
             )
         zero = bool(self.table(ft.regions).column("zero_carryover")[at].as_py())
+        reconciliation = self.basis_reconciliation(region, year)  # before the closing entries
         balances = book.balances_at(f"{year}")
         pending = book.balances()["credits_pending"]
         keys = book.accounts_table().column("key").to_pylist()
@@ -724,7 +800,7 @@ class Fiscal:
                 label = f"{year:04d}-{month:02d}"
                 if label not in closed:
                     book.close_period(b, label)
-        return YearEnd(region, year, left, zero, closings, len(books))
+        return YearEnd(region, year, left, zero, closings, len(books), reconciliation)
 
     def _pair(
         self, key: int, book: str, day: dt.date, debit: str, credit: str, amount: int, kind: str
@@ -1341,6 +1417,7 @@ def _validated(model: type[Any], items: Iterable[Any], what: str) -> list[Any]:
 
 __all__ = [
     "PAYMENT_COLUMNS",
+    "RECONCILIATION",
     "YearEnd",
     "Payments",
     "Department",

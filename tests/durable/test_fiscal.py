@@ -169,8 +169,20 @@ def test_worked_example_of_domain_section_10(any_store: str | None) -> None:
         assert (
             budget + 200_000_00 - 9_999_00 == surplus
         )  # capex not expensed, depreciation not budget spending
+        before = f.basis_reconciliation(REGION, 2026)
         done = f.year_end(REGION, 2026)
         assert (done.indicators_left, done.zero_carryover) == (500_000_00, True)
+        assert done.reconciliation.equals(before)
+        row = {
+            k: v for k, v in zip(before.column_names, before.slice(0, 1).to_pylist()[0].values(), strict=True)
+        }
+        assert row["book"] == school and row["closes"]  # INV-U6
+        assert (row["budget_difference"], row["budget_expenditure_not_expensed"]) == (0, 200_000_00)
+        assert (row["expenses_not_budget_expenditure"], row["surplus"], row["unexplained"]) == (
+            -9_999_00,
+            190_001_00,
+            0,
+        )
         assert f.available("BGT-1") == 0 and f.executed("BGT-1") == 500_000_00  # INV-U4
         table = book.accounts_table()
         for key in table.column("key").to_pylist():
@@ -475,3 +487,105 @@ def test_year_end_refuses_what_is_in_flight_and_carries_where_allowed(any_store:
         done = f.year_end("500200000", 2026)
         assert not done.zero_carryover and done.indicators_left == 70_00
         assert fen(book.balance("IND:500200000|IU250")) == 70_00  # carried to next year
+
+
+def test_basis_reconciliation_names_what_no_category_explains(any_store: str | None) -> None:
+    """INV-U6 is a check, not a tautology: a one-sided line of no category (an expense booked
+    against the accumulated surplus) leaves an unexplained difference."""
+    with ledger.open(any_store) as book:
+        f = world(book)
+        assert all(o.ok for o in f.create_indicators([indicator("A", 1000_00, eco_code=None)]))
+        assert codes(f.payments.apply(payments([("1", "A", 31002, 300_00), ("2", "A", 30213, 100_00)]))) == [
+            "ok",
+            "ok",
+        ]
+        assert codes(f.payments.settle(results([("1", "OK"), ("2", "OK")]))) == ["ok", "ok"]
+        school = f"U:{REGION}:101001"
+        accrued = book.post(
+            [
+                ledger.Entry(
+                    key=7,
+                    book=school,
+                    date=D,
+                    lines=[  # a receivable accrued: categorised
+                        ledger.Line(account=f"{school}|1218", debit="5.00"),
+                        ledger.Line(account=f"{school}|4609", credit="5.00"),
+                    ],
+                )
+            ]
+        )
+        assert accrued[0].ok
+        report = {r["book"]: r for r in f.basis_reconciliation(REGION, 2026).to_pylist()}
+        assert report[school]["closes"] and report[school]["revenue_not_budget_revenue"] == 5_00
+        assert report[school]["budget_expenditure_not_expensed"] == 300_00
+        odd = book.post(
+            [
+                ledger.Entry(
+                    key=8,
+                    book=school,
+                    date=D,
+                    lines=[
+                        ledger.Line(account=f"{school}|5901", debit="2.00"),
+                        ledger.Line(account=f"{school}|3001", credit="2.00"),
+                    ],
+                )
+            ]
+        )
+        assert odd[0].ok
+        report = {r["book"]: r for r in f.basis_reconciliation(REGION, 2026).to_pylist()}
+        assert not report[school]["closes"] and report[school]["unexplained"] == -2_00
+        assert report[f"U:{REGION}:101002"]["closes"]
+
+
+def test_unit_books_keep_bases_and_unit_types_apart(any_store: str | None) -> None:
+    """INV-L3: every account belongs to its basis's balance group (FA 1xxx-5xxx, BA 6xxx-8xxx),
+    so a line crossing bases leaves both unbalanced and is refused; INV-U7: 7101 only in an
+    administrative unit's postings, 7201 only in a public institution's; INV-U3 after the
+    year end: 8001 = the 8xxx balances."""
+    with ledger.open(any_store) as book:
+        f = world(book)
+        table = book.accounts_table().to_pylist()
+        for row in table:
+            if row["key"].startswith("U:"):
+                code = row["key"].split("|")[1]  # <book>|<code>[|<sub-ledger>]
+                basis = "CNY-FA" if code[0] in "12345" else "CNY-BA"
+                assert row["group"] == basis, row
+        school = f"U:{REGION}:101001"
+        crossing = book.post(
+            [
+                ledger.Entry(
+                    key=1,
+                    book=school,
+                    date=D,
+                    lines=[
+                        ledger.Line(account=f"{school}|5001", debit="1.00"),
+                        ledger.Line(account=f"{school}|6001", credit="1.00"),
+                    ],
+                )
+            ]
+        )
+        assert crossing[0].code == ledger.Code.unbalanced
+        assert all(
+            o.ok
+            for o in f.create_indicators(
+                [
+                    indicator("S", 100_00, eco_code=None),
+                    indicator("Q1", 100_00, unit="101002", project="Q", eco_code=None),
+                ]
+            )
+        )
+        rows = payments([("1", "S", 30213, 10_00), ("2", "Q1", 30213, 10_00)])
+        rows = rows.set_column(rows.schema.get_field_index("unit"), "unit", pa.array(["101001", "101002"]))
+        rows = rows.set_column(rows.schema.get_field_index("project"), "project", pa.array(["P", "Q"]))
+        assert codes(f.payments.apply(rows)) == ["ok", "ok"]
+        assert codes(f.payments.settle(results([("1", "OK"), ("2", "OK")]))) == ["ok", "ok"]
+        bureau = f"U:{REGION}:101002"
+        assert fen(book.balance(f"{school}|720102|P")) == 10_00 and fen(book.balance(f"{school}|710101")) == 0
+        assert fen(book.balance(f"{bureau}|710101")) == 10_00 and fen(book.balance(f"{bureau}|720101")) == 0
+        f.year_end(REGION, 2026)
+        for unit_book in (school, bureau):
+            eights = sum(
+                fen(book.balance(f"{unit_book}|{c}"))
+                for c in ("8101", "8102", "8201", "8202", "8301", "8401", "8501", "8701")
+            )
+            assert fen(book.balance(f"{unit_book}|8001")) == -eights  # INV-U3
