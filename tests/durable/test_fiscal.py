@@ -589,3 +589,21 @@ def test_unit_books_keep_bases_and_unit_types_apart(any_store: str | None) -> No
                 for c in ("8101", "8102", "8201", "8202", "8301", "8401", "8501", "8701")
             )
             assert fen(book.balance(f"{unit_book}|8001")) == -eights  # INV-U3
+
+
+def test_event_keys_are_fnv1a_of_the_event_without_python_per_row() -> None:
+    from ledger.fiscal.domain import _fnv1a, event_keys
+
+    def reference(text: str) -> int:
+        digest = 0xCBF29CE484222325
+        for byte in text.encode():
+            digest = ((digest ^ byte) * 0x100000001B3) % 2**64
+        return digest
+
+    strings = pa.array(["", "a", "pay\x1f500103000\x1f2026\x1fC1", "渝中区", "x" * 70])
+    for part in (strings, strings.slice(2)):
+        assert _fnv1a(part).tolist() == [reference(t) for t in part.to_pylist()]
+    table = pa.table({"region": [REGION] * 3, "year": [2026] * 3, "pay_cert_no": ["C1", "C2", "C1"]})
+    keys = event_keys(table, "pay")
+    assert keys[0] == keys[2] != keys[1] and (keys > 0).all() and (keys % 4 == 0).all()
+    assert (event_keys(table, "refund") != keys).all()
