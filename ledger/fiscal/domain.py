@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ledger.codes import Code
 from ledger.columns import (
+    ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
     ENTRY_LINKED,
     ENTRY_PENDING,
     ENTRY_POST_PENDING,
@@ -42,6 +43,7 @@ from ledger.columns import (
 from ledger.errors import InvalidInput
 from ledger.fiscal import tables as ft
 from ledger.fiscal.charts import CURRENCY, chart, group_key
+from ledger.periods import days
 from ledger.schemas import Account, AccountFlag, Book, Entry, EntryFlag, Group, Line, Node
 from ledger.service import Ledger
 
@@ -387,7 +389,8 @@ class Fiscal:
         regions = self._index(ft.regions, "code")
         departments = self._index(ft.departments, "region", "code")
         known = self._index(ft.units, "region", "code")
-        out, rows, books, nodes, accounts = [], [], [], [], []
+        out, rows, books, nodes = [], [], [], []
+        accounts: list[str] = []  # the books whose chart accounts to create
         for u in models:
             key = (u.region, u.code)
             region = regions.get((u.region,))
@@ -413,7 +416,7 @@ class Fiscal:
                     layout=chart("GOV-UNIT-2019").layout,
                 ),
             ]
-            accounts += self._chart_accounts(book, "GOV-UNIT-2019")
+            accounts.append(book)
             known[(region, u.code)] = len(known)
             rows.append(
                 {
@@ -427,52 +430,130 @@ class Fiscal:
             out.append(Outcome(key, "ok"))
         self.book.create_books(books)
         self.book.create_nodes(nodes)
-        self.book.create_accounts(accounts)
+        self._chart_accounts_columns(accounts, "GOV-UNIT-2019")
         self._append(ft.units, rows)
         return out
+
+    def _chart_accounts_columns(self, books: list[str], chart_name: str) -> None:
+        """Every account of a chart in each of `books`, through the bulk path."""
+        if not books:
+            return
+        rows = chart(chart_name).rows
+        count = rows.num_rows
+        book_column = pa.array(np.repeat(np.array(books, dtype=object), count).tolist(), pa.string())
+        codes = pa.array(
+            np.tile(np.array(rows.column("code").to_pylist(), dtype=object), len(books)).tolist(), pa.string()
+        )
+        tiled = np.tile(np.arange(count), len(books))
+        groups = [group_key(b, self.currency) for b in rows.column("basis").to_pylist()]
+        created = self.book.create_accounts_columns(
+            pc.binary_join_element_wise(book_column, codes, "|"),
+            book_column,
+            pa.array(groups, pa.string()).take(pa.array(tiled)),
+            codes,
+            normals=rows.column("side").take(pa.array(tiled)),
+            names=rows.column("name").take(pa.array(tiled)),
+        )
+        bad = np.flatnonzero((created != Code.ok) & (created != Code.exists))
+        if len(bad):
+            raise InvalidInput(f"{chart_name} accounts: {Code(int(created[bad[0]])).name}")
 
     def create_projects(self, projects: Iterable[Project | Mapping[str, Any]]) -> list[Outcome]:
         """Projects, each a sub-ledger of its unit's book: budget-basis appropriation revenue
         600102 and, for project expenditure (kinds 22 and 3), 7101/7201 02, per project."""
         models = _validated(Project, projects, "projects")
-        regions = self._index(ft.regions, "code")
-        units = self._index(ft.units, "region", "code")
-        unit_types = self.table(ft.units).column("unit_type").to_pylist()
-        known = self._index(ft.projects, "region", "code")
-        out, rows, accounts = [], [], []
-        for p in models:
-            key = (p.region, p.code)
-            region = regions.get((p.region,))
-            unit = units.get((region, p.unit)) if region is not None else None
-            if region is None or unit is None:
-                out.append(Outcome(key, "unit_not_found" if region is not None else "region_not_found"))
-                continue
-            if (region, p.code) in known:
-                out.append(Outcome(key, "exists"))
-                continue
-            book = f"U:{p.region}:{p.unit}"
-            codes = ["600102"] + (
-                [_expenditure(unit_types[unit]) + "02"] if p.kind not in BASIC_KINDS else []
+        table = pa.Table.from_pylist([m.model_dump() for m in models], schema=_PROJECT_SCHEMA)
+        codes = self.create_projects_columns(table).column("code").to_pylist()
+        return [Outcome((m.region, m.code), code) for m, code in zip(models, codes, strict=True)]
+
+    def create_projects_columns(self, table: pa.Table) -> pa.Table:
+        """create_projects for columns region, code, unit, kind, name (the bulk path: no
+        Python per project); one code per row: ok, exists, region_not_found, unit_not_found,
+        kind_invalid, code_invalid."""
+        p = _columns(table, ("region", "code", "unit", "kind"), "projects")
+        n = p.num_rows
+
+        def text(name: str) -> pa.Array:
+            return p.column(name).combine_chunks().cast(pa.string())
+
+        names = (
+            table.column("name").combine_chunks().cast(pa.string())
+            if "name" in table.column_names
+            else pa.nulls(n, pa.string())
+        )
+        regions = self.table(ft.regions)
+        units = self.table(ft.units)
+        region = _positions(text("region"), regions.column("code"))
+        unit_keys = pc.binary_join_element_wise(
+            regions.column("code").take(units.column("region")), units.column("code"), "|"
+        )
+        wanted = pc.binary_join_element_wise(text("region"), text("unit"), "|")
+        unit = _positions(wanted, unit_keys)
+        known = self.table(ft.projects)
+        known_keys = pc.binary_join_element_wise(
+            regions.column("code").take(known.column("region")), known.column("code"), "|"
+        )
+        project_keys = pc.binary_join_element_wise(text("region"), text("code"), "|")
+        exists = _positions(project_keys, known_keys) >= 0
+        kind = text("kind")
+        code_ok = pc.fill_null(pc.match_substring_regex(text("code"), r"^[0-9A-Za-z]{1,22}$"), False)
+        reason = np.full(n, "", dtype=object)
+        reason[region < 0] = "region_not_found"
+        reason[(reason == "") & (unit < 0)] = "unit_not_found"
+        reason[(reason == "") & exists] = "exists"
+        reason[(reason == "") & ~pc.is_in(kind, pa.array(PROJECT_KINDS)).to_numpy(zero_copy_only=False)] = (
+            "kind_invalid"
+        )
+        reason[(reason == "") & ~code_ok.to_numpy(zero_copy_only=False)] = "code_invalid"
+        reason[(reason == "") & _repeated(project_keys)] = "exists"  # an earlier row of this call
+        go = np.flatnonzero(reason == "")
+        if len(go):
+            take = pa.array(go)
+            region_code = text("region").take(take)
+            project = text("code").take(take)
+            book = pc.binary_join_element_wise("U:", region_code, ":", text("unit").take(take), "")
+            unit_type = units.column("unit_type").take(pa.array(unit[go])).to_numpy(zero_copy_only=False)
+            basic = np.isin(kind.take(take).to_numpy(zero_copy_only=False), BASIC_KINDS)
+            revenue = pc.binary_join_element_wise(book, "|600102|", project, "")
+            spending_code = np.where(unit_type == "ADMIN", "710102", "720102").astype(object)[~basic]
+            spend = pa.array(np.flatnonzero(~basic))
+            spending = pc.binary_join_element_wise(
+                book.take(spend),
+                "|",
+                pa.array(spending_code.tolist(), pa.string()),
+                "|",
+                project.take(spend),
+                "",
             )
-            for code in codes:
-                row = chart("GOV-UNIT-2019").row(code)
-                accounts.append(
-                    Account(
-                        key=f"{book}|{code}|{p.code}",
-                        book=book,
-                        group=group_key("BA", self.currency),
-                        code=code,
-                        normal="credit" if row["side"] == "credit" else "debit",
-                        subledger=p.code,
-                        name=p.name,
-                    )
-                )
-            known[(region, p.code)] = len(known)
-            rows.append({"region": region, "code": p.code, "unit": unit, "kind": p.kind, "name": p.name})
-            out.append(Outcome(key, "ok"))
-        self.book.create_accounts(accounts)
-        self._append(ft.projects, rows)
-        return out
+            keys = pa.concat_arrays([revenue, spending])
+            accounts = self.book.create_accounts_columns(
+                keys,
+                pa.concat_arrays([book, book.take(spend)]),
+                [group_key("BA", self.currency)] * len(keys),
+                pa.concat_arrays(
+                    [pa.array(["600102"] * len(go)), pa.array(spending_code.tolist(), pa.string())]
+                ),
+                normals=["credit"] * len(go) + ["debit"] * len(spend),
+                subledgers=pa.concat_arrays([project, project.take(spend)]),
+                names=pa.concat_arrays([names.take(take), names.take(take).take(spend)]),
+            )
+            if ((accounts != Code.ok) & (accounts != Code.exists)).any():
+                bad = int(np.flatnonzero((accounts != Code.ok) & (accounts != Code.exists))[0])
+                raise InvalidInput(f"projects: account {keys[bad].as_py()}: {Code(int(accounts[bad])).name}")
+            self._append_table(
+                ft.projects,
+                pa.table(
+                    {
+                        "region": pa.array(region[go].astype(np.int64)),
+                        "code": project,
+                        "unit": pa.array(unit[go].astype(np.int64)),
+                        "kind": kind.take(take),
+                        "name": names.take(take),
+                    }
+                ),
+            )
+            reason[go] = "ok"
+        return pa.table({"code": pa.array(reason.tolist(), pa.string())})
 
     # --- indicators --------------------------------------------------------------------------
 
@@ -483,110 +564,246 @@ class Fiscal:
         available. Its accounts: IU210 available and IU230 executed in the indicator book,
         and its project's own-level expenditure in the treasury (by fund type)."""
         models = _validated(Indicator, indicators, "indicators")
-        regions = self._index(ft.regions, "code")
-        units = self._index(ft.units, "region", "code")
-        projects = self._index(ft.projects, "region", "code")
-        project_units = self.table(ft.projects).column("unit").to_pylist()
-        known = self._index(ft.indicators, "bgt_id")
-        out: list[Outcome | None] = []
-        accepted: list[tuple[int, Indicator, int, int, int]] = []  # position, model, region, unit, project
-        accounts: list[Account] = []
-        entries: list[Entry] = []
-        offered = set(known)
-        for position, i in enumerate(models):
-            region = regions.get((i.region,))
-            unit = units.get((region, i.unit)) if region is not None else None
-            project = projects.get((region, i.project)) if region is not None else None
-            reason = (
-                "exists"
-                if (i.bgt_id,) in known
-                else "repeated"
-                if (i.bgt_id,) in offered
-                else "region_not_found"
-                if region is None
-                else "unit_not_found"
-                if unit is None
-                else "project_not_found"
-                if project is None
-                else "project_of_another_unit"
-                if project_units[project] != unit
-                else "source_missing"
-                if i.parent is None and i.source is None
-                else "parent_not_found"
-                if i.parent is not None and (i.parent,) not in offered
-                else ""
-            )
-            out.append(Outcome(i.bgt_id, reason) if reason else None)
-            if reason:
-                continue
-            assert region is not None and unit is not None and project is not None
-            offered.add((i.bgt_id,))
-            ind, tr = f"IND:{i.region}", f"TR:{i.region}"
-            treasury_code = TREASURY_EXPENDITURE.get(i.fund_type, "5001")
-            accounts += [
-                Account(
-                    key=f"{ind}|{code}|{i.bgt_id}",
-                    book=ind,
-                    group=group_key("IND", self.currency),
-                    code=code,
-                    subledger=i.bgt_id,
-                    flags=frozenset({AccountFlag.credits_must_not_exceed_debits}),
-                )
-                for code in ("IU210", "IU230")
-            ] + [
-                Account(
-                    key=f"{tr}|{treasury_code}|{i.project}",
-                    book=tr,
-                    group=group_key("TR", self.currency),
-                    code=treasury_code,
-                    subledger=i.project,
-                )
+        rows = [m.model_dump() for m in models]
+        for row in rows:
+            row["date"] = days(row["date"])
+        table = pa.Table.from_pylist(rows, schema=INDICATOR_SCHEMA)
+        codes = self.create_indicators_columns(table).column("code").to_pylist()
+        return [Outcome(m.bgt_id, code) for m, code in zip(models, codes, strict=True)]
+
+    def create_indicators_columns(self, table: pa.Table) -> pa.Table:
+        """create_indicators for columns (INDICATOR_SCHEMA; date as days since 1970-01-01 or
+        date32): the bulk path, one code per row: ok, exists, repeated, region_not_found,
+        unit_not_found, project_not_found, project_of_another_unit, source_missing,
+        source_invalid, parent_not_found, a field out of range (`<field>_invalid`), or the
+        core's refusal of the issue or allocation (exceeds_available when the parent has not
+        enough left)."""
+        required = (
+            "bgt_id",
+            "region",
+            "year",
+            "unit",
+            "project",
+            "fund_type",
+            "func_code",
+            "amount",
+            "doc_no",
+            "date",
+        )
+        if not isinstance(table, pa.Table):
+            raise InvalidInput("indicators: expected a pyarrow.Table")
+        missing = [name for name in required if name not in table.column_names]
+        if missing:
+            raise InvalidInput(f"indicators: missing columns {', '.join(missing)}")
+        n = table.num_rows
+
+        def column(name: str, kind: pa.DataType) -> pa.Array:
+            if name not in table.column_names:
+                return pa.nulls(n, kind)
+            values = table.column(name).combine_chunks()
+            if pa.types.is_date(values.type):
+                values = values.cast(pa.date32()).cast(pa.int32())
+            try:
+                return values.cast(kind)
+            except pa.ArrowException as error:
+                raise InvalidInput(f"indicators: column {name}: {error}") from None
+
+        bgt, region_code, unit_code, project_code = (
+            column(c, pa.string()) for c in ("bgt_id", "region", "unit", "project")
+        )
+        source, parent, doc = (
+            column("source", pa.string()),
+            column("parent", pa.string()),
+            column("doc_no", pa.string()),
+        )
+        year, fund, func = (
+            column(c, pa.int64()).to_numpy(zero_copy_only=False) for c in ("year", "fund_type", "func_code")
+        )
+        eco = pc.fill_null(column("eco_code", pa.int64()), 0).to_numpy(zero_copy_only=False)
+        amount = column("amount", pa.int64()).to_numpy(zero_copy_only=False)
+        date = column("date", pa.int32()).to_numpy(zero_copy_only=False)
+        for name, values in (
+            ("bgt_id", bgt),
+            ("region", region_code),
+            ("unit", unit_code),
+            ("project", project_code),
+            ("doc_no", doc),
+        ):
+            if values.null_count:
+                raise InvalidInput(f"indicators: column {name}: a value is missing")
+        for name, values in (
+            ("year", year),
+            ("fund_type", fund),
+            ("func_code", func),
+            ("amount", amount),
+            ("date", date),
+        ):
+            if np.ma.is_masked(values) or column(name, pa.int64()).null_count:
+                raise InvalidInput(f"indicators: column {name}: a value is missing")
+        regions, units, projects = self.table(ft.regions), self.table(ft.units), self.table(ft.projects)
+        known = self.table(ft.indicators)
+        region = _positions(region_code, regions.column("code"))
+        unit = _positions(
+            pc.binary_join_element_wise(region_code, unit_code, "|"),
+            pc.binary_join_element_wise(
+                regions.column("code").take(units.column("region")), units.column("code"), "|"
+            ),
+        )
+        project = _positions(
+            pc.binary_join_element_wise(region_code, project_code, "|"),
+            pc.binary_join_element_wise(
+                regions.column("code").take(projects.column("region")), projects.column("code"), "|"
+            ),
+        )
+        project_unit = np.where(
+            project >= 0,
+            projects.column("unit").to_numpy()[np.maximum(project, 0)] if len(projects) else -1,
+            -1,
+        )
+        exists = _positions(bgt, known.column("bgt_id")) >= 0
+        earlier = _positions(parent, bgt)  # the parent among this call's rows (first place)
+        parent_ok = (
+            pc.is_null(parent).to_numpy(zero_copy_only=False)
+            | (_positions(parent, known.column("bgt_id")) >= 0)
+            | ((earlier >= 0) & (earlier < np.arange(n)))
+        )
+        has_source = pc.is_valid(source).to_numpy(zero_copy_only=False)
+        reason = np.full(n, "", dtype=object)
+        checks = [
+            (exists, "exists"),
+            (_repeated(bgt), "repeated"),
+            (
+                ~pc.fill_null(pc.match_substring_regex(bgt, r"^[0-9A-Za-z_-]{1,40}$"), False).to_numpy(
+                    zero_copy_only=False
+                ),
+                "bgt_id_invalid",
+            ),
+            (region < 0, "region_not_found"),
+            (unit < 0, "unit_not_found"),
+            (project < 0, "project_not_found"),
+            (project_unit != unit, "project_of_another_unit"),
+            (~has_source & pc.is_null(parent).to_numpy(zero_copy_only=False), "source_missing"),
+            (
+                has_source
+                & ~pc.fill_null(pc.is_in(source, pa.array(list(SOURCES))), False).to_numpy(
+                    zero_copy_only=False
+                ),
+                "source_invalid",
+            ),
+            (~parent_ok, "parent_not_found"),
+            ((year < 2000) | (year > 2100), "year_invalid"),
+            ((fund < 1) | (fund > 99), "fund_type_invalid"),
+            ((func < 1_000_000) | (func > 9_999_999), "func_code_invalid"),
+            ((eco != 0) & ((eco < 10_000) | (eco > 99_999)), "eco_code_invalid"),
+            ((amount <= 0) | (amount > 2**62), "amount_invalid"),
+            (
+                (pc.utf8_length(doc).to_numpy(zero_copy_only=False) < 1)
+                | (pc.utf8_length(doc).to_numpy(zero_copy_only=False) > 64),
+                "doc_no_invalid",
+            ),
+        ]
+        for failed, name in checks:
+            reason[(reason == "") & failed] = name
+        go = np.flatnonzero(reason == "")
+        if not len(go):
+            return pa.table({"code": pa.array(reason.tolist(), pa.string())})
+        take = pa.array(go)
+        ind_book = pc.binary_join_element_wise("IND:", region_code.take(take), "")
+        tr_book = pc.binary_join_element_wise("TR:", region_code.take(take), "")
+        own = bgt.take(take)
+        treasury_code = np.vectorize(lambda f: TREASURY_EXPENDITURE.get(int(f), "5001"), otypes=[object])(
+            fund[go]
+        )
+        treasury_keys = pc.binary_join_element_wise(
+            tr_book, "|", pa.array(treasury_code.tolist(), pa.string()), "|", project_code.take(take), ""
+        )
+        first_treasury = ~_repeated(treasury_keys)
+        m = len(go)
+        iu = pa.array(["IU210"] * m + ["IU230"] * m, pa.string())
+        keys = pa.concat_arrays(
+            [
+                pc.binary_join_element_wise(ind_book, "|IU210|", own, ""),
+                pc.binary_join_element_wise(ind_book, "|IU230|", own, ""),
+                treasury_keys.filter(pa.array(first_treasury)),
             ]
-            source = f"{ind}|{SOURCES[i.source]}" if i.parent is None else f"{ind}|IU210|{i.parent}"  # type: ignore[index]
-            entries.append(
-                Entry(
-                    key=entry_key(0, "issue", i.region, i.bgt_id),
-                    book=ind,
-                    date=i.date,
-                    kind="ISSUE" if i.parent is None else "ALLOCATE",
-                    reference=f"{i.bgt_id} {i.doc_no}",
-                    lines=(
-                        Line(account=f"{ind}|IU210|{i.bgt_id}", debit=_decimal(i.amount)),
-                        Line(account=source, credit=_decimal(i.amount)),
-                    ),
-                )
+        )
+        t = int(first_treasury.sum())
+        created = self.book.create_accounts_columns(
+            keys,
+            pa.concat_arrays([ind_book, ind_book, tr_book.filter(pa.array(first_treasury))]),
+            [group_key("IND", self.currency)] * (2 * m) + [group_key("TR", self.currency)] * t,
+            pa.concat_arrays([iu, pa.array(treasury_code[first_treasury].tolist(), pa.string())]),
+            flags=np.concatenate(
+                [np.full(2 * m, ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS, np.int64), np.zeros(t, np.int64)]
+            ),
+            subledgers=pa.concat_arrays([own, own, project_code.take(take).filter(pa.array(first_treasury))]),
+        )
+        bad = np.flatnonzero((created != Code.ok) & (created != Code.exists))
+        if len(bad):
+            raise InvalidInput(
+                f"indicator accounts: {keys[int(bad[0])].as_py()}: {Code(int(created[bad[0]])).name}"
             )
-            accepted.append((position, i, region, unit, project))
-        created = self.book.create_accounts(_unique(accounts))
-        bad = [r for r in created if r.code not in (Code.ok, Code.exists)]
-        if bad:
-            raise InvalidInput(f"indicator accounts: {bad[0].key}: {bad[0].code.name}")
-        rows = []
-        posted = self.book.post(entries) if entries else []
-        for (position, i, region, unit, project), result in zip(accepted, posted, strict=True):
-            if result.code not in (Code.ok, Code.exists):
-                out[position] = Outcome(i.bgt_id, _REASONS.get(result.code, result.code.name))
-                continue
-            known[(i.bgt_id,)] = len(known)
-            rows.append(
-                {
-                    "bgt_id": i.bgt_id,
-                    "region": region,
-                    "year": i.year,
-                    "unit": unit,
-                    "project": project,
-                    "fund_type": i.fund_type,
-                    "func_code": i.func_code,
-                    "eco_code": i.eco_code or 0,
-                    "source": i.source or "ALLOCATED",
-                    "parent": known.get((i.parent,)) if i.parent else None,
-                    "doc_no": i.doc_no,
-                    "amount": i.amount,
-                }
+        sources = pa.array(
+            [SOURCES.get(x, "") if x else "" for x in source.take(take).to_pylist()], pa.string()
+        )
+        is_root = pc.is_null(parent.take(take))
+        credit = pc.if_else(
+            is_root,
+            pc.binary_join_element_wise(ind_book, "|", sources, ""),
+            pc.binary_join_element_wise(ind_book, "|IU210|", pc.fill_null(parent.take(take), ""), ""),
+        )
+        accounts = self.book.account_index(pa.concat_arrays([keys.slice(0, m), credit]).to_pylist())
+        lines = np.empty(2 * m, np.int64)
+        lines[0::2], lines[1::2] = accounts[:m], accounts[m:]
+        values = np.empty(2 * m, np.int64)
+        values[0::2], values[1::2] = amount[go], -amount[go]
+        entry_keys = (
+            (
+                _fnv1a(_array(pc.binary_join_element_wise("issue", region_code.take(take), own, "\x1f")))
+                >> np.uint64(4)
             )
-            out[position] = Outcome(i.bgt_id, "ok")
-        self._append(ft.indicators, rows)
-        return [o for o in out if o is not None]
+            | np.uint64(1)
+        ).astype(np.int64) * 4
+        kinds = np.where(is_root.to_numpy(zero_copy_only=False), "ISSUE", "ALLOCATE").tolist()
+        references = pc.binary_join_element_wise(own, doc.take(take), " ").to_pylist()
+        codes = self.book.post_columns(
+            entry_keys,
+            np.arange(0, 2 * m + 1, 2, dtype=np.int64),
+            lines,
+            values,
+            dates=date[go].astype(np.int32),
+            books=self.book.book_index(ind_book.to_pylist()),
+            kinds=kinds,
+            references=references,
+        )
+        reason[go] = _reasons(codes)
+        fresh = go[codes == Code.ok]
+        if len(fresh):
+            keep = pa.array(np.flatnonzero(codes == Code.ok))
+            parents = _positions(
+                parent.take(pa.array(fresh)),
+                pa.concat_arrays([known.column("bgt_id").combine_chunks(), bgt.take(pa.array(fresh))]),
+            )
+            self._append_table(
+                ft.indicators,
+                pa.table(
+                    {
+                        "bgt_id": own.take(keep),
+                        "region": pa.array(region[fresh]),
+                        "year": pa.array(year[fresh].astype(np.int64)),
+                        "unit": pa.array(unit[fresh]),
+                        "project": pa.array(project[fresh]),
+                        "fund_type": pa.array(fund[fresh].astype(np.int64)),
+                        "func_code": pa.array(func[fresh].astype(np.int64)),
+                        "eco_code": pa.array(eco[fresh].astype(np.int64)),
+                        "source": pc.fill_null(source.take(pa.array(fresh)), "ALLOCATED"),
+                        "parent": pa.array(parents, pa.int64()),
+                        "doc_no": doc.take(pa.array(fresh)),
+                        "amount": pa.array(amount[fresh].astype(np.int64)),
+                    }
+                ),
+            )
+        return pa.table({"code": pa.array(reason.tolist(), pa.string())})
 
     def available(self, bgt_id: str) -> int:
         """What an indicator has left to spend, minor units: IU210's posted debits less its
@@ -1342,9 +1559,14 @@ def event_keys(table: pa.Table, kind: str) -> np.ndarray:
         table.column("year").cast(pa.string()),
         table.column("pay_cert_no").cast(pa.string()),
         "\x1f",
-    ).combine_chunks()
+    )
+    joined = _array(joined)
     digest = _fnv1a(joined)
     return ((digest >> np.uint64(4)) | np.uint64(1)).astype(np.int64) * 4
+
+
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _fnv1a(strings: pa.Array) -> np.ndarray:
@@ -1359,6 +1581,55 @@ def _fnv1a(strings: pa.Array) -> np.ndarray:
         live = np.flatnonzero(lengths > position)
         digest[live] = (digest[live] ^ data[starts[live] + position].astype(np.uint64)) * prime
     return digest
+
+
+_PROJECT_SCHEMA = pa.schema(
+    [
+        ("region", pa.string()),
+        ("code", pa.string()),
+        ("unit", pa.string()),
+        ("kind", pa.string()),
+        ("name", pa.string()),
+    ]
+)
+
+
+INDICATOR_SCHEMA = pa.schema(
+    [
+        ("bgt_id", pa.string()),
+        ("region", pa.string()),
+        ("year", pa.int64()),
+        ("unit", pa.string()),
+        ("project", pa.string()),
+        ("fund_type", pa.int64()),
+        ("func_code", pa.int64()),
+        ("eco_code", pa.int64()),
+        ("amount", pa.int64()),
+        ("source", pa.string()),
+        ("parent", pa.string()),
+        ("doc_no", pa.string()),
+        ("date", pa.int32()),
+    ]
+)
+
+
+def _positions(values: Any, among: Any) -> np.ndarray:
+    """int64 position of each value among `among` (-1 where absent)."""
+    if not len(among):
+        return np.full(len(values), -1, np.int64)
+    found = pc.index_in(
+        values, value_set=among.combine_chunks() if isinstance(among, pa.ChunkedArray) else among
+    )
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _repeated(keys: Any) -> np.ndarray:
+    """True for each row whose key an earlier row has."""
+    values = keys.to_numpy(zero_copy_only=False) if not isinstance(keys, np.ndarray) else keys
+    _, first = np.unique(values, return_index=True)
+    out = np.ones(len(values), bool)
+    out[first] = False
+    return out
 
 
 def _text(part: Any) -> Any:
