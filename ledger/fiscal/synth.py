@@ -1,0 +1,406 @@
+"""`ledger synth`: a synthetic Chongqing-sized province, generated column by column (numpy)
+and written through the fiscal domain's bulk paths (DOMAIN §7, §8.2).
+
+At scale S = 1: 42 regions (the city level, 38 districts and counties, 3 functional zones),
+departments per region, 18,000 units spread heavy-tailed over the regions (Pareto), one
+dual-basis book each, 628,000 projects (personnel 5 %, operating 12 %, specific-purpose 83 %
+by count), indicators for 40 % of the projects (1.5 per funded project, log-normal amounts
+around ¥100 k), a quarter of them reallocated or topped up in January, and payments on
+business days: about 8 M a year, monthly weights rising to December's peak, payroll days,
+the last three business days of a month doubled, December's last ten days five times,
+early January at a third; log-normal amounts around ¥5 k, never more than 95 % of what an
+indicator has; 0.3 % of bank results fail, 0.1 % of payments are refunded. Any S > 0 scales
+every count (the regions too, at least three).
+
+Deterministic: every stage draws from its own generator seeded by (seed, stage), so the
+same profile, scale, seed and dates give the same ledger whatever ran before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ledger.errors import InvalidInput
+from ledger.fiscal.domain import Department, Fiscal, Movement, Unit
+
+# §8.2 monthly weights of payment counts, January to December (they sum to 1)
+MONTH_WEIGHTS = np.array([4, 6, 7.5, 7.8, 8, 8.2, 8, 8, 8.2, 8.3, 8.5, 14], np.float64)
+MONTH_WEIGHTS /= MONTH_WEIGHTS.sum()
+PROFILES = ("chongqing",)
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """The counts of §7 and §8.2 at S = 1."""
+
+    regions: int = 42
+    units: int = 18_000
+    projects: int = 628_000
+    funded: float = 0.40
+    indicators_per_funded: float = 1.5
+    payments_per_year: int = 8_000_000
+    moved: float = 0.25
+    failed: float = 0.003
+    refunded: float = 0.001
+
+
+@dataclass
+class Summary:
+    """What came out, stage by stage (counts, and the distributions beside their targets)."""
+
+    scale: float
+    seed: int
+    counts: dict[str, int] = field(default_factory=dict)
+    distributions: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _rng(seed: int, stage: str) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, sum(map(ord, stage)) * 7919 + len(stage)]))
+
+
+def region_codes(count: int) -> tuple[list[str], list[str]]:
+    """MOF_DIV_CODEs and levels: the city level, districts and counties, and zones (the
+    last three digits extend a code for a zone)."""
+    zones = max(1, round(count * 3 / 42))
+    districts = max(1, count - 1 - zones)
+    codes = ["500000000"] + [
+        f"5001{d + 1:02d}000" if d < 99 else f"5002{d - 98:02d}000" for d in range(districts)
+    ]
+    codes += [f"500000{z + 1:03d}" for z in range(zones)]
+    levels = ["PROVINCE_CITY_LEVEL"] + ["DISTRICT"] * districts + ["ZONE"] * zones
+    return codes, levels
+
+
+def business_days(start: dt.date, end: dt.date) -> np.ndarray:
+    """Monday-to-Friday days from start to end (int32 days since 1970-01-01)."""
+    first = (start - dt.date(1970, 1, 1)).days
+    days = np.arange(first, (end - dt.date(1970, 1, 1)).days + 1, dtype=np.int64)
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
+    return days[weekday < 5].astype(np.int32)
+
+
+def day_weights(days: np.ndarray) -> np.ndarray:
+    """Each business day's share of the year's payments: within a month, payroll day (the
+    15th) 2.5x, the last three business days 2x, December's last ten 5x and January's first
+    ten days 0.3x; each month's days together take its §8.2 weight."""
+    dates = days.astype("datetime64[D]")
+    months = dates.astype("datetime64[M]")
+    month_index = (months.astype(np.int64) % 12).astype(np.int64)
+    day_of_month = (dates - months.astype("datetime64[D]")).astype(np.int64) + 1
+    left = np.zeros(len(days), np.int64)  # business days left in the month after this one
+    for m in np.unique(months):
+        mine = np.flatnonzero(months == m)
+        left[mine] = np.arange(len(mine))[::-1]
+    weights = np.ones(len(days), np.float64)
+    weights[day_of_month == 15] *= 2.5
+    weights[left < 3] *= 2.0
+    weights[(month_index == 11) & (left < 10)] = 5.0
+    weights[(month_index == 0) & (day_of_month <= 10)] *= 0.3
+    for m in np.unique(months):
+        mine = months == m
+        weights[mine] *= MONTH_WEIGHTS[int(month_index[mine][0])] / weights[mine].sum()
+    return weights
+
+
+def synthesize(
+    fiscal: Fiscal,
+    *,
+    profile: str = "chongqing",
+    scale: float = 1.0,
+    seed: int = 0,
+    start: dt.date = dt.date(2026, 1, 1),
+    end: dt.date = dt.date(2026, 12, 31),
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Summary:
+    """Generate a province into `fiscal`'s ledger (see the module docstring)."""
+    if profile not in PROFILES:
+        raise InvalidInput(f"synth: profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    if not scale > 0:
+        raise InvalidInput(f"synth: scale {scale!r}: expected a number > 0")
+    if end < start or start.year != end.year:
+        raise InvalidInput("synth: the dates must be in order and within one fiscal year")
+    t = Targets()
+    out = Summary(scale, seed)
+    year = start.year
+
+    def tick(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(stage, done, total)
+
+    # --- master data ----------------------------------------------------------------------
+    rng = _rng(seed, "regions")
+    codes, levels = region_codes(max(3, round(t.regions * scale)))
+    fiscal.create_regions(
+        [{"code": c, "level": lv, "name": f"区县 {c}"} for c, lv in zip(codes, levels, strict=True)]
+    )
+    departments_per = rng.integers(60, 121, len(codes))
+    departments_per = np.maximum(2, np.round(departments_per * min(1.0, scale * 10)).astype(np.int64))
+    fiscal.create_departments(
+        [
+            Department(region=c, code=f"{k:03d}")
+            for c, n in zip(codes, departments_per.tolist(), strict=True)
+            for k in range(n)
+        ]
+    )
+    tick("regions", len(codes), len(codes))
+    rng = _rng(seed, "units")
+    units = max(len(codes), round(t.units * scale))
+    share = rng.pareto(1.2, len(codes)) + 1.0
+    share[0] = share.max() * 1.5  # the city level has the most
+    per_region = np.maximum(1, np.floor(share / share.sum() * units).astype(np.int64))
+    per_region[0] += units - per_region.sum()
+    unit_region = np.repeat(np.arange(len(codes)), per_region)
+    unit_code = np.concatenate([np.arange(n) for n in per_region.tolist()])
+    unit_department = np.array([rng.integers(0, departments_per[r]) for r in unit_region.tolist()], np.int64)
+    unit_type = rng.choice(
+        ["ADMIN", "PUBLIC_INST_FULL", "PUBLIC_INST_PARTIAL"], len(unit_region), p=[0.35, 0.5, 0.15]
+    )
+    fiscal.create_units(
+        [
+            Unit(region=codes[r], code=f"{u:06d}", department=f"{d:03d}", unit_type=ty)  # type: ignore[arg-type]
+            for r, u, d, ty in zip(
+                unit_region.tolist(),
+                unit_code.tolist(),
+                unit_department.tolist(),
+                unit_type.tolist(),
+                strict=True,
+            )
+        ]
+    )
+    tick("units", units, units)
+    rng = _rng(seed, "projects")
+    projects = max(units, round(t.projects * scale))
+    project_unit = rng.integers(0, units, projects)
+    kinds = rng.choice(["1", "21", "3"], projects, p=[0.05, 0.12, 0.83])
+    region_of = np.array(codes, dtype=object)[unit_region[project_unit]]
+    project_code = np.array([f"{year % 100:02d}{k:08d}" for k in range(projects)], dtype=object)
+    result = fiscal.create_projects_columns(
+        pa.table(
+            {
+                "region": pa.array(region_of.tolist(), pa.string()),
+                "code": pa.array(project_code.tolist(), pa.string()),
+                "unit": pa.array([f"{u:06d}" for u in unit_code[project_unit].tolist()], pa.string()),
+                "kind": pa.array(kinds.tolist(), pa.string()),
+            }
+        )
+    )
+    _all_ok(result, "projects")
+    tick("projects", projects, projects)
+    rng = _rng(seed, "indicators")
+    funded = np.flatnonzero(rng.random(projects) < t.funded)
+    per_project = 1 + (rng.random(len(funded)) < (t.indicators_per_funded - 1)).astype(np.int64)
+    indicator_project = np.repeat(funded, per_project)
+    n_ind = len(indicator_project)
+    amount = np.clip(np.exp(rng.normal(np.log(100_000_00), 1.6, n_ind)), 1_000_00, 5_000_000_000_00).astype(
+        np.int64
+    )
+    source = rng.choice(["ANNUAL", "TRANSFER"], n_ind, p=[0.8, 0.2])
+    eco_class = np.where(kinds[indicator_project] == "1", 301, np.where(rng.random(n_ind) < 0.8, 302, 310))
+    eco = np.where(rng.random(n_ind) < 0.5, eco_class * 100 + rng.integers(1, 30, n_ind), -1)
+    func = rng.choice([2010101, 2050203, 2080501, 2100201, 2120101, 2130101], n_ind)
+    fund = rng.choice([11, 12], n_ind, p=[0.9, 0.1])
+    bgt = np.array([f"{year}{k:09d}" for k in range(n_ind)], dtype=object)
+    result = fiscal.create_indicators_columns(
+        pa.table(
+            {
+                "bgt_id": pa.array(bgt.tolist(), pa.string()),
+                "region": pa.array(region_of[indicator_project].tolist(), pa.string()),
+                "year": pa.array(np.full(n_ind, year, np.int64)),
+                "unit": pa.array(
+                    [f"{u:06d}" for u in unit_code[project_unit[indicator_project]].tolist()], pa.string()
+                ),
+                "project": pa.array(project_code[indicator_project].tolist(), pa.string()),
+                "fund_type": pa.array(fund.astype(np.int64)),
+                "func_code": pa.array(func.astype(np.int64)),
+                "eco_code": pa.array(eco, pa.int64(), mask=eco < 0),
+                "amount": pa.array(amount),
+                "source": pa.array(source.tolist(), pa.string()),
+                "doc_no": pa.array([f"渝财预〔{year}〕{k % 997 + 1}号" for k in range(n_ind)], pa.string()),
+                "date": pa.array(np.full(n_ind, (start - dt.date(1970, 1, 1)).days, np.int32)),
+            }
+        )
+    )
+    _all_ok(result, "indicators")
+    tick("indicators", n_ind, n_ind)
+    # --- movements: a quarter of the indicators topped up or reallocated in January --------
+    rng = _rng(seed, "movements")
+    moved = np.flatnonzero(rng.random(n_ind) < t.moved)
+    first_day = start
+    movements = []
+    for k, i in enumerate(moved.tolist()):
+        if rng.random() < 0.5:
+            movements.append(
+                Movement(
+                    key=10**12 + k,
+                    kind="TOPUP",
+                    bgt_id=bgt[i],
+                    amount=int(amount[i] // 20) + 1,
+                    date=first_day,
+                    authority="FINANCE_APPROVAL",
+                    doc_no=f"追加{k}",
+                )
+            )
+        else:
+            j = int(rng.integers(0, n_ind))
+            if j == i:
+                continue
+            same_unit = project_unit[indicator_project[i]] == project_unit[indicator_project[j]]
+            same_region = (
+                unit_region[project_unit[indicator_project[i]]]
+                == unit_region[project_unit[indicator_project[j]]]
+            )
+            if not same_region:
+                continue
+            movements.append(
+                Movement(
+                    key=10**12 + k,
+                    kind="REALLOC",
+                    bgt_id=bgt[i],
+                    to=bgt[j],
+                    amount=int(amount[i] // 50) + 1,
+                    date=first_day,
+                    authority="FILING" if same_unit else "FINANCE_APPROVAL",
+                    doc_no=f"调剂{k}",
+                )
+            )
+    outcomes = fiscal.move(movements)
+    moved_ok = sum(o.code == "ok" for o in outcomes)
+    tick("movements", len(movements), len(movements))
+    # --- payments, day by day ---------------------------------------------------------------
+    rng = _rng(seed, "payments")
+    days = business_days(start, end)
+    weights = day_weights(business_days(dt.date(year, 1, 1), dt.date(year, 12, 31)))
+    year_days = business_days(dt.date(year, 1, 1), dt.date(year, 12, 31))
+    weights = weights[np.isin(year_days, days)]
+    total = round(t.payments_per_year * scale * weights.sum())
+    per_day = rng.multinomial(total, weights / weights.sum()) if len(days) else np.zeros(0, np.int64)
+    # each payment's indicator, drawn by amount; amounts log-normal, scaled so that no
+    # indicator pays more than 95 % of what it was issued less what it gave away
+    chosen = rng.choice(n_ind, total, p=amount / amount.sum()) if total else np.zeros(0, np.int64)
+    pay = np.clip(np.exp(rng.normal(np.log(5_000_00), 1.3, total)), 1_00, None).astype(np.int64)
+    spendable = (amount - amount // 50) * 95 // 100  # after at most one reallocation out
+    sums = np.zeros(n_ind, np.int64)
+    np.add.at(sums, chosen, pay)
+    factor = np.minimum(1.0, spendable[chosen] / np.maximum(sums[chosen], 1))
+    pay = np.maximum(1, np.floor(pay * factor).astype(np.int64))
+    status = np.where(rng.random(total) < t.failed, "FAIL", "OK")
+    refund = rng.random(total) < t.refunded
+    eco_pay = np.where(eco[chosen] > 0, eco[chosen], eco_class[chosen] * 100 + rng.integers(1, 30, total))
+    offsets = np.concatenate([[0], np.cumsum(per_day)])
+    applied = executed = refunded = 0
+    for d, day in enumerate(days.tolist()):
+        lo, hi = int(offsets[d]), int(offsets[d + 1])
+        if hi == lo:
+            continue
+        rows = np.arange(lo, hi)
+        picked = chosen[rows]
+        certs = pa.array([f"{day}{k:08d}" for k in range(hi - lo)], pa.string())
+        region = pa.array(region_of[indicator_project[picked]].tolist(), pa.string())
+        table = pa.table(
+            {
+                "pay_cert_no": certs,
+                "region": region,
+                "year": pa.array(np.full(len(rows), year, np.int64)),
+                "bgt_id": pa.array(bgt[picked].tolist(), pa.string()),
+                "unit": pa.array(
+                    [f"{u:06d}" for u in unit_code[project_unit[indicator_project[picked]]].tolist()],
+                    pa.string(),
+                ),
+                "project": pa.array(project_code[indicator_project[picked]].tolist(), pa.string()),
+                "fund_type": pa.array(fund[picked].astype(np.int64)),
+                "func_code": pa.array(func[picked].astype(np.int64)),
+                "eco_code": pa.array(eco_pay[rows].astype(np.int64)),
+                "amount": pa.array(pay[rows]),
+                "date": pa.array(np.full(len(rows), day, np.int32)).cast(pa.date32()),
+            }
+        )
+        answers = fiscal.payments.apply(table).column("code").to_numpy(zero_copy_only=False)
+        applied += int((answers == "ok").sum())
+        results = pa.table(
+            {
+                "pay_cert_no": certs,
+                "region": region,
+                "year": table.column("year"),
+                "status": pa.array(status[rows].tolist(), pa.string()),
+                "date": table.column("date"),
+            }
+        )
+        settled = fiscal.payments.settle(results).column("code").to_numpy(zero_copy_only=False)
+        executed += int(((settled == "ok") & (status[rows] == "OK")).sum())
+        back = np.flatnonzero(refund[rows] & (status[rows] == "OK") & (settled == "ok"))
+        if len(back):
+            refunds = pa.table(
+                {
+                    "pay_cert_no": certs.take(pa.array(back)),
+                    "region": region.take(pa.array(back)),
+                    "year": table.column("year").take(pa.array(back)),
+                    "amount": pa.array(pay[rows][back] // 2 + 1),
+                    "date": table.column("date").take(pa.array(back)),
+                }
+            )
+            refunded += int(
+                (fiscal.payments.refund(refunds).column("code").to_numpy(zero_copy_only=False) == "ok").sum()
+            )
+        tick("payments", hi, total)
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12 + 1
+    out.counts = {
+        "regions": len(codes),
+        "departments": int(departments_per.sum()),
+        "units": units,
+        "books": units,
+        "projects": projects,
+        "indicators": n_ind,
+        "movements": moved_ok,
+        "payments": int(total),
+        "applied": applied,
+        "executed": executed,
+        "refunded": refunded,
+    }
+    out.distributions = {
+        "units per region (min, median, max)": [
+            int(per_region.min()),
+            float(np.median(per_region)),
+            int(per_region.max()),
+        ],
+        "projects per unit (median, p99)": [
+            float(np.median(np.bincount(project_unit, minlength=units))),
+            float(np.percentile(np.bincount(project_unit, minlength=units), 99)),
+        ],
+        "project kinds 1 / 21 / 3 (share)": [round(float((kinds == k).mean()), 3) for k in ("1", "21", "3")],
+        "payment amount yuan (p50, p90, p99, p99.9)": [
+            round(float(np.percentile(pay, q)) / 100) for q in (50, 90, 99, 99.9)
+        ]
+        if total
+        else [],
+        "payments by month": np.bincount(months, weights=per_day, minlength=13)[1:].astype(np.int64).tolist()
+        if total
+        else [],
+        "indicator total yuan": int(amount.sum() // 100),
+    }
+    return out
+
+
+def _all_ok(result: pa.Table, what: str) -> None:
+    codes = result.column("code").to_pylist()
+    bad = [c for c in codes if c != "ok"]
+    if bad:
+        raise InvalidInput(f"synth: {len(bad)} {what} refused (first: {bad[0]})")
+
+
+__all__ = [
+    "MONTH_WEIGHTS",
+    "PROFILES",
+    "Summary",
+    "Targets",
+    "business_days",
+    "day_weights",
+    "region_codes",
+    "synthesize",
+]

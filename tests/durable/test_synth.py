@@ -1,0 +1,96 @@
+"""`ledger synth` at a small scale: the counts scale, the calendar holds, the same seed gives
+the same ledger, and every book balances per basis afterwards."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import ledger
+from ledger.cli import app
+from ledger.fiscal import Fiscal
+from ledger.fiscal import tables as ft
+from ledger.fiscal.synth import MONTH_WEIGHTS, business_days, day_weights, region_codes, synthesize
+
+SCALE = 0.002
+MARCH = (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
+
+
+def contents(book: ledger.Ledger) -> tuple[object, ...]:
+    balances = book.balances()
+    fiscal = Fiscal(book)
+    return (
+        tuple(np.asarray(balances[k]).tobytes() for k in sorted(balances)),
+        book.accounts_table().column("key").to_pylist(),
+        tuple(fiscal.table(t).to_pylist().__repr__() for t in ft.TABLES),
+    )
+
+
+def test_synth_is_deterministic_and_balanced(any_store: str | None, tmp_path: Path) -> None:
+    with ledger.open(any_store) as book:
+        summary = synthesize(Fiscal(book), scale=SCALE, seed=7, start=MARCH[0], end=MARCH[1])
+        counts = summary.counts
+        assert counts["regions"] == 3 and counts["units"] == 36 and counts["projects"] == 1256
+        assert counts["payments"] == round(8_000_000 * SCALE * MONTH_WEIGHTS[2])
+        assert counts["applied"] == counts["payments"]  # no payment beyond its indicator
+        assert book.trial_balances(period="2026-03").balanced
+        assert book.verify() is None
+        first = contents(book)
+    with ledger.open() as again:
+        synthesize(Fiscal(again), scale=SCALE, seed=7, start=MARCH[0], end=MARCH[1])
+        assert contents(again) == first
+    with ledger.open() as other:
+        synthesize(Fiscal(other), scale=SCALE, seed=8, start=MARCH[0], end=MARCH[1])
+        assert contents(other) != first
+
+
+def test_calendar_and_codes() -> None:
+    days = business_days(dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+    assert len(days) == 261 and all(dt.date(1970, 1, 1) + dt.timedelta(int(d)) for d in days)
+    assert all((dt.date(1970, 1, 1) + dt.timedelta(int(d))).weekday() < 5 for d in days)
+    weights = day_weights(days)
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
+    assert np.allclose(np.bincount(months, weights=weights), MONTH_WEIGHTS)
+    december = weights[months == 11]
+    assert december[-1] > 4 * np.median(december[:-10])  # the last ten days of December
+    codes, levels = region_codes(42)
+    assert len(codes) == 42 and levels.count("DISTRICT") == 38 and levels.count("ZONE") == 3
+    assert codes[0] == "500000000" and all(len(c) == 9 and c.isdigit() for c in codes)
+
+
+def test_synth_refuses_bad_arguments() -> None:
+    with ledger.open() as book:
+        for kwargs in (
+            {"scale": 0},
+            {"profile": "beijing"},
+            {"start": dt.date(2026, 5, 1), "end": dt.date(2026, 4, 1)},
+        ):
+            with pytest.raises(ledger.InvalidInput):
+                synthesize(Fiscal(book), **kwargs)  # type: ignore[arg-type]
+
+
+def test_synth_command(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'l.db'}"
+    result = CliRunner().invoke(
+        app,
+        [
+            "synth",
+            "--db",
+            db,
+            "--scale",
+            "0.001",
+            "--seed",
+            "3",
+            "--from",
+            "2026-03-02",
+            "--to",
+            "2026-03-06",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert '"regions": 3' in result.stdout and '"payments by month"' in result.stdout
+    assert CliRunner().invoke(app, ["synth", "--db", db, "--from", "2026-13-01"]).exit_code == 1
