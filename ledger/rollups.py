@@ -536,7 +536,6 @@ def rollup_by(
         accounts = np.flatnonzero(pc.starts_with(codes, code).to_numpy(zero_copy_only=False)).astype(np.int64)
     accounts, figures = rollups.account_figures(rows, accounts, first, last)
     account_books = rows["book"][accounts].astype(np.int64)
-    groups_count = max(1, len(names.groups))
     group = rows["group"][accounts].astype(np.int64)
     keys: dict[str, Any] = {}
     if by == "book":
@@ -592,7 +591,6 @@ def rollup_by(
     for name in FIGURES:
         columns[name] = pa.array(figures_out[name][keep])
     columns["scale"] = pa.array(names.scales[g].astype(np.int8))
-    del groups_count
     return pa.table(columns)
 
 

@@ -202,10 +202,12 @@ class Ledger:
             placed = {row["book"] for row in stored if row["book"] is not None}
             books = self._catalog.books
             results, rows = [], []
+            offered: dict[str, Node] = {}  # the nodes this call created, as given
             for node in models:
                 if node.key in index:
                     known = stored[index[node.key]] if index[node.key] < len(stored) else None
-                    same = known is not None and node == self._node_model(known, stored)
+                    earlier = offered.get(node.key) or (self._node_model(known, stored) if known else None)
+                    same = earlier is not None and node == earlier
                     results.append(
                         Result(node.key, Code.exists if same else Code.exists_with_different_fields)
                     )
@@ -223,6 +225,7 @@ class Ledger:
                     row = {"idx": len(index), "key": node.key, "parent": parent, "book": book}
                     rows.append({**row, "name": node.name, "layout": node.layout})
                     index[node.key] = row["idx"]
+                    offered[node.key] = node
                     if book is not None:
                         placed.add(book)
                 results.append(Result(node.key, code))

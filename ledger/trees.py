@@ -12,8 +12,8 @@ The trees of a ledger:
 - the chart tree, from account codes and a code layout such as 4-2-2-2-2 (the first level
   4 digits, then 2 per level): chart_tree;
 - the organisation tree of the ledger's nodes (region → department → unit → book), stored
-  in the ledger (Ledger.create_nodes), with each book's accounts grouped by sub-ledger below
-  it: organisation_tree;
+  in the ledger (Ledger.create_nodes; ledger.rollups.Organisation reads it), each book's
+  accounts grouped by sub-ledger below it by the rollups;
 - dimension trees over int32 line codes by their decimal digits (functional classification
   3-2-2): dimension_tree;
 - periods, month → quarter → year: period_tree.

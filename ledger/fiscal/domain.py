@@ -180,7 +180,8 @@ class YearEnd:
     zero_carryover: bool
     closing_entries: int
     books_closed: int
-    reconciliation: pa.Table  # basis_reconciliation, as it stood before the closing entries
+    # basis_reconciliation as it stood before the closing entries (None: the year was closed already)
+    reconciliation: pa.Table | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -833,6 +834,11 @@ class Fiscal:
         turnover of the accounts whose one-sided lines make it: capex is budget expenditure
         not expensed, depreciation an expense not budget expenditure…), surplus (4xxx less
         5xxx), and what no category explains; `closes` when that is zero. Amounts in fen."""
+        if self._year_closed(region, year):
+            raise InvalidInput(
+                f"basis_reconciliation {region} {year}: the year is closed; its reconciliation is the one"
+                " year_end returned (the turnover now includes the closing entries)"
+            )
         rows = self.book.trial_balances(period=str(year), depth=1).rows
         prefix = f"U:{region}:"
         books = rows.column("book").to_pylist()
@@ -845,10 +851,10 @@ class Fiscal:
                 continue
             figures = per.setdefault(b, {name: 0 for name in ("budget", "surplus", *RECONCILIATION)})
             head = code[0]
-            if head in "67":
-                figures["budget"] += (c - d) if head == "6" else -(d - c)
-            elif head in "45":
-                figures["surplus"] += (c - d) if head == "4" else -(d - c)
+            if head in "67":  # budget revenue (credit) less budget expenditure (debit)
+                figures["budget"] += c - d
+            elif head in "45":  # revenue (credit) less expenses (debit)
+                figures["surplus"] += c - d
             for name, (sign, accounts) in RECONCILIATION.items():
                 if code in accounts:
                     figures[name] += sign * (d if accounts[code] == "debit" else c)
@@ -894,6 +900,8 @@ class Fiscal:
         if at is None:
             raise InvalidInput(f"year_end: region {region!r} does not exist")
         day = date or dt.date(year, 12, 31)
+        if day.year != year:
+            raise InvalidInput(f"year_end {region} {year}: the closing date {day} is not in the year")
         book = self.book
         payments = self.table(ft.payments)
         mine = (payments.column("region").to_numpy() == at) & (payments.column("year").to_numpy() == year)
@@ -905,7 +913,9 @@ class Fiscal:
                 f"year_end {region} {year}: {in_flight} payments are frozen without a bank result"
             )
         zero = bool(self.table(ft.regions).column("zero_carryover")[at].as_py())
-        reconciliation = self.basis_reconciliation(region, year)  # before the closing entries
+        closed = self._year_closed(region, year)
+        # before the closing entries (after them the turnover includes them): None for a year closed already
+        reconciliation = None if closed else self.basis_reconciliation(region, year)
         balances = book.balances_at(f"{year}")
         pending = book.balances()["credits_pending"]
         keys = book.accounts_table().column("key").to_pylist()
@@ -999,11 +1009,31 @@ class Fiscal:
                     )
                 )
                 closings += 2
-        results = book.post(entries) if entries else []
-        refused = [r for r in results if r.code not in (Code.ok, Code.exists)]
-        if refused:
+        # one linked chain: every entry of the year end is posted, or none
+        chained = [
+            e.model_copy(update={"flags": frozenset({EntryFlag.linked})}) for e in entries[:-1]
+        ] + entries[-1:]
+        results = book.post(chained) if chained else []
+        refused = [r for r in results if r.code not in (Code.ok, Code.exists, Code.linked_event_failed)]
+        if refused or any(r.code == Code.linked_event_failed for r in results):
+            first = refused[0] if refused else next(r for r in results if r.code != Code.ok)
             raise InvalidInput(
-                f"year_end {region} {year}: entry {refused[0].key} refused: {refused[0].code.name}"
+                f"year_end {region} {year}: entry {first.key} refused ({first.code.name}): nothing was posted"
+            )
+        # what another writer posted into the year meanwhile would stay in it: checked before
+        # the year is closed (run the year end again to close it)
+        after = book.balances_at(f"{year}")
+        left_open = [
+            key
+            for key, i in index.items()
+            if key.startswith(f"U:{region}:")
+            and key.split("|")[1][0] in "4567"
+            and i < len(after["account"])
+            and after["debits_posted"][i] != after["credits_posted"][i]
+        ]
+        if left_open:
+            raise InvalidInput(
+                f"year_end {region} {year}: {left_open[0]} was posted to meanwhile; run it again"
             )
         # 4. the year's months closed in the region's books
         books = [f"TR:{region}", f"IND:{region}"] + [
@@ -1012,12 +1042,16 @@ class Fiscal:
             if r == at
         ]
         for b in books:
-            closed = set(book.closed_periods(b))
+            months = set(book.closed_periods(b))
             for month in range(1, 13):
                 label = f"{year:04d}-{month:02d}"
-                if label not in closed:
+                if label not in months:
                     book.close_period(b, label)
         return YearEnd(region, year, left, zero, closings, len(books), reconciliation)
+
+    def _year_closed(self, region: str, year: int) -> bool:
+        """Whether the year end closed the region's year (its indicator book's December)."""
+        return f"{year:04d}-12" in self.book.closed_periods(f"IND:{region}")
 
     def _pair(
         self, key: int, book: str, day: dt.date, debit: str, credit: str, amount: int, kind: str
@@ -1094,7 +1128,7 @@ class Fiscal:
                 continue
             assert found is not None
             region = regions[rows.column("region")[found].as_py()]
-            entry = self._movement_entry(m, f"IND:{region}")
+            entry = self._movement_entry(m, f"IND:{region}", region)
             result = self.book.post([entry])[0]
             out.append(
                 Outcome(
@@ -1108,7 +1142,7 @@ class Fiscal:
             )
         return out
 
-    def _movement_entry(self, m: Movement, ind: str) -> Entry:
+    def _movement_entry(self, m: Movement, ind: str, region: str) -> Entry:
         own = f"{ind}|IU210|{m.bgt_id}"
         amount = _decimal(abs(m.amount))
         pairs = {  # debit account, credit account
@@ -1123,18 +1157,18 @@ class Fiscal:
         reference = " ".join(x for x in (m.bgt_id, m.authority or "", m.doc_no or "") if x)
         if m.kind == "UNFREEZE":
             return Entry(
-                key=m.key,
+                key=movement_key(region, m.key),
                 book=ind,
                 date=m.date,
                 kind=m.kind,
                 reference=reference,
                 flags=frozenset({EntryFlag.void_pending}),
-                pending=m.freeze,
+                pending=movement_key(region, m.freeze or 0),
             )  # type: ignore[arg-type]
         debit, credit = pairs[m.kind]
         flags = frozenset({EntryFlag.pending}) if m.kind == "FREEZE" else frozenset()
         return Entry(
-            key=m.key,
+            key=movement_key(region, m.key),
             book=ind,
             date=m.date,
             kind=m.kind,
@@ -1295,9 +1329,16 @@ class Payments:
         functional class and the economic class). Returns pay_cert_no and code per row."""
         p = _columns(payments, PAYMENT_COLUMNS, "payments")
         f = self.fiscal
-        ledgers = self.ledgers()
         indicators = f.table(ft.indicators)
         n = p.num_rows
+        if not indicators.num_rows or not n:
+            return pa.table(
+                {
+                    "pay_cert_no": p.column("pay_cert_no"),
+                    "code": pa.array(["indicator_not_found"] * n, pa.string()),
+                }
+            )
+        ledgers = self.ledgers()
         reason = np.full(n, "", dtype=object)
         found = pc.fill_null(
             pc.index_in(p.column("bgt_id"), value_set=indicators.column("bgt_id")), -1
@@ -1347,6 +1388,11 @@ class Payments:
             )
             reason[go] = _reasons(codes)
         fresh = go[codes == Code.ok] if len(go) else go
+        if len(go):  # posted before but not recorded (a call cut short between the two): record now
+            again = go[codes == Code.exists]
+            if len(again):
+                recorded, _ = self._find(p.take(pa.array(again)))
+                fresh = np.sort(np.concatenate([fresh, again[recorded < 0]]))
         if len(fresh):
             f._append_table(
                 ft.payments,
@@ -1367,7 +1413,7 @@ class Payments:
             {"pay_cert_no": p.column("pay_cert_no"), "code": pa.array(reason.tolist(), pa.string())}
         )
 
-    def _find(self, p: pa.Table, what: str) -> tuple[np.ndarray, np.ndarray]:
+    def _find(self, p: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         """(payment idx or -1, freeze key) of each row's (region, year, pay_cert_no)."""
         payments = self.fiscal.table(ft.payments)
         if self._keys is None or self._keys[0] != payments.num_rows:
@@ -1389,7 +1435,7 @@ class Payments:
         p = _columns(results, SETTLE_COLUMNS, "bank results")
         f = self.fiscal
         ledgers = self.ledgers()
-        index, keys = self._find(p, "settle")
+        index, keys = self._find(p)
         reason = np.where(index < 0, "payment_not_found", "").astype(object)
         status = p.column("status").to_numpy(zero_copy_only=False)
         reason[(reason == "") & ~np.isin(status, ["OK", "FAIL"])] = "status_invalid"
@@ -1459,6 +1505,10 @@ class Payments:
             )
             reason[fail] = _reasons(codes)
         done = np.flatnonzero(reason == "ok")
+        again = np.flatnonzero(reason == "exists")  # settled before but not recorded: record now
+        if len(again):
+            recorded = self._settled()[index[again]] != 0
+            done = np.sort(np.concatenate([done, again[~recorded]]))
         if len(done):
             settled = {
                 "payment": pa.array(index[done].astype(np.int64)),
@@ -1480,13 +1530,13 @@ class Payments:
         return out
 
     def refund(self, refunds: pa.Table) -> pa.Table:
-        """Refunds after a successful payment (same year): one linked chain restoring the
+        """Refunds after a successful payment (one per payment): one linked chain restoring the
         indicator (Dr IU210 / Cr IU230: never more than was executed) and reversing the
         treasury and unit entries by the refunded amount."""
         p = _columns(refunds, REFUND_COLUMNS, "refunds")
         f = self.fiscal
         ledgers = self.ledgers()
-        index, _ = self._find(p, "refund")
+        index, _ = self._find(p)
         reason = np.where(index < 0, "payment_not_found", "").astype(object)
         amount = p.column("amount").to_numpy().astype(np.int64)
         reason[(reason == "") & (amount <= 0)] = "amount_invalid"
@@ -1546,6 +1596,12 @@ class Payments:
         return pa.table(
             {"pay_cert_no": p.column("pay_cert_no"), "code": pa.array(reason.tolist(), pa.string())}
         )
+
+
+def movement_key(region: str, key: int) -> int:
+    """The entry key of movement `key` of a region: movement ids are the region's own, so
+    they are scoped by it (and kept apart from any other entry's key)."""
+    return entry_key(0, "move", region, key)
 
 
 def event_keys(table: pa.Table, kind: str) -> np.ndarray:
@@ -1649,7 +1705,34 @@ def _columns(table: pa.Table, names: Sequence[str], what: str) -> pa.Table:
         raise InvalidInput(f"{what}: missing columns {', '.join(missing)}")
     if table.num_rows and any(table.column(name).null_count for name in names):
         raise InvalidInput(f"{what}: a value is missing (null)")
-    return table.select(list(names))
+    columns = []
+    for name in names:
+        values = table.column(name)
+        kind = _COLUMN_KINDS.get(name, "string")
+        ok = (
+            pa.types.is_integer(values.type)
+            if kind == "integer"
+            else pa.types.is_date(values.type) or pa.types.is_int32(values.type)
+            if kind == "date"
+            else pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+        )
+        if not ok:
+            expected = {"integer": "integers", "date": "dates (date32)", "string": "strings"}[kind]
+            raise InvalidInput(f"{what}: column {name}: expected {expected}, got {values.type}")
+        if kind == "integer":
+            try:
+                values = values.cast(pa.int64())  # safe: a uint64 beyond int64 is refused
+            except pa.ArrowException:
+                raise InvalidInput(f"{what}: column {name}: a value beyond int64") from None
+        if name == "pay_cert_no" and len(values) and pc.max(pc.utf8_length(values)).as_py() > 40:
+            raise InvalidInput(f"{what}: column pay_cert_no: at most 40 characters")
+        columns.append(values)
+    return pa.table(dict(zip(names, columns, strict=True)))
+
+
+_COLUMN_KINDS = dict.fromkeys(("year", "fund_type", "func_code", "eco_code", "amount"), "integer") | {
+    "date": "date"
+}
 
 
 def _days(column: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -1512,10 +1512,11 @@ class Store:
         for table in tables:
             if table.name in ready:
                 continue
-            if not conn.dialect.has_table(conn, table.name):
-                for statement in self.table_ddl(table):
-                    self.execute_ddl(conn, statement)
-            ready.add(table.name)
+            if conn.dialect.has_table(conn, table.name):
+                ready.add(table.name)  # only a table seen committed: a creation may be rolled back
+                continue
+            for statement in self.table_ddl(table):
+                self.execute_ddl(conn, statement)
 
     def domain_count(self, conn: Connection, table: Any) -> int:
         """How many rows a domain table has (its idx runs 0, 1, 2…: one look at the key)."""

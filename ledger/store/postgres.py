@@ -391,10 +391,14 @@ class PostgresStore(Store):
         self._queued.pop(conn, None)
         raw = self._autocommit.pop(conn, None)
         if raw is not None and not raw.closed:
-            with contextlib.suppress(Exception):  # a connection lost is not reused anyway
+            try:
                 if raw.info.transaction_status != _IDLE:
                     raw.rollback()
                 raw.autocommit = False
+            except Exception:
+                # left in autocommit, a reader's REPEATABLE READ would not hold: never reuse it
+                with contextlib.suppress(Exception):
+                    conn.invalidate()
 
     def commit_write(self, conn: Connection) -> None:
         """COMMIT, sent with the statements a small batch queued (one message, one round

@@ -233,7 +233,8 @@ class SQLiteStore(Store):
             cursor.executemany(f"{verb} INTO {table} ({quoted}) VALUES {row}", table_rows[full:].tolist())
 
 
-# The primary key each table is clustered by (WITHOUT ROWID): rows inserted in its order go
+# The primary key of each table a batch fills (lines and entries are clustered by it, WITHOUT
+# ROWID; pending_lines' is its index): rows inserted in its order go
 # to the B-tree's pages one after the other instead of at random (entry keys are anyone's:
 # hashes of source events), which about doubles what SQLite stores per second.
 _CLUSTERED = {"lines": ("batch", "entry", "line"), "entries": ("key",), "pending_lines": ("entry", "line")}

@@ -29,16 +29,19 @@ def test_nodes_are_created_in_order_with_one_result_each(any_store: str | None) 
         assert [r.code for r in results] == [
             Code.ok, Code.ok, Code.ok, Code.parent_not_found, Code.ok, Code.book_placed, Code.book_not_found,
         ]  # fmt: skip
+        twice = book.create_nodes([Node(key="T", parent="CQ"), Node(key="T", parent="CQ"), Node(key="T")])
+        assert [r.code for r in twice] == [Code.ok, Code.exists, Code.exists_with_different_fields]
         again = book.create_nodes([Node(key="CQ", name="重庆市", layout="4-2-2"), Node(key="D", parent="CQ")])
         assert [r.code for r in again] == [Code.exists, Code.exists_with_different_fields]
         table = book.nodes_table().to_pylist()
         assert [(r["idx"], r["key"], r["parent"], r["book"]) for r in table] == [
             (0, "CQ", None, None), (1, "D", 0, None), (2, "u1", 1, "B1"), (3, "later", 0, None),
+            (4, "T", 0, None),
         ]  # fmt: skip
         assert book.verify() is None
     if any_store is not None:
         with ledger.open(any_store) as book:
-            assert len(book.nodes_table()) == 4
+            assert len(book.nodes_table()) == 5
             assert book.create_nodes([Node(key="u2", parent="later", book="B2")])[0].code == Code.ok
 
 
