@@ -1088,7 +1088,9 @@ class Fiscal:
         known = self._index(ft.indicators, "bgt_id")
         rows = self.table(ft.indicators)
         regions = self.table(ft.regions).column("code").to_pylist()
-        out = []
+        out: list[Outcome] = []
+        entries: list[Entry] = []
+        posted: list[int] = []  # the position in `out` of each entry
         for m in models:
             found = known.get((m.bgt_id,))
             target = known.get((m.to,)) if m.to is not None else None
@@ -1128,18 +1130,14 @@ class Fiscal:
                 continue
             assert found is not None
             region = regions[rows.column("region")[found].as_py()]
-            entry = self._movement_entry(m, f"IND:{region}", region)
-            result = self.book.post([entry])[0]
-            out.append(
-                Outcome(
-                    m.key,
-                    "ok"
-                    if result.code == Code.ok
-                    else "exists"
-                    if result.code == Code.exists
-                    else _REASONS.get(result.code, result.code.name),
-                )
-            )
+            entries.append(self._movement_entry(m, f"IND:{region}", region))
+            posted.append(len(out))
+            out.append(Outcome(m.key, "ok"))
+        # one batch, each movement on its own (in order: a later one sees an earlier one's effect)
+        for position, result in zip(posted, self.book.post(entries) if entries else [], strict=True):
+            if result.code != Code.ok:
+                code = "exists" if result.code == Code.exists else _REASONS.get(result.code, result.code.name)
+                out[position] = Outcome(out[position].key, code)
         return out
 
     def _movement_entry(self, m: Movement, ind: str, region: str) -> Entry:
