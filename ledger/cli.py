@@ -351,7 +351,12 @@ def fiscal(
 
 @app.command()
 def synth(
-    db: DbOption,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL (default: in memory, for --out).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Write bank_receipts.parquet/.csv and ground_truth.csv here.")
+    ] = None,
     profile: Annotated[str, typer.Option("--profile", help="The province's profile.")] = "chongqing",
     scale: Annotated[
         float, typer.Option("--scale", help="1 = 42 regions, 18,000 units, 8 M payments a year.")
@@ -398,6 +403,8 @@ def synth(
                 end=last,
                 progress=progress,
             )
+        if output is not None:
+            generator.write_files(summary, output)
     except LedgerError as error:
         raise _fail(str(error)) from None
     out.print(

@@ -21,10 +21,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from ledger.errors import InvalidInput
 from ledger.fiscal.domain import Department, Fiscal, Movement, Unit
@@ -59,6 +62,8 @@ class Summary:
     counts: dict[str, int] = field(default_factory=dict)
     distributions: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    bank_receipts: pa.Table | None = None  # as the banks send them, with the injected faults
+    ground_truth: pa.Table | None = None  # every injected fault: type, keys, amounts, dates
 
 
 def _rng(seed: int, stage: str) -> np.random.Generator:
@@ -292,9 +297,12 @@ def synthesize(
     pay = np.maximum(1, np.floor(pay * factor).astype(np.int64))
     status = np.where(rng.random(total) < t.failed, "FAIL", "OK")
     refund = rng.random(total) < t.refunded
+    faults = draw_faults(_rng(seed, "faults"), total, status, refund, days, per_day)
     eco_pay = np.where(eco[chosen] > 0, eco[chosen], eco_class[chosen] * 100 + rng.integers(1, 30, total))
     offsets = np.concatenate([[0], np.cumsum(per_day)])
     applied = executed = refunded = 0
+    receipts: list[pa.Table] = []
+    truths: list[pa.Table] = []
     for d, day in enumerate(days.tolist()):
         lo, hi = int(offsets[d]), int(offsets[d + 1])
         if hi == lo:
@@ -323,18 +331,42 @@ def synthesize(
         )
         answers = fiscal.payments.apply(table).column("code").to_numpy(zero_copy_only=False)
         applied += int((answers == "ok").sum())
+        fault = faults[rows]
+        # what the ledger hears: nothing for a payment missing on its side; OK for a bank
+        # failure that was never reversed
+        ledger_status = np.where(fault == "failure_not_reversed", "OK", status[rows])
+        heard = np.flatnonzero(fault != "missing_a")
         results = pa.table(
             {
-                "pay_cert_no": certs,
-                "region": region,
-                "year": table.column("year"),
-                "status": pa.array(status[rows].tolist(), pa.string()),
-                "date": table.column("date"),
+                "pay_cert_no": certs.take(pa.array(heard)),
+                "region": region.take(pa.array(heard)),
+                "year": table.column("year").take(pa.array(heard)),
+                "status": pa.array(ledger_status[heard].tolist(), pa.string()),
+                "date": table.column("date").take(pa.array(heard)),
             }
         )
-        settled = fiscal.payments.settle(results).column("code").to_numpy(zero_copy_only=False)
-        executed += int(((settled == "ok") & (status[rows] == "OK")).sum())
-        back = np.flatnonzero(refund[rows] & (status[rows] == "OK") & (settled == "ok"))
+        settled = np.full(len(rows), "not_heard", dtype=object)
+        settled[heard] = fiscal.payments.settle(results).column("code").to_numpy(zero_copy_only=False)
+        executed += int(((settled == "ok") & (ledger_status == "OK")).sum())
+        day_bank, day_truth = bank_receipts(
+            day,
+            rows,
+            certs,
+            region,
+            year,
+            project_code[indicator_project[picked]],
+            bgt[picked],
+            pay[rows],
+            status[rows],
+            refund[rows],
+            fault,
+            days,
+        )
+        receipts.append(day_bank)
+        truths.append(day_truth)
+        back = np.flatnonzero(
+            refund[rows] & (status[rows] == "OK") & (settled == "ok") & (fault != "refund_not_reflected")
+        )
         if len(back):
             refunds = pa.table(
                 {
@@ -349,6 +381,12 @@ def synthesize(
                 (fiscal.payments.refund(refunds).column("code").to_numpy(zero_copy_only=False) == "ok").sum()
             )
         tick("payments", hi, total)
+    bank = pa.concat_tables(receipts).drop_columns(["fault"]) if receipts else None
+    truth = pa.concat_tables(truths) if truths else None
+    out.bank_receipts, out.ground_truth = bank, truth
+    out.distributions["faults by type"] = dict(
+        sorted((k, int(v)) for k, v in zip(*np.unique(faults[faults != ""], return_counts=True), strict=True))
+    )
     months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12 + 1
     out.counts = {
         "regions": len(codes),
@@ -363,7 +401,7 @@ def synthesize(
         "executed": executed,
         "refunded": refunded,
     }
-    out.distributions = {
+    out.distributions |= {
         "units per region (min, median, max)": [
             int(per_region.min()),
             float(np.median(per_region)),
@@ -385,6 +423,164 @@ def synthesize(
         "indicator total yuan": int(amount.sum() // 100),
     }
     return out
+
+
+# §8.2 fault rates (of all payments unless said otherwise)
+FAULT_RATES = {
+    "amount_mismatch": 0.0005,
+    "missing_a": 0.0001,  # the bank paid; the ledger never heard of it
+    "missing_b": 0.0001,  # the ledger executed it; the bank's file lacks it
+    "duplicate_b": 0.0001,  # the bank's file has it twice
+    "key_mismatch": 0.0005,  # the bank's receipt names another project
+}
+IN_TRANSIT = 0.01  # of the last business day of a month: paid on the next business day
+CROSS_YEAR = 0.001  # of January's payments: the bank dates them in December of the year before
+NOT_REVERSED = 0.1  # of bank failures: the ledger executed it anyway
+NOT_REFLECTED = 0.1  # of refunds: the bank refunded, the ledger did not
+
+
+def draw_faults(
+    rng: np.random.Generator,
+    total: int,
+    status: np.ndarray,
+    refund: np.ndarray,
+    days: np.ndarray,
+    per_day: np.ndarray,
+) -> np.ndarray:
+    """One fault type per payment ("" for none), at the §8.2 rates; at most one each."""
+    fault = np.full(total, "", dtype=object)
+    draw = rng.random(total)
+    edge = 0.0
+    for name, rate in FAULT_RATES.items():
+        fault[(draw >= edge) & (draw < edge + rate) & (status == "OK")] = name
+        edge += rate
+    second = rng.random(total)
+    fault[(fault == "") & (status == "FAIL") & (second < NOT_REVERSED)] = "failure_not_reversed"
+    fault[(fault == "") & refund & (status == "OK") & (second < NOT_REFLECTED)] = "refund_not_reflected"
+    day_of = np.repeat(days, per_day)
+    month = day_of.astype("datetime64[D]").astype("datetime64[M]")
+    last = np.zeros(len(days), bool)
+    day_month = days.astype("datetime64[D]").astype("datetime64[M]")
+    last[:-1] = day_month[1:] != day_month[:-1]
+    last[-1:] = True
+    on_last = np.repeat(last, per_day)
+    third = rng.random(total)
+    fault[(fault == "") & on_last & (status == "OK") & (third < IN_TRANSIT)] = "in_transit"
+    january = (month.astype(np.int64) % 12) == 0
+    fault[(fault == "") & january & (status == "OK") & (third > 1 - CROSS_YEAR)] = "cross_year"
+    return fault
+
+
+def bank_receipts(
+    day: int,
+    rows: np.ndarray,
+    certs: pa.Array,
+    region: pa.Array,
+    year: int,
+    project: np.ndarray,
+    bgt: np.ndarray,
+    amount: np.ndarray,
+    status: np.ndarray,
+    refund: np.ndarray,
+    fault: np.ndarray,
+    days: np.ndarray,
+) -> tuple[pa.Table, pa.Table]:
+    """A day's receipts as the agent bank sends them: one per payment (OK or FAIL) and one per
+    refund (REFUND, half the amount and one fen), the injected faults applied."""
+    n = len(rows)
+    serial = np.array([f"AB{day}{k:07d}" for k in range(n)], dtype=object)
+    bank_day = np.full(n, day, np.int64)
+    later = days[days > day]
+    bank_day[fault == "in_transit"] = int(later[0]) if len(later) else day + 3
+    bank_day[fault == "cross_year"] = day - 10  # in December of the year before
+    bank_amount = amount.copy()
+    bank_amount[fault == "amount_mismatch"] += 1_00
+    bank_project = project.copy()
+    bank_project[fault == "key_mismatch"] = "00" + bank_project[fault == "key_mismatch"].astype(str).astype(
+        object
+    )
+    keep = fault != "missing_b"
+    parts = {
+        "agent_business_no": serial,
+        "pay_cert_no": np.array(certs.to_pylist(), dtype=object),
+        "region": np.array(region.to_pylist(), dtype=object),
+        "year": np.full(n, year, np.int64),
+        "bgt_id": bgt,
+        "project": bank_project,
+        "amount": bank_amount,
+        "date": bank_day,
+        "status": status.astype(object),
+        "fault": fault,
+    }
+    take = np.concatenate([np.flatnonzero(keep), np.flatnonzero(fault == "duplicate_b")])
+    refunds = np.flatnonzero(refund & (status == "OK"))
+    columns = {k: np.concatenate([v[take], v[refunds]]) for k, v in parts.items()}
+    columns["agent_business_no"][len(take) :] = np.array([s + "R" for s in serial[refunds]], dtype=object)
+    columns["amount"][len(take) :] = amount[refunds] // 2 + 1
+    columns["status"][len(take) :] = "REFUND"
+    columns["fault"][len(take) :] = np.where(
+        fault[refunds] == "refund_not_reflected", "refund_not_reflected", ""
+    )
+    columns["date"] = columns["date"].astype(np.int32)
+    table = pa.table({k: pa.array(v.tolist(), _BANK_TYPES[k]) for k, v in columns.items() if k != "fault"})
+    table = table.append_column("fault", pa.array(columns["fault"].tolist(), pa.string()))
+    faulted = np.flatnonzero(fault != "")
+    missing = fault[faulted] == "missing_b"
+    truth = pa.table(
+        {
+            "type": pa.array(fault[faulted].tolist(), pa.string()),
+            "pay_cert_no": pa.array(parts["pay_cert_no"][faulted].tolist(), pa.string()),
+            "region": pa.array(parts["region"][faulted].tolist(), pa.string()),
+            "year": pa.array(np.full(len(faulted), year, np.int64)),
+            "bgt_id": pa.array(bgt[faulted].tolist(), pa.string()),
+            "project": pa.array(project[faulted].tolist(), pa.string()),
+            "amount": pa.array(amount[faulted]),
+            "date": pa.array(np.full(len(faulted), day, np.int32)),
+            "bank_project": pa.array(bank_project[faulted].tolist(), pa.string()),
+            "bank_amount": pa.array(
+                np.where(
+                    fault[faulted] == "refund_not_reflected", amount[faulted] // 2 + 1, bank_amount[faulted]
+                ),
+                pa.int64(),
+                mask=missing,
+            ),
+            "bank_date": pa.array(bank_day[faulted].astype(np.int32), pa.int32(), mask=missing),
+        }
+    )
+    return table, truth
+
+
+_BANK_TYPES = {
+    "agent_business_no": pa.string(),
+    "pay_cert_no": pa.string(),
+    "region": pa.string(),
+    "year": pa.int64(),
+    "bgt_id": pa.string(),
+    "project": pa.string(),
+    "amount": pa.int64(),
+    "date": pa.int32(),
+    "status": pa.string(),
+}
+
+
+def write_files(summary: Summary, directory: Path) -> list[Path]:
+    """The bank's receipts (Parquet and CSV, dates as YYYY-MM-DD) and the ground truth (CSV)
+    of a synthesis, as schemas/fiscal/files.json lays them out."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, table in (("bank_receipts", summary.bank_receipts), ("ground_truth", summary.ground_truth)):
+        if table is None:
+            continue
+        for column in ("date", "bank_date"):
+            if column in table.column_names:
+                at = table.schema.get_field_index(column)
+                table = table.set_column(at, column, table.column(column).cast(pa.date32()))
+        if name == "bank_receipts":
+            pq.write_table(table, directory / f"{name}.parquet")
+            written.append(directory / f"{name}.parquet")
+        pacsv.write_csv(table, directory / f"{name}.csv")
+        written.append(directory / f"{name}.csv")
+    return written
 
 
 def _all_ok(result: pa.Table, what: str) -> None:

@@ -93,4 +93,68 @@ def test_synth_command(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert '"regions": 3' in result.stdout and '"payments by month"' in result.stdout
+    files = CliRunner().invoke(
+        app,
+        [
+            "synth",
+            "--scale",
+            "0.001",
+            "--from",
+            "2026-03-02",
+            "--to",
+            "2026-03-06",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert files.exit_code == 0, files.output
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        "bank_receipts.parquet",
+        "bank_receipts.csv",
+        "ground_truth.csv",
+    }
     assert CliRunner().invoke(app, ["synth", "--db", db, "--from", "2026-13-01"]).exit_code == 1
+
+
+def test_faults_are_in_the_bank_file_and_the_ground_truth_lists_each(tmp_path: Path) -> None:
+    """Every injected fault is in the ground truth once and nothing else is; the bank's file
+    shows each as a bank would; the files are byte-identical for the same seed."""
+    from ledger.fiscal.synth import write_files
+
+    with ledger.open() as book:
+        summary = synthesize(
+            Fiscal(book), scale=0.005, seed=11, start=dt.date(2026, 1, 1), end=dt.date(2026, 12, 31)
+        )
+        paths = write_files(summary, tmp_path / "a")
+    truth, bank = summary.ground_truth, summary.bank_receipts
+    assert truth is not None and bank is not None
+    kinds = truth.column("type").to_pylist()
+    assert dict(sorted((k, kinds.count(k)) for k in set(kinds))) == summary.distributions["faults by type"]
+    assert len(set(zip(kinds, truth.column("pay_cert_no").to_pylist(), strict=True))) == len(kinds)
+    paid = [
+        c
+        for c, s in zip(
+            bank.column("pay_cert_no").to_pylist(), bank.column("status").to_pylist(), strict=True
+        )
+        if s != "REFUND"
+    ]
+    rows = truth.to_pylist()
+    for row in rows:
+        cert = row["pay_cert_no"]
+        if row["type"] == "missing_b":
+            assert cert not in paid and row["bank_amount"] is None
+        elif row["type"] == "duplicate_b":
+            assert paid.count(cert) == 2
+        elif row["type"] == "amount_mismatch":
+            assert row["bank_amount"] == row["amount"] + 1_00
+        elif row["type"] == "key_mismatch":
+            assert row["bank_project"] != row["project"]
+        elif row["type"] in ("in_transit", "cross_year"):
+            assert row["bank_date"] != row["date"]
+    assert {"in_transit", "amount_mismatch", "key_mismatch"} <= set(kinds)
+    with ledger.open() as again:
+        summary2 = synthesize(
+            Fiscal(again), scale=0.005, seed=11, start=dt.date(2026, 1, 1), end=dt.date(2026, 12, 31)
+        )
+        paths2 = write_files(summary2, tmp_path / "b")
+    assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in paths2]
