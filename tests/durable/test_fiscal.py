@@ -105,6 +105,14 @@ def results(rows: list[tuple[str, str]], table: str = "status") -> pa.Table:
     )
 
 
+def post_pair(
+    book: ledger.Ledger, key: int, book_key: str, debit: str, credit: str, amount: str, date: dt.date = D
+) -> list[ledger.Result]:
+    """Post one two-line entry (a financial-basis voucher a unit keeps itself)."""
+    lines = [ledger.Line(account=debit, debit=amount), ledger.Line(account=credit, credit=amount)]
+    return book.post([ledger.Entry(key=key, book=book_key, date=date, lines=lines)])
+
+
 def codes(table: pa.Table) -> list[str]:
     return table.column("code").to_pylist()
 
@@ -141,19 +149,7 @@ def test_worked_example_of_domain_section_10(any_store: str | None) -> None:
         assert codes(f.payments.settle(results([("C-1", "OK"), ("C-2", "OK")]))) == ["ok", "ok"]
         # 5. depreciation, FA only: the core takes it as it is
         school = f"U:{REGION}:101001"
-        dep = book.post(
-            [
-                ledger.Entry(
-                    key=9,
-                    book=school,
-                    date=D,
-                    lines=[
-                        ledger.Line(account=f"{school}|500104", debit="9999.00"),
-                        ledger.Line(account=f"{school}|1602", credit="9999.00"),
-                    ],
-                )
-            ]
-        )
+        dep = post_pair(book, 9, school, f"{school}|500104", f"{school}|1602", "9999.00", D)
         assert dep[0].ok
         # 6. year end, zero carry-over: the unspent 500,000 recovered, the books closed
         treasury = fen(book.balance(f"TR:{REGION}|5001|P"))
@@ -190,18 +186,8 @@ def test_worked_example_of_domain_section_10(any_store: str | None) -> None:
                 assert fen(book.balance(key)) == 0, key  # INV-U2
         assert fen(book.balance(f"{school}|8101")) == 0  # INV-U4: nothing of the fiscal money carried
         assert -fen(book.balance(f"{school}|3001")) == surplus  # the year's surplus, accumulated
-        late = book.post(
-            [
-                ledger.Entry(
-                    key=10,
-                    book=school,
-                    date=dt.date(2026, 12, 30),
-                    lines=[
-                        ledger.Line(account=f"{school}|500104", debit="1.00"),
-                        ledger.Line(account=f"{school}|1602", credit="1.00"),
-                    ],
-                )
-            ]
+        late = post_pair(
+            book, 10, school, f"{school}|500104", f"{school}|1602", "1.00", dt.date(2026, 12, 30)
         )
         assert late[0].code == ledger.Code.period_closed  # a closed year refuses postings
         assert codes(f.payments.apply(payments([("C-3", "BGT-1", 30213, 1_00)]))) == ["period_closed"]
@@ -517,19 +503,7 @@ def test_basis_reconciliation_names_what_no_category_explains(any_store: str | N
         report = {r["book"]: r for r in f.basis_reconciliation(REGION, 2026).to_pylist()}
         assert report[school]["closes"] and report[school]["revenue_not_budget_revenue"] == 5_00
         assert report[school]["budget_expenditure_not_expensed"] == 300_00
-        odd = book.post(
-            [
-                ledger.Entry(
-                    key=8,
-                    book=school,
-                    date=D,
-                    lines=[
-                        ledger.Line(account=f"{school}|5901", debit="2.00"),
-                        ledger.Line(account=f"{school}|3001", credit="2.00"),
-                    ],
-                )
-            ]
-        )
+        odd = post_pair(book, 8, school, f"{school}|5901", f"{school}|3001", "2.00", D)
         assert odd[0].ok
         report = {r["book"]: r for r in f.basis_reconciliation(REGION, 2026).to_pylist()}
         assert not report[school]["closes"] and report[school]["unexplained"] == -2_00
@@ -550,19 +524,7 @@ def test_unit_books_keep_bases_and_unit_types_apart(any_store: str | None) -> No
                 basis = "CNY-FA" if code[0] in "12345" else "CNY-BA"
                 assert row["group"] == basis, row
         school = f"U:{REGION}:101001"
-        crossing = book.post(
-            [
-                ledger.Entry(
-                    key=1,
-                    book=school,
-                    date=D,
-                    lines=[
-                        ledger.Line(account=f"{school}|5001", debit="1.00"),
-                        ledger.Line(account=f"{school}|6001", credit="1.00"),
-                    ],
-                )
-            ]
-        )
+        crossing = post_pair(book, 1, school, f"{school}|5001", f"{school}|6001", "1.00", D)
         assert crossing[0].code == ledger.Code.unbalanced
         assert all(
             o.ok
@@ -659,32 +621,12 @@ def test_year_end_is_all_or_nothing_and_in_its_year(any_store: str | None) -> No
         with pytest.raises(ledger.InvalidInput, match="not in the year"):
             f.year_end(REGION, 2026, dt.date(2027, 1, 5))
         book.close_period(f"U:{REGION}:101002", "2026-12")  # the bureau's December closed by hand
-        dep = book.post(
-            [
-                ledger.Entry(
-                    key=3,
-                    book=f"U:{REGION}:101001",
-                    date=D,
-                    lines=[
-                        ledger.Line(account=f"U:{REGION}:101001|500104", debit="1.00"),
-                        ledger.Line(account=f"U:{REGION}:101001|1602", credit="1.00"),
-                    ],
-                )
-            ]
+        dep = post_pair(
+            book, 3, f"U:{REGION}:101001", f"U:{REGION}:101001|500104", f"U:{REGION}:101001|1602", "1.00", D
         )
         assert dep[0].ok
-        book.post(
-            [
-                ledger.Entry(
-                    key=4,
-                    book=f"U:{REGION}:101002",
-                    date=D,
-                    lines=[
-                        ledger.Line(account=f"U:{REGION}:101002|500104", debit="1.00"),
-                        ledger.Line(account=f"U:{REGION}:101002|1602", credit="1.00"),
-                    ],
-                )
-            ]
+        post_pair(
+            book, 4, f"U:{REGION}:101002", f"U:{REGION}:101002|500104", f"U:{REGION}:101002|1602", "1.00", D
         )
         with pytest.raises(ledger.InvalidInput, match="nothing was posted"):
             f.year_end(REGION, 2026)
@@ -709,16 +651,6 @@ def test_movement_keys_are_the_regions_own() -> None:
             for b in ("A", "Z")
         ]
         assert [o.code for o in f.move(moves)] == ["ok", "ok"]  # the same id in two regions
-        assert book.post(
-            [
-                ledger.Entry(
-                    key=1,
-                    book=f"U:{REGION}:101001",
-                    date=D,
-                    lines=[
-                        ledger.Line(account=f"U:{REGION}:101001|500104", debit="1.00"),
-                        ledger.Line(account=f"U:{REGION}:101001|1602", credit="1.00"),
-                    ],
-                )
-            ]
+        assert post_pair(
+            book, 1, f"U:{REGION}:101001", f"U:{REGION}:101001|500104", f"U:{REGION}:101001|1602", "1.00", D
         )[0].ok  # entry key 1 is free
