@@ -4,6 +4,9 @@ the same ledger, and every book balances per basis afterwards."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +161,30 @@ def test_faults_are_in_the_bank_file_and_the_ground_truth_lists_each(tmp_path: P
         )
         paths2 = write_files(summary2, tmp_path / "b")
     assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in paths2]
+
+
+def test_synth_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    """`python -m benchmarks.synth` end to end (the figures are not checked)."""
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "synth.json"
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.synth",
+        "--store",
+        "sqlite",
+        "--scale",
+        "0.001",
+        "--from",
+        "2026-03-02",
+        "--to",
+        "2026-03-03",
+        "--workdir",
+        str(tmp_path),
+        "--out",
+        str(out),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '"balanced": true' in out.read_text()
