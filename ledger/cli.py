@@ -407,11 +407,8 @@ def synth(
             generator.write_files(summary, output)
     except LedgerError as error:
         raise _fail(str(error)) from None
-    out.print(
-        json.dumps(
-            {"counts": summary.counts, "distributions": summary.distributions}, ensure_ascii=False, indent=1
-        )
-    )
+    report = {"counts": summary.counts, "distributions": summary.distributions, "targets": generator.TARGETS}
+    out.print(json.dumps(report, ensure_ascii=False, indent=1))
 
 
 @app.command()

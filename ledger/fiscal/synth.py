@@ -36,6 +36,18 @@ from ledger.fiscal.domain import Department, Fiscal, Movement, Unit
 MONTH_WEIGHTS = np.array([4, 6, 7.5, 7.8, 8, 8.2, 8, 8, 8.2, 8.3, 8.5, 14], np.float64)
 MONTH_WEIGHTS /= MONTH_WEIGHTS.sum()
 PROFILES = ("chongqing",)
+# What §7 and §8.2 say the distributions should look like, beside what came out (Summary).
+TARGETS = {
+    "units per region (min, median, max)": "city level about 2,000; districts 150-800 (Pareto, alpha 1.2)",
+    "projects per unit (median, p99)": "about 35 on average",
+    "project kinds 1 / 21 / 3 (share)": "0.05 / 0.12 / 0.83",
+    "payment amount yuan (p50, p90, p99, p99.9)": "median about 5,000; p99.9 about 20,000,000",
+    "payments by month": "January 4 %, February 6 %, March-November 7.5-8.5 %, December 14 %",
+    "indicator total yuan": "about 500 bn at S = 1",
+    "faults by type": "in transit 1 % of a month's last business day; amount mismatch 0.05 %; missing 0.02 %"
+    " (both sides); duplicate 0.01 %; of the 0.3 % bank failures and the 0.1 % refunds, 10 % not carried into"
+    " the ledger; key mismatch 0.05 %; cross-year 0.1 % of January",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -591,6 +603,7 @@ def _all_ok(result: pa.Table, what: str) -> None:
 
 
 __all__ = [
+    "TARGETS",
     "MONTH_WEIGHTS",
     "PROFILES",
     "Summary",
