@@ -240,7 +240,7 @@ class Fiscal:
         start = 0 if known is None else known.num_rows
         new = self.book.read_rows(table, start)
         if known is None or new.num_rows:
-            self._rows[table.name] = new if known is None else pa.concat_tables([known, new]).combine_chunks()
+            self._rows[table.name] = new if known is None else _grown(known, new)
         return self._rows[table.name]
 
     def _index(self, table: Any, *columns: str) -> dict[tuple[Any, ...], int]:
@@ -258,7 +258,7 @@ class Fiscal:
         rows = rows.select(names)
         self.book.insert_rows(table, rows)
         if self.book.count_rows(table) == start + rows.num_rows:
-            self._rows[table.name] = pa.concat_tables([known, rows.cast(known.schema)]).combine_chunks()
+            self._rows[table.name] = _grown(known, rows.cast(known.schema))
         else:
             self.table(table)
 
@@ -1339,7 +1339,7 @@ class Payments:
         ledgers = self.ledgers()
         reason = np.full(n, "", dtype=object)
         found = pc.fill_null(
-            pc.index_in(p.column("bgt_id"), value_set=indicators.column("bgt_id")), -1
+            pc.index_in(p.column("bgt_id"), value_set=_array(indicators.column("bgt_id"))), -1
         ).to_numpy(zero_copy_only=False)
         reason[found < 0] = "indicator_not_found"
         at = np.maximum(found, 0)
@@ -1414,10 +1414,19 @@ class Payments:
     def _find(self, p: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         """(payment idx or -1, freeze key) of each row's (region, year, pay_cert_no)."""
         payments = self.fiscal.table(ft.payments)
-        if self._keys is None or self._keys[0] != payments.num_rows:
-            stored = payments.column("key").to_numpy()
-            order = np.argsort(stored)
-            self._keys = (payments.num_rows, stored[order], order)
+        known = 0 if self._keys is None else self._keys[0]
+        if self._keys is None or known > payments.num_rows:
+            self._keys, known = (0, np.zeros(0, np.int64), np.zeros(0, np.int64)), 0
+        if known < payments.num_rows:  # merge the keys appended since, not sort them all again
+            _, ordered, order = self._keys
+            new = payments.column("key").slice(known).to_numpy()
+            by_key = np.argsort(new, kind="stable")
+            at = np.searchsorted(ordered, new[by_key])
+            self._keys = (
+                payments.num_rows,
+                np.insert(ordered, at, new[by_key]),
+                np.insert(order, at, np.arange(known, payments.num_rows, dtype=np.int64)[by_key]),
+            )
         _, ordered, order = self._keys
         keys = event_keys(p, "pay")
         at = np.minimum(np.searchsorted(ordered, keys), max(len(ordered) - 1, 0))
@@ -1665,6 +1674,13 @@ INDICATOR_SCHEMA = pa.schema(
         ("date", pa.int32()),
     ]
 )
+
+
+def _grown(known: pa.Table, new: pa.Table) -> pa.Table:
+    """`known` with `new` appended: chunks kept (no copy of what is there), combined now and
+    then so that their number stays small."""
+    grown = pa.concat_tables([known, new])
+    return grown.combine_chunks() if grown.column(0).num_chunks > 64 else grown
 
 
 def _positions(values: Any, among: Any) -> np.ndarray:
