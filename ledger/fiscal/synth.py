@@ -315,6 +315,7 @@ def synthesize(
     applied = executed = refunded = 0
     receipts: list[pa.Table] = []
     truths: list[pa.Table] = []
+    month = days.astype("datetime64[D]").astype("datetime64[M]")
     for d, day in enumerate(days.tolist()):
         lo, hi = int(offsets[d]), int(offsets[d + 1])
         if hi == lo:
@@ -393,6 +394,8 @@ def synthesize(
                 (fiscal.payments.refund(refunds).column("code").to_numpy(zero_copy_only=False) == "ok").sum()
             )
         tick("payments", hi, total)
+        if d + 1 == len(days) or month[d + 1] != month[d]:
+            fiscal.book.checkpoint()  # a month's postings folded, as a nightly job would
     bank = pa.concat_tables(receipts).drop_columns(["fault"]) if receipts else None
     truth = pa.concat_tables(truths) if truths else None
     out.bank_receipts, out.ground_truth = bank, truth
