@@ -61,6 +61,7 @@ import functools
 import json
 import os
 import platform
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -126,6 +127,22 @@ class Refused(Exception):
 
 
 # --- databases ---------------------------------------------------------------------------------
+
+
+def each_store(
+    stores: str, workdir: Path, prefix: str, run: Callable[[str, Path], dict[str, Any]], keep: bool = False
+) -> dict[str, dict[str, Any]]:
+    """run(kind, directory) for each store of a comma-separated list, each in a fresh
+    directory under `workdir` (removed afterwards unless `keep`): the results by store."""
+    results = {}
+    for kind in stores.split(","):
+        directory = Path(tempfile.mkdtemp(prefix=prefix, dir=workdir))
+        try:
+            results[kind] = run(kind, directory)
+        finally:
+            if not keep:
+                shutil.rmtree(directory, ignore_errors=True)
+    return results
 
 
 def postgres_conninfo(url: str) -> str:

@@ -23,7 +23,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 import ledger
-from benchmarks.durable import drop_postgres, fresh_postgres
+from benchmarks.durable import drop_postgres, each_store, fresh_postgres
 from ledger.fiscal import Department, Fiscal, Indicator, Project, Region, Unit
 
 POSTGRES_URL = os.environ.get(
@@ -274,13 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    results = {}
-    for kind in args.store.split(","):
-        workdir = Path(tempfile.mkdtemp(prefix="ledger-pay-", dir=args.workdir))
-        try:
-            results[kind] = run_store(kind, args, workdir)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+    results = each_store(
+        args.store, args.workdir, "ledger-pay-", lambda kind, workdir: run_store(kind, args, workdir)
+    )
     table = Table(title=f"{args.payments:,} payments through the fiscal bulk path")
     table.add_column("")
     for kind in results:

@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 import ledger
-from benchmarks.durable import drop_postgres, fresh_postgres
+from benchmarks.durable import drop_postgres, each_store, fresh_postgres
 from ledger.fiscal import Fiscal
 from ledger.fiscal.synth import synthesize
 
@@ -94,13 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    results = {}
-    for kind in args.store.split(","):
-        workdir = Path(tempfile.mkdtemp(prefix="ledger-synth-", dir=args.workdir))
-        try:
-            results[kind] = run_store(kind, args, workdir)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+    results = each_store(
+        args.store, args.workdir, "ledger-synth-", lambda kind, workdir: run_store(kind, args, workdir)
+    )
     table = Table(title=f"ledger synth, scale {args.scale}, payments {args.start} .. {args.end}")
     table.add_column("")
     for kind in results:

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 
 import ledger
-from benchmarks.durable import drop_postgres, fresh_postgres
+from benchmarks.durable import drop_postgres, each_store, fresh_postgres
 from ledger import Code
 
 POSTGRES_URL = os.environ.get(
@@ -291,14 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    results = {}
-    for kind in args.store.split(","):
-        workdir = Path(tempfile.mkdtemp(prefix="ledger-tb-", dir=args.workdir))
-        try:
-            results[kind] = run_store(kind, args, workdir)
-        finally:
-            if not args.keep:
-                shutil.rmtree(workdir, ignore_errors=True)
+    results = each_store(
+        args.store,
+        args.workdir,
+        "ledger-tb-",
+        lambda kind, workdir: run_store(kind, args, workdir),
+        keep=args.keep,
+    )
     render(Console(width=160), results)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
