@@ -30,7 +30,7 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
     )
-    for name in ("posting", "copyfmt", "rollup")
+    for name in ("posting", "copyfmt", "rollup", "reconcile")
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives, annotate=False))

@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parents[1] / "ledger"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # The definitions the kernels and their twins share with everything above them.
     ("constants", ("ledger.codes", "ledger.columns", "ledger.errors", "ledger.limits")),
-    ("kernels", ("ledger._native", "ledger._reference", "ledger._rollup_reference")),
+    (
+        "kernels",
+        ("ledger._native", "ledger._reference", "ledger._rollup_reference", "ledger._reconcile_reference"),
+    ),
     (
         "core",
         (
@@ -34,6 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "ledger.journal",
             "ledger.snapshot",
             "ledger.rollup",
+            "ledger.match",
             "ledger.trees",
         ),
     ),
