@@ -60,12 +60,16 @@ RECONCILIATION: dict[str, tuple[int, dict[str, str]]] = {
     # revenue recognised, not budget revenue: accrued receivables, advance receipts recognised
     "revenue_not_budget_revenue": (1, {**dict.fromkeys(_RECEIVABLES, "debit"), "2305": "debit"}),
     # budget expenditure, not an expense: assets bought, prior payables paid, debt repaid
+    # (fixed assets net: a payment refunded after it bought one takes the asset back out)
     "budget_expenditure_not_expensed": (
         1,
-        dict.fromkeys(
-            ("1214", "1302", "1501", "1502", "1601", "1611", "1613", "1701", "2001", "2501", *_PAYABLES),
-            "debit",
-        ),
+        {
+            **dict.fromkeys(
+                ("1214", "1302", "1501", "1502", "1611", "1613", "1701", "2001", "2501", *_PAYABLES),
+                "debit",
+            ),
+            "1601": "net",
+        },
     ),
     # budget revenue, not revenue: receivables collected, advance receipts, borrowing
     "budget_revenue_not_revenue": (
@@ -827,27 +831,32 @@ class Fiscal:
 
     # --- basis reconciliation ----------------------------------------------------------------
 
-    def basis_reconciliation(self, region: str, year: int) -> pa.Table:
-        """本年预算收支差额 to 本期盈余 per unit book of a region (DOMAIN §3.5, INV-U6), from the
+    def basis_reconciliation(self, region: str | None, year: int) -> pa.Table:
+        """本年预算收支差额 to 本期盈余 per unit book of a region (None: of every region whose
+        year is still open, in one read) (DOMAIN §3.5, INV-U6), from the
         year's turnover per account, before its closing entries (year_end runs it first and
         keeps it): budget_difference (6xxx less 7xxx), each category of RECONCILIATION (the
         turnover of the accounts whose one-sided lines make it: capex is budget expenditure
         not expensed, depreciation an expense not budget expenditure…), surplus (4xxx less
         5xxx), and what no category explains; `closes` when that is zero. Amounts in fen."""
-        if self._year_closed(region, year):
+        if region is not None and self._year_closed(region, year):
             raise InvalidInput(
                 f"basis_reconciliation {region} {year}: the year is closed; its reconciliation is the one"
                 " year_end returned (the turnover now includes the closing entries)"
             )
+        if region is None:
+            regions = self.table(ft.regions).column("code").to_pylist()
+            prefixes = tuple(f"U:{c}:" for c in regions if not self._year_closed(c, year))
+        else:
+            prefixes = (f"U:{region}:",)
         rows = self.book.trial_balances(period=str(year), depth=1).rows
-        prefix = f"U:{region}:"
         books = rows.column("book").to_pylist()
         codes = rows.column("code").to_pylist()
         debit = rows.column("debit").to_pylist()
         credit = rows.column("credit").to_pylist()
         per: dict[str, dict[str, int]] = {}
         for b, code, d, c in zip(books, codes, debit, credit, strict=True):
-            if not b.startswith(prefix):
+            if not b.startswith(prefixes):
                 continue
             figures = per.setdefault(b, {name: 0 for name in ("budget", "surplus", *RECONCILIATION)})
             head = code[0]
@@ -857,7 +866,8 @@ class Fiscal:
                 figures["surplus"] += c - d
             for name, (sign, accounts) in RECONCILIATION.items():
                 if code in accounts:
-                    figures[name] += sign * (d if accounts[code] == "debit" else c)
+                    side = accounts[code]
+                    figures[name] += sign * (d if side == "debit" else c if side == "credit" else d - c)
         out: dict[str, list[Any]] = {
             "book": [],
             "budget_difference": [],
@@ -1514,7 +1524,7 @@ class Payments:
         done = np.flatnonzero(reason == "ok")
         again = np.flatnonzero(reason == "exists")  # settled before but not recorded: record now
         if len(again):
-            recorded = self._settled()[index[again]] != 0
+            recorded = self.settled()[index[again]] != 0
             done = np.sort(np.concatenate([done, again[~recorded]]))
         if len(done):
             settled = {
@@ -1527,7 +1537,7 @@ class Payments:
             {"pay_cert_no": p.column("pay_cert_no"), "code": pa.array(reason.tolist(), pa.string())}
         )
 
-    def _settled(self) -> np.ndarray:
+    def settled(self) -> np.ndarray:
         """Each payment's settlement: 1 executed, -1 failed, 0 not yet (by payment idx)."""
         f = self.fiscal
         out = np.zeros(f.table(ft.payments).num_rows, np.int8)
@@ -1547,7 +1557,7 @@ class Payments:
         reason = np.where(index < 0, "payment_not_found", "").astype(object)
         amount = p.column("amount").to_numpy().astype(np.int64)
         reason[(reason == "") & (amount <= 0)] = "amount_invalid"
-        settled = self._settled()[np.maximum(index, 0)] if len(index) else np.zeros(0, np.int8)
+        settled = self.settled()[np.maximum(index, 0)] if len(index) else np.zeros(0, np.int8)
         reason[(reason == "") & (settled != 1)] = "not_executed"
         paid = (
             f.table(ft.payments).column("amount").to_numpy()[np.maximum(index, 0)] if len(index) else amount
@@ -1600,9 +1610,33 @@ class Payments:
                 dims=dims,
             ).reshape(m, 3)
             reason[go] = _chain_reasons(codes)
+        done = np.flatnonzero(reason == "ok")
+        again = np.flatnonzero(reason == "exists")  # refunded before but not recorded: record now
+        if len(again):
+            recorded = self.refunded()[index[again]] != 0
+            done = np.sort(np.concatenate([done, again[~recorded]]))
+        if len(done):
+            f._append_table(
+                ft.refunds,
+                pa.table(
+                    {
+                        "payment": pa.array(index[done].astype(np.int64)),
+                        "amount": pa.array(amount[done]),
+                        "date": pa.array(_days(p.column("date"))[done].astype(np.int64)),
+                    }
+                ),
+            )
         return pa.table(
             {"pay_cert_no": p.column("pay_cert_no"), "code": pa.array(reason.tolist(), pa.string())}
         )
+
+    def refunded(self) -> np.ndarray:
+        """Each payment's refunded amount in fen (0: none), by payment idx."""
+        f = self.fiscal
+        out = np.zeros(f.table(ft.payments).num_rows, np.int64)
+        rows = f.table(ft.refunds)
+        out[rows.column("payment").to_numpy()] = rows.column("amount").to_numpy()
+        return out
 
 
 def movement_key(region: str, key: int) -> int:

@@ -36,6 +36,10 @@ from ledger.fiscal.domain import Department, Fiscal, Movement, Unit
 MONTH_WEIGHTS = np.array([4, 6, 7.5, 7.8, 8, 8.2, 8, 8, 8.2, 8.3, 8.5, 14], np.float64)
 MONTH_WEIGHTS /= MONTH_WEIGHTS.sum()
 PROFILES = ("chongqing",)
+# Log-normal spreads (§8.2): indicators around a median of ¥100 k with a mean of about ¥1.25 m
+# (≈ ¥500 bn over 400 k), payments around ¥5 k with a mean of about ¥60 k.
+INDICATOR_SIGMA = 2.25
+PAYMENT_SIGMA = 2.23
 # What §7 and §8.2 say the distributions should look like, beside what came out (Summary).
 TARGETS = {
     "units per region (min, median, max)": "city level about 2,000; districts 150-800 (Pareto, alpha 1.2)",
@@ -135,12 +139,17 @@ def synthesize(
     start: dt.date = dt.date(2026, 1, 1),
     end: dt.date = dt.date(2026, 12, 31),
     progress: Callable[[str, int, int], None] | None = None,
+    faults: float = 1.0,
 ) -> Summary:
-    """Generate a province into `fiscal`'s ledger (see the module docstring)."""
+    """Generate a province into `fiscal`'s ledger (see the module docstring). `faults`
+    multiplies every fault rate of §8.2 (each capped at one half): more faults to find in a
+    small test province."""
     if profile not in PROFILES:
         raise InvalidInput(f"synth: profile {profile!r}: expected one of {', '.join(PROFILES)}")
     if not scale > 0:
         raise InvalidInput(f"synth: scale {scale!r}: expected a number > 0")
+    if not 0 <= faults <= 1000:
+        raise InvalidInput(f"synth: faults {faults!r}: expected a multiplier of the rates, 0 to 1000")
     if end < start or start.year != end.year:
         raise InvalidInput("synth: the dates must be in order and within one fiscal year")
     t = Targets()
@@ -215,9 +224,8 @@ def synthesize(
     per_project = 1 + (rng.random(len(funded)) < (t.indicators_per_funded - 1)).astype(np.int64)
     indicator_project = np.repeat(funded, per_project)
     n_ind = len(indicator_project)
-    amount = np.clip(np.exp(rng.normal(np.log(100_000_00), 1.6, n_ind)), 1_000_00, 5_000_000_000_00).astype(
-        np.int64
-    )
+    drawn = np.exp(rng.normal(np.log(100_000_00), INDICATOR_SIGMA, n_ind))
+    amount = np.clip(drawn, 1_000_00, 5_000_000_000_00).astype(np.int64)
     source = rng.choice(["ANNUAL", "TRANSFER"], n_ind, p=[0.8, 0.2])
     eco_class = np.where(kinds[indicator_project] == "1", 301, np.where(rng.random(n_ind) < 0.8, 302, 310))
     eco = np.where(rng.random(n_ind) < 0.5, eco_class * 100 + rng.integers(1, 30, n_ind), -1)
@@ -301,7 +309,7 @@ def synthesize(
     # each payment's indicator, drawn by amount; amounts log-normal, scaled so that no
     # indicator pays more than 95 % of what it was issued less what it gave away
     chosen = rng.choice(n_ind, total, p=amount / amount.sum()) if total else np.zeros(0, np.int64)
-    pay = np.clip(np.exp(rng.normal(np.log(5_000_00), 1.3, total)), 1_00, None).astype(np.int64)
+    pay = np.clip(np.exp(rng.normal(np.log(5_000_00), PAYMENT_SIGMA, total)), 1_00, None).astype(np.int64)
     spendable = (amount - amount // 50) * 95 // 100  # after at most one reallocation out
     sums = np.zeros(n_ind, np.int64)
     np.add.at(sums, chosen, pay)
@@ -309,7 +317,7 @@ def synthesize(
     pay = np.maximum(1, np.floor(pay * factor).astype(np.int64))
     status = np.where(rng.random(total) < t.failed, "FAIL", "OK")
     refund = rng.random(total) < t.refunded
-    faults = draw_faults(_rng(seed, "faults"), total, status, refund, days, per_day)
+    fault_of = draw_faults(_rng(seed, "faults"), total, status, refund, days, per_day, faults)
     eco_pay = np.where(eco[chosen] > 0, eco[chosen], eco_class[chosen] * 100 + rng.integers(1, 30, total))
     offsets = np.concatenate([[0], np.cumsum(per_day)])
     applied = executed = refunded = 0
@@ -344,7 +352,7 @@ def synthesize(
         )
         answers = fiscal.payments.apply(table).column("code").to_numpy(zero_copy_only=False)
         applied += int((answers == "ok").sum())
-        fault = faults[rows]
+        fault = fault_of[rows]
         # what the ledger hears: nothing for a payment missing on its side; OK for a bank
         # failure that was never reversed
         ledger_status = np.where(fault == "failure_not_reversed", "OK", status[rows])
@@ -400,7 +408,9 @@ def synthesize(
     truth = pa.concat_tables(truths) if truths else None
     out.bank_receipts, out.ground_truth = bank, truth
     out.distributions["faults by type"] = dict(
-        sorted((k, int(v)) for k, v in zip(*np.unique(faults[faults != ""], return_counts=True), strict=True))
+        sorted(
+            (k, int(v)) for k, v in zip(*np.unique(fault_of[fault_of != ""], return_counts=True), strict=True)
+        )
     )
     months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12 + 1
     out.counts = {
@@ -461,17 +471,23 @@ def draw_faults(
     refund: np.ndarray,
     days: np.ndarray,
     per_day: np.ndarray,
+    times: float = 1.0,
 ) -> np.ndarray:
-    """One fault type per payment ("" for none), at the §8.2 rates; at most one each."""
+    """One fault type per payment ("" for none), at the §8.2 rates times `times` (each at
+    most one half); at most one each."""
+
+    def rate(base: float) -> float:
+        return min(0.5, base * times)
+
     fault = np.full(total, "", dtype=object)
     draw = rng.random(total)
     edge = 0.0
-    for name, rate in FAULT_RATES.items():
-        fault[(draw >= edge) & (draw < edge + rate) & (status == "OK")] = name
-        edge += rate
+    for name, base in FAULT_RATES.items():  # adjacent slices of one draw: one type at most
+        fault[(draw >= edge) & (draw < edge + rate(base)) & (status == "OK")] = name
+        edge += rate(base)
     second = rng.random(total)
-    fault[(fault == "") & (status == "FAIL") & (second < NOT_REVERSED)] = "failure_not_reversed"
-    fault[(fault == "") & refund & (status == "OK") & (second < NOT_REFLECTED)] = "refund_not_reflected"
+    fault[(fault == "") & (status == "FAIL") & (second < rate(NOT_REVERSED))] = "failure_not_reversed"
+    fault[(fault == "") & refund & (status == "OK") & (second < rate(NOT_REFLECTED))] = "refund_not_reflected"
     day_of = np.repeat(days, per_day)
     month = day_of.astype("datetime64[D]").astype("datetime64[M]")
     last = np.zeros(len(days), bool)
@@ -480,9 +496,9 @@ def draw_faults(
     last[-1:] = True
     on_last = np.repeat(last, per_day)
     third = rng.random(total)
-    fault[(fault == "") & on_last & (status == "OK") & (third < IN_TRANSIT)] = "in_transit"
+    fault[(fault == "") & on_last & (status == "OK") & (third < rate(IN_TRANSIT))] = "in_transit"
     january = (month.astype(np.int64) % 12) == 0
-    fault[(fault == "") & january & (status == "OK") & (third > 1 - CROSS_YEAR)] = "cross_year"
+    fault[(fault == "") & january & (status == "OK") & (third > 1 - rate(CROSS_YEAR))] = "cross_year"
     return fault
 
 
@@ -506,8 +522,10 @@ def bank_receipts(
     serial = np.array([f"AB{day}{k:07d}" for k in range(n)], dtype=object)
     bank_day = np.full(n, day, np.int64)
     later = days[days > day]
-    bank_day[fault == "in_transit"] = int(later[0]) if len(later) else day + 3
-    bank_day[fault == "cross_year"] = day - 10  # in December of the year before
+    bank_day[fault == "in_transit"] = int(later[0]) if len(later) else _next_business_day(day)
+    # in December of the year before (its last days): the bank booked it against that year
+    december = (dt.date(year - 1, 12, 31) - dt.date(1970, 1, 1)).days - day % 5
+    bank_day[fault == "cross_year"] = december
     bank_amount = amount.copy()
     bank_amount[fault == "amount_mismatch"] += 1_00
     bank_project = project.copy()
@@ -528,10 +546,14 @@ def bank_receipts(
         "fault": fault,
     }
     take = np.concatenate([np.flatnonzero(keep), np.flatnonzero(fault == "duplicate_b")])
-    refunds = np.flatnonzero(refund & (status == "OK"))
+    # a refund's receipt: the day the ledger refunds it, the payment's own project; none for a
+    # payment the ledger never heard of (it cannot refund what it did not execute)
+    refunds = np.flatnonzero(refund & (status == "OK") & (fault != "missing_a"))
     columns = {k: np.concatenate([v[take], v[refunds]]) for k, v in parts.items()}
     columns["agent_business_no"][len(take) :] = np.array([s + "R" for s in serial[refunds]], dtype=object)
     columns["amount"][len(take) :] = amount[refunds] // 2 + 1
+    columns["date"][len(take) :] = day
+    columns["project"][len(take) :] = project[refunds]
     columns["status"][len(take) :] = "REFUND"
     columns["fault"][len(take) :] = np.where(
         fault[refunds] == "refund_not_reflected", "refund_not_reflected", ""
@@ -596,6 +618,14 @@ def write_files(summary: Summary, directory: Path) -> list[Path]:
         pacsv.write_csv(table, directory / f"{name}.csv")
         written.append(directory / f"{name}.csv")
     return written
+
+
+def _next_business_day(day: int) -> int:
+    """The first Monday-to-Friday day after `day` (days since 1970-01-01, a Thursday)."""
+    day += 1
+    while (day + 3) % 7 >= 5:
+        day += 1
+    return day
 
 
 def _all_ok(result: pa.Table, what: str) -> None:

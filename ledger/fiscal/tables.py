@@ -105,15 +105,80 @@ settlements = Table(
     Column("date", Integer, nullable=False),
 )
 
-TABLES = (regions, departments, units, projects, indicators, payments, settlements)
+# A refund after a successful payment, as posted (one per payment): the indicator restored,
+# the treasury and unit entries reversed by `amount`.
+refunds = Table(
+    "fiscal_refunds",
+    metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("payment", Integer, nullable=False, unique=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("date", Integer, nullable=False),
+)
+
+# The nightly reconciliation's runs (ledger.fiscal.reconcile): one row per run, its totals per
+# pair, and every finding, so that the next run ages what is still open and closes the rest.
+recon_runs = Table(
+    "fiscal_recon_runs",
+    metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("run_id", String(40), nullable=False, unique=True),
+    Column("date", Integer, nullable=False),  # the cut-off day, days since 1970-01-01
+    Column("scope", Text, nullable=False),  # the regions reconciled, comma-separated
+    Column("created", String(32), nullable=False),  # ISO timestamp, UTC
+    Column("findings", BigInteger, nullable=False),
+    Column("closed", BigInteger, nullable=False),  # findings of the run before that are gone
+)
+
+recon_pairs = Table(
+    "fiscal_recon_pairs",
+    metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("run", Integer, nullable=False),
+    Column("region", String(9), nullable=False),
+    Column("pair", String(8), nullable=False),
+    Column("total_a", BigInteger, nullable=False),
+    Column("total_b", BigInteger, nullable=False),
+    Column("difference", BigInteger, nullable=False),
+    Column("items", BigInteger, nullable=False),
+    UniqueConstraint("run", "region", "pair"),
+)
+
+recon_findings = Table(
+    "fiscal_recon_findings",
+    metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("run", Integer, nullable=False),
+    Column("pair", String(8), nullable=False),
+    Column("type", String(24), nullable=False),
+    Column("key", String(64), nullable=False),  # the payment's pay_cert_no, or the group's key
+    Column("region", String(9), nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("project", String(24), nullable=False),
+    Column("bgt_id", String(40), nullable=False),
+    Column("amount_a", BigInteger, nullable=False),  # fen; 0 when side A has none
+    Column("amount_b", BigInteger, nullable=False),
+    Column("date_a", Integer, nullable=False),  # days since 1970-01-01; -1 when side A has none
+    Column("date_b", Integer, nullable=False),
+    Column("age_days", Integer, nullable=False),
+    Column("first_seen", Integer, nullable=False),  # the cut-off of the first run that found it
+)
+
+TABLES = (regions, departments, units, projects, indicators, payments, settlements, refunds)
+RECONCILIATION_TABLES = (recon_runs, recon_pairs, recon_findings)
 
 __all__ = [
+    "RECONCILIATION_TABLES",
     "TABLES",
     "departments",
     "indicators",
     "metadata",
     "payments",
     "projects",
+    "recon_findings",
+    "recon_pairs",
+    "recon_runs",
+    "refunds",
     "regions",
     "settlements",
     "units",
