@@ -412,6 +412,133 @@ def synth(
 
 
 @app.command()
+def reconcile(
+    db: DbOption,
+    date: Annotated[str, typer.Option("--date", help="The cut-off day, YYYY-MM-DD.")],
+    output: Annotated[
+        Path, typer.Option("--out", help="Write the run's findings, pairs and report.html here.")
+    ],
+    regions: Annotated[
+        str | None, typer.Option("--regions", help="Comma-separated region codes (default: all).")
+    ] = None,
+    bank_files: Annotated[
+        Path | None,
+        typer.Option(
+            "--bank-files",
+            help="A folder of the banks' bank_receipts*.parquet or .csv files (and, from ledger synth,"
+            " ground_truth.csv to score the findings against).",
+        ),
+    ] = None,
+    window: Annotated[int, typer.Option("--window", help="Days a payment may be in transit.")] = 3,
+) -> None:
+    """The nightly reconciliation (ledger.fiscal.reconcile): every pair, region by region, the
+    run stored in the ledger's database and aged against the last one, its findings written as
+    CSV/Parquet with an HTML report. Exit 0 clean, 2 findings, 1 error."""
+    import datetime as dt
+    import time
+
+    from ledger import fiscal as domain
+    from ledger.fiscal import files as fiscal_files
+    from ledger.fiscal import reconcile as job
+
+    try:
+        cut_off = dt.date.fromisoformat(date)
+    except ValueError as error:
+        raise _fail(f"--date: {error}") from None
+    started = time.perf_counter()
+    try:
+        bank = truth = None
+        if bank_files is not None:
+            found = sorted(bank_files.glob("bank_receipts*.parquet")) or sorted(
+                bank_files.glob("bank_receipts*.csv")
+            )
+            if not found:
+                raise _fail(f"--bank-files {bank_files}: no bank_receipts*.parquet or .csv there")
+            bank = pa.concat_tables([fiscal_files.read(path, "bank_receipts") for path in found])
+            if (bank_files / "ground_truth.csv").exists():
+                truth = fiscal_files.read(bank_files / "ground_truth.csv", "ground_truth")
+        with (
+            ledger.open(db) as opened,
+            Progress(console=err, transient=True, disable=not err.is_terminal) as bar,
+        ):
+            tasks: dict[str, Any] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=max(total, 1))
+                bar.update(tasks[stage], completed=done)
+
+            fiscal = domain.Fiscal(opened)
+            run = job.reconcile(
+                fiscal,
+                cut_off,
+                regions=regions.split(",") if regions else None,
+                bank_receipts=bank,
+                window=window,
+                progress=progress,
+            )
+            stage = time.perf_counter()
+            job.store_run(fiscal, run)
+            run.stages.append(("store", time.perf_counter() - stage, run.findings.num_rows))
+            stage = time.perf_counter()
+            job.export(run, output, truth)
+            run.stages.append(("report", time.perf_counter() - stage, run.findings.num_rows))
+    except LedgerError as error:
+        raise _fail(str(error)) from None
+    counts = {k: n for k, n in run.counts().items() if n}
+    out.print(
+        f"run {run.run_id}: {len(run.regions)} regions, {run.findings.num_rows} findings"
+        f" ({', '.join(f'{n} {k}' for k, n in counts.items()) or 'clean'}), {run.cleared} cleared in transit,"
+        f" {run.closed} closed since the last run; {time.perf_counter() - started:.1f} s",
+        highlight=False,
+    )
+    if truth is not None:
+        for row in job.score(run.findings, truth).to_pylist():
+            out.print(
+                f"  {row['type']}: injected {row['injected']}, found {row['found']}, right {row['right']}",
+                highlight=False,
+            )
+    out.print(f"report: {output / 'report.html'}", highlight=False)
+    raise typer.Exit(EXIT_REJECTED if run.findings.num_rows else EXIT_OK)
+
+
+@app.command("match")
+def match_command(
+    a: Annotated[Path, typer.Argument(help="Side A: a CSV or Parquet file.")],
+    b: Annotated[Path, typer.Argument(help="Side B: a CSV or Parquet file.")],
+    key: Annotated[str, typer.Option("--key", help="The column both sides are matched by.")],
+    amount: Annotated[str, typer.Option("--amount", help="The amount column (decimal).")],
+    date: Annotated[str, typer.Option("--date", help="The date column (YYYY-MM-DD).")],
+    output: Annotated[Path, typer.Option("--out", help="Write items.csv and groups.csv here.")],
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="The column totals are grouped by (a key mismatch when it differs)."),
+    ] = None,
+    window: Annotated[int, typer.Option("--window", help="Days apart that are still in transit.")] = 0,
+    scale: Annotated[int, typer.Option("--scale", help="Decimals of the amounts.")] = 2,
+) -> None:
+    """Match any two files record by record (ledger.match): one finding per key that does
+    not match (in_transit, date_mismatch, amount_mismatch, key_mismatch, missing_a,
+    missing_b, duplicate_a, duplicate_b) in items.csv, totals per group in groups.csv.
+    Exit 0 when nothing is found, 2 when something is, 1 on error."""
+    from ledger import match as matching
+
+    try:
+        found = matching.match_files(
+            a, b, key=key, amount=amount, date=date, group=group, window=window, out_dir=output, scale=scale
+        )
+    except LedgerError as error:
+        raise _fail(str(error)) from None
+    counts = {k: n for k, n in found.counts().items() if n}
+    out.print(
+        f"{sum(counts.values())} findings ({', '.join(f'{n} {k}' for k, n in counts.items()) or 'clean'});"
+        f" {output / 'items.csv'}, {output / 'groups.csv'}",
+        highlight=False,
+    )
+    raise typer.Exit(EXIT_REJECTED if counts else EXIT_OK)
+
+
+@app.command()
 def migrate(db: DbOption) -> None:
     """Upgrade an existing ledger database to this version's schema (one transaction)."""
     try:
