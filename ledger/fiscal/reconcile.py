@@ -9,7 +9,8 @@ The pairs, for a cut-off day D of fiscal year Y:
   after D was in transit at the cut-off (`in_transit`, aged by its days apart); one whose dates
   both lie by D has cleared (not a finding); a date mismatch across a year end is `cross_year`;
   a voucher the bank's file lacks is `failure_not_reversed` when the bank reported it FAIL, and
-  `in_transit` (awaiting the bank) while the bank's files do not yet cover its window.
+  `in_transit` (awaiting the bank) while the bank's files do not yet reach the business day
+  after the voucher's (T+1).
 - R1R refunds posted ↔ the banks' REFUND receipts; a refund the ledger lacks is
   `refund_not_reflected`.
 - R4 treasury own-level expenditure ↔ the unit's budget-basis appropriation revenue
@@ -356,7 +357,7 @@ def _vouchers(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int, int]
     fail = absent & pc.is_in(key_text, value_set=failed).to_numpy(zero_copy_only=False)
     kind[fail] = "failure_not_reversed"
     feed_end = int(bank_date.max()) if len(bank_date) else -(2**31)
-    awaiting = absent & ~fail & (p.date - date_a < p.window) & (feed_end < date_a + p.window)
+    awaiting = absent & ~fail & (feed_end < _next_business_day(date_a))
     kind[awaiting] = "in_transit"
     keep = np.flatnonzero(~done)
     row_a, row_b = items["row_a"][keep], items["row_b"][keep]
@@ -637,6 +638,13 @@ def _indicator_of(p: _Province, bgt_id: pa.Array) -> np.ndarray:
     """Indicator idx of each BGT_ID (-1: none such)."""
     found = pc.fill_null(pc.index_in(bgt_id, value_set=p.indicator.column("bgt_id")), -1)
     return found.to_numpy().astype(np.int64)
+
+
+def _next_business_day(day: np.ndarray) -> np.ndarray:
+    """The first Monday-to-Friday day after each day (1970-01-01 was a Thursday)."""
+    after = np.asarray(day, np.int64) + 1
+    weekday = (after + 3) % 7  # 0 Monday .. 6 Sunday
+    return after + np.where(weekday == 5, 2, np.where(weekday == 6, 1, 0))
 
 
 def _year_of(day: np.ndarray) -> np.ndarray:

@@ -131,19 +131,16 @@ def test_runs_are_stored_and_age_across_a_month_end(any_store: str | None, tmp_p
         truth = summary.ground_truth
         assert truth is not None
         paid_monday = truth.filter(pc.equal(truth.column("type"), "in_transit"))
-        # in transit: what the bank pays on Monday (age 0), and what its files lack that is
-        # not yet older than the window (Wednesday and Thursday's: awaiting the bank)
+        # in transit: what the bank pays on Monday, and what its files lack from Friday
+        # (awaiting the bank: its Monday file has not come in)
         awaiting = truth.filter(
-            pc.and_(
-                pc.equal(truth.column("type"), "missing_b"),
-                pc.greater(truth.column("date"), days(friday) - job.WINDOW),
-            )
+            pc.and_(pc.equal(truth.column("type"), "missing_b"), pc.equal(truth.column("date"), days(friday)))
         )
         assert paid_monday.num_rows > 0 and awaiting.num_rows > 0
         assert set(transit.column("key").to_pylist()) == set(
             paid_monday.column("pay_cert_no").to_pylist()
         ) | set(awaiting.column("pay_cert_no").to_pylist())
-        assert set(transit.column("age_days").to_pylist()) == {0, 1, 2}
+        assert set(transit.column("age_days").to_pylist()) == {0}
         # Monday night: Monday's file came; the in-transit payments clear, the rest age
         monday = dt.date(2026, 2, 2)
         second = job.store_run(fiscal, job.reconcile(fiscal, monday, bank_receipts=bank, year=2026))
