@@ -477,12 +477,15 @@ def reconcile(
                 window=window,
                 progress=progress,
             )
-            stage = time.perf_counter()
-            job.store_run(fiscal, run)
-            run.stages.append(("store", time.perf_counter() - stage, run.findings.num_rows))
-            stage = time.perf_counter()
-            job.export(run, output, truth)
-            run.stages.append(("report", time.perf_counter() - stage, run.findings.num_rows))
+            for name, step in (
+                ("store", lambda: job.store_run(fiscal, run)),
+                ("report", lambda: job.export(run, output, truth)),
+            ):
+                progress(name, 0, 1)
+                stage = time.perf_counter()
+                step()
+                run.stages.append((name, time.perf_counter() - stage, run.findings.num_rows))
+                progress(name, 1, 1)
     except LedgerError as error:
         raise _fail(str(error)) from None
     counts = {k: n for k, n in run.counts().items() if n}
@@ -514,7 +517,13 @@ def match_command(
         str | None,
         typer.Option("--group", help="The column totals are grouped by (a key mismatch when it differs)."),
     ] = None,
+    attr: Annotated[
+        str | None, typer.Option("--attr", help="A further column compared (a key mismatch when it differs).")
+    ] = None,
     window: Annotated[int, typer.Option("--window", help="Days apart that are still in transit.")] = 0,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="YYYY-MM-DD: missing items are aged to this day.")
+    ] = None,
     scale: Annotated[int, typer.Option("--scale", help="Decimals of the amounts.")] = 2,
 ) -> None:
     """Match any two files record by record (ledger.match): one finding per key that does
@@ -525,7 +534,17 @@ def match_command(
 
     try:
         found = matching.match_files(
-            a, b, key=key, amount=amount, date=date, group=group, window=window, out_dir=output, scale=scale
+            a,
+            b,
+            key=key,
+            amount=amount,
+            date=date,
+            group=group,
+            attr=attr,
+            window=window,
+            out_dir=output,
+            scale=scale,
+            as_of=as_of,
         )
     except LedgerError as error:
         raise _fail(str(error)) from None

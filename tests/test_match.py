@@ -21,7 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from ledger.cli import app
 from ledger.errors import FileFormatError, InvalidInput, LimitExceeded
 from ledger.match import TYPES, Matched, Side, match, match_files, rows_max
 
@@ -357,6 +359,24 @@ def test_match_files_writes_items_and_groups(tmp_path: Path, kind: str) -> None:
     assert matched.items.column("key").to_pylist()[:2] == ["P002", "P003"]
     assert matched.items.column("amount_b").to_pylist()[:2] == [25050, 7500]  # minor units
     assert matched.groups.column("group").to_pylist() == ["PRJ-A", "PRJ-B", "PRJ-C"]
+
+
+def test_the_match_command(tmp_path: Path) -> None:
+    a, b = write_csv(tmp_path / "treasury.csv", TREASURY), write_csv(tmp_path / "bank.csv", BANK)
+    runner = CliRunner()
+    options = ["--key", "pay_id", "--group", "project", "--attr", "econ", "--amount", "amount"]
+    options += ["--date", "date", "--window", "3", "--as-of", "2026-03-10"]
+    found = runner.invoke(app, ["match", str(a), str(b), *options, "--out", str(tmp_path / "out")])
+    assert found.exit_code == 2, found.output
+    assert "8 findings" in found.output
+    assert (tmp_path / "out" / "items.csv").read_text() == ITEMS_CSV
+    clean = write_csv(tmp_path / "clean.csv", TREASURY[:4])
+    same = runner.invoke(app, ["match", str(clean), str(clean), *options, "--out", str(tmp_path / "same")])
+    assert same.exit_code == 0 and "0 findings (clean)" in same.output, same.output
+    bad = runner.invoke(
+        app, ["match", str(a), str(b), *options, "--key", "nope", "--out", str(tmp_path / "x")]
+    )
+    assert bad.exit_code == 1 and "nope" in bad.output, bad.output
 
 
 def test_match_files_of_integer_keys_and_no_groups(tmp_path: Path) -> None:

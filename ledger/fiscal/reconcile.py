@@ -158,8 +158,12 @@ def reconcile(
     started = time.perf_counter()
     if year is not None and (isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 9999):
         raise InvalidInput(f"reconcile: year {year!r}: expected a fiscal year")
+    if progress is not None:
+        progress("load", 0, 1)
     province = _load(fiscal, date, date.year if year is None else year, window, bank_receipts)
     stages.append(("load", time.perf_counter() - started, province.payments.num_rows))
+    if progress is not None:
+        progress("load", 1, 1)
     codes = province.regions.to_pylist()
     if regions is None:
         chosen = list(range(len(codes)))
