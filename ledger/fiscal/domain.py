@@ -83,6 +83,7 @@ RECONCILIATION: dict[str, tuple[int, dict[str, str]]] = {
     ),
 }
 TREASURY_EXPENDITURE = {11: "5001", 12: "5002", 13: "5003"}  # by fund type; others: 5001
+CAPITAL_BOOK = ":J"  # the key suffix of a unit's capital-construction book (基建)
 _MINOR = 100  # CNY fen
 
 
@@ -108,13 +109,15 @@ class Department(_Model):
 
 
 class Unit(_Model):
-    """A budget unit (AGENCY_CODE within its region); its dual-basis book is created with it."""
+    """A budget unit (AGENCY_CODE within its region); its dual-basis book is created with it,
+    and with `capital_book` a second one, its capital-construction book (基建账套)."""
 
     region: str = Field(pattern=r"^[0-9]{9}$")
     code: str = Field(pattern=r"^[0-9A-Za-z]{1,16}$")
     department: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{1,16}$")
     unit_type: Literal["ADMIN", "PUBLIC_INST_FULL", "PUBLIC_INST_PARTIAL", "OTHER"] = "ADMIN"
     name: str | None = Field(default=None, max_length=256)
+    capital_book: bool = False
 
 
 class Project(_Model):
@@ -124,6 +127,7 @@ class Project(_Model):
     code: str = Field(pattern=r"^[0-9A-Za-z]{1,22}$")
     unit: str = Field(pattern=r"^[0-9A-Za-z]{1,16}$")
     kind: Literal["1", "21", "22", "3"]
+    capital: bool = False  # kept in its unit's capital-construction book (project kinds only)
     name: str | None = Field(default=None, max_length=256)
 
 
@@ -409,19 +413,19 @@ class Fiscal:
             if (region, u.code) in known:
                 out.append(Outcome(key, "exists"))
                 continue
-            book = f"U:{u.region}:{u.code}"
-            books.append(Book(key=book, name=u.name))
             parent = f"D:{u.region}:{u.department}" if u.department is not None else f"R:{u.region}"
-            nodes += [
-                Node(key=f"A:{u.region}:{u.code}", parent=parent, name=u.name),
-                Node(
-                    key=f"B:{book}",
-                    parent=f"A:{u.region}:{u.code}",
-                    book=book,
-                    layout=chart("GOV-UNIT-2019").layout,
-                ),
-            ]
-            accounts.append(book)
+            nodes.append(Node(key=f"A:{u.region}:{u.code}", parent=parent, name=u.name))
+            for book in unit_books(u.region, u.code, 2 if u.capital_book else 1):
+                books.append(Book(key=book, name=u.name))
+                nodes.append(
+                    Node(
+                        key=f"B:{book}",
+                        parent=f"A:{u.region}:{u.code}",
+                        book=book,
+                        layout=chart("GOV-UNIT-2019").layout,
+                    )
+                )
+                accounts.append(book)
             known[(region, u.code)] = len(known)
             rows.append(
                 {
@@ -430,6 +434,7 @@ class Fiscal:
                     "department": department,
                     "unit_type": u.unit_type,
                     "name": u.name,
+                    "books": 2 if u.capital_book else 1,
                 }
             )
             out.append(Outcome(key, "ok"))
@@ -472,9 +477,10 @@ class Fiscal:
         return [Outcome((m.region, m.code), code) for m, code in zip(models, codes, strict=True)]
 
     def create_projects_columns(self, table: pa.Table) -> pa.Table:
-        """create_projects for columns region, code, unit, kind, name (the bulk path: no
-        Python per project); one code per row: ok, exists, region_not_found, unit_not_found,
-        kind_invalid, code_invalid."""
+        """create_projects for columns region, code, unit, kind, name and capital (the bulk
+        path: no Python per project); one code per row: ok, exists, region_not_found,
+        unit_not_found, kind_invalid, code_invalid, capital_book_not_found (the unit keeps no
+        capital-construction book), capital_not_project_kind (basic expenditure is not)."""
         p = _columns(table, ("region", "code", "unit", "kind"), "projects")
         n = p.num_rows
 
@@ -486,6 +492,12 @@ class Fiscal:
             if "name" in table.column_names
             else pa.nulls(n, pa.string())
         )
+        capital = np.zeros(n, bool)
+        if "capital" in table.column_names:
+            given = table.column("capital")
+            if not pa.types.is_boolean(given.type):
+                raise InvalidInput(f"projects: column capital: expected booleans, got {given.type}")
+            capital = pc.fill_null(given, False).to_numpy(zero_copy_only=False).astype(bool)
         regions = self.table(ft.regions)
         units = self.table(ft.units)
         region = _positions(text("region"), regions.column("code"))
@@ -510,13 +522,21 @@ class Fiscal:
             "kind_invalid"
         )
         reason[(reason == "") & ~code_ok.to_numpy(zero_copy_only=False)] = "code_invalid"
+        unit_books_count = pc.fill_null(units.column("books"), 1).to_numpy()
+        has_capital = (
+            unit_books_count[np.maximum(unit, 0)] == 2 if len(unit_books_count) else np.zeros(n, bool)
+        )
+        reason[(reason == "") & capital & ~has_capital] = "capital_book_not_found"
+        basic_kind = np.isin(kind.to_numpy(zero_copy_only=False), BASIC_KINDS)
+        reason[(reason == "") & capital & basic_kind] = "capital_not_project_kind"
         reason[(reason == "") & _repeated(project_keys)] = "exists"  # an earlier row of this call
         go = np.flatnonzero(reason == "")
         if len(go):
             take = pa.array(go)
             region_code = text("region").take(take)
             project = text("code").take(take)
-            book = pc.binary_join_element_wise("U:", region_code, ":", text("unit").take(take), "")
+            suffix = pa.array(np.where(capital[go], CAPITAL_BOOK, "").tolist(), pa.string())
+            book = pc.binary_join_element_wise("U:", region_code, ":", text("unit").take(take), suffix, "")
             unit_type = units.column("unit_type").take(pa.array(unit[go])).to_numpy(zero_copy_only=False)
             basic = np.isin(kind.take(take).to_numpy(zero_copy_only=False), BASIC_KINDS)
             revenue = pc.binary_join_element_wise(book, "|600102|", project, "")
@@ -554,6 +574,9 @@ class Fiscal:
                         "unit": pa.array(unit[go].astype(np.int64)),
                         "kind": kind.take(take),
                         "name": names.take(take),
+                        "book": pc.if_else(
+                            pa.array(capital[go]), CAPITAL_BOOK[1:], pa.scalar(None, pa.string())
+                        ),
                     }
                 ),
             )
@@ -964,10 +987,18 @@ class Fiscal:
         # 3. unit books
         units = self.table(ft.units)
         closings = 0
-        for code, r in zip(units.column("code").to_pylist(), units.column("region").to_pylist(), strict=True):
-            if r != at:
-                continue
-            unit_book = f"U:{region}:{code}"
+        region_books = [
+            book_key
+            for code, r, count in zip(
+                units.column("code").to_pylist(),
+                units.column("region").to_pylist(),
+                pc.fill_null(units.column("books"), 1).to_pylist(),
+                strict=True,
+            )
+            if r == at
+            for book_key in unit_books(region, code, count)
+        ]
+        for unit_book in region_books:
             lines: dict[str, list[tuple[str, int]]] = {"8101": [], "8201": [], "3301": []}
             for key, i in index.items():
                 if not key.startswith(unit_book + "|") or net[i] == 0:
@@ -1046,11 +1077,7 @@ class Fiscal:
                 f"year_end {region} {year}: {left_open[0]} was posted to meanwhile; run it again"
             )
         # 4. the year's months closed in the region's books
-        books = [f"TR:{region}", f"IND:{region}"] + [
-            f"U:{region}:{c}"
-            for c, r in zip(units.column("code").to_pylist(), units.column("region").to_pylist(), strict=True)
-            if r == at
-        ]
+        books = [f"TR:{region}", f"IND:{region}", *region_books]
         for b in books:
             months = set(book.closed_periods(b))
             for month in range(1, 13):
@@ -1260,7 +1287,9 @@ class Payments:
         bgt = indicators.column("bgt_id")
         fund = indicators.column("fund_type").to_numpy()
         basic = np.isin(kind, BASIC_KINDS)
-        unit_book = pc.binary_join_element_wise("U:", region, ":", unit_code, "")
+        book_of = pc.fill_null(projects.column("book").take(indicators.column("project")), "")
+        suffix = pc.if_else(pc.equal(book_of, ""), "", pc.binary_join_element_wise(":", book_of, ""))
+        unit_book = pc.binary_join_element_wise("U:", region, ":", unit_code, suffix, "")
         ind_book = pc.binary_join_element_wise("IND:", region, "")
         tr_book = pc.binary_join_element_wise("TR:", region, "")
         expenditure = np.where(unit_type == "ADMIN", "7101", "7201").astype(object)
@@ -1639,6 +1668,12 @@ class Payments:
         return out
 
 
+def unit_books(region: str, unit: str, count: int) -> list[str]:
+    """The keys of a unit's books: its book, and its capital-construction book when it has two."""
+    main = f"U:{region}:{unit}"
+    return [main, main + CAPITAL_BOOK] if count == 2 else [main]
+
+
 def movement_key(region: str, key: int) -> int:
     """The entry key of movement `key` of a region: movement ids are the region's own, so
     they are scoped by it (and kept apart from any other entry's key)."""
@@ -1687,6 +1722,7 @@ _PROJECT_SCHEMA = pa.schema(
         ("unit", pa.string()),
         ("kind", pa.string()),
         ("name", pa.string()),
+        ("capital", pa.bool_()),
     ]
 )
 

@@ -52,6 +52,9 @@ LAYOUTS: dict[str, tuple[Column, ...]] = {
         Column("department", "string", False, "department code"),
         Column("unit_type", "string", False, "ADMIN, PUBLIC_INST_FULL, PUBLIC_INST_PARTIAL or OTHER"),
         Column("name", "string", False, ""),
+        Column(
+            "capital_book", "bool", False, "the unit keeps a capital-construction book too (default false)"
+        ),
     ),
     "projects": (
         _REGION,
@@ -59,6 +62,7 @@ LAYOUTS: dict[str, tuple[Column, ...]] = {
         Column("unit", "string", True, "unit code"),
         Column("kind", "string", True, "1 personnel, 21 operating, 22 other operating, 3 specific-purpose"),
         Column("name", "string", False, ""),
+        Column("capital", "bool", False, "kept in the unit's capital-construction book (kinds 22 and 3)"),
     ),
     "indicators": (
         Column("bgt_id", "string", True, "indicator key (BGT_ID)"),

@@ -3,7 +3,8 @@ and written through the fiscal domain's bulk paths (DOMAIN §7, §8.2).
 
 At scale S = 1: 42 regions (the city level, 38 districts and counties, 3 functional zones),
 departments per region, 18,000 units spread heavy-tailed over the regions (Pareto), one
-dual-basis book each, 628,000 projects (personnel 5 %, operating 12 %, specific-purpose 83 %
+dual-basis book each and one unit in eighteen a capital-construction book too (19,000 books,
+40 % of those units' specific-purpose projects kept in it), 628,000 projects (personnel 5 %, operating 12 %, specific-purpose 83 %
 by count), indicators for 40 % of the projects (1.5 per funded project, log-normal amounts
 around ¥100 k), a quarter of them reallocated or topped up in January, and payments on
 business days: about 8 M a year, monthly weights rising to December's peak, payroll days,
@@ -60,6 +61,7 @@ class Targets:
 
     regions: int = 42
     units: int = 18_000
+    books: int = 19_000
     projects: int = 628_000
     funded: float = 0.40
     indicators_per_funded: float = 1.5
@@ -188,14 +190,24 @@ def synthesize(
     unit_type = rng.choice(
         ["ADMIN", "PUBLIC_INST_FULL", "PUBLIC_INST_PARTIAL"], len(unit_region), p=[0.35, 0.5, 0.15]
     )
+    # 19,000 books for 18,000 units: one unit in eighteen keeps a capital-construction book too
+    two_books = np.zeros(units, bool)
+    two_books[rng.choice(units, round(units * (t.books - t.units) / t.units), replace=False)] = True
     fiscal.create_units(
         [
-            Unit(region=codes[r], code=f"{u:06d}", department=f"{d:03d}", unit_type=ty)  # type: ignore[arg-type]
-            for r, u, d, ty in zip(
+            Unit(
+                region=codes[r],
+                code=f"{u:06d}",
+                department=f"{d:03d}",
+                unit_type=ty,  # type: ignore[arg-type]
+                capital_book=c,
+            )
+            for r, u, d, ty, c in zip(
                 unit_region.tolist(),
                 unit_code.tolist(),
                 unit_department.tolist(),
                 unit_type.tolist(),
+                two_books.tolist(),
                 strict=True,
             )
         ]
@@ -205,6 +217,8 @@ def synthesize(
     projects = max(units, round(t.projects * scale))
     project_unit = rng.integers(0, units, projects)
     kinds = rng.choice(["1", "21", "3"], projects, p=[0.05, 0.12, 0.83])
+    # specific-purpose projects of a unit with a capital-construction book: 40 % kept in it
+    capital = two_books[project_unit] & (kinds == "3") & (rng.random(projects) < 0.4)
     region_of = np.array(codes, dtype=object)[unit_region[project_unit]]
     project_code = np.array([f"{year % 100:02d}{k:08d}" for k in range(projects)], dtype=object)
     result = fiscal.create_projects_columns(
@@ -214,6 +228,7 @@ def synthesize(
                 "code": pa.array(project_code.tolist(), pa.string()),
                 "unit": pa.array([f"{u:06d}" for u in unit_code[project_unit].tolist()], pa.string()),
                 "kind": pa.array(kinds.tolist(), pa.string()),
+                "capital": pa.array(capital),
             }
         )
     )
@@ -417,7 +432,7 @@ def synthesize(
         "regions": len(codes),
         "departments": int(departments_per.sum()),
         "units": units,
-        "books": units,
+        "books": units + int(two_books.sum()),
         "projects": projects,
         "indicators": n_ind,
         "movements": moved_ok,

@@ -43,6 +43,7 @@ units = Table(
     Column("department", Integer),
     Column("unit_type", String(24), nullable=False),
     Column("name", Text),
+    Column("books", Integer),  # 2: a capital-construction book `U:<region>:<unit>:J` besides its book
     UniqueConstraint("region", "code"),
 )
 
@@ -57,6 +58,7 @@ projects = Table(
         "kind", String(2), nullable=False
     ),  # 1 personnel, 21 operating, 22 other operating, 3 specific-purpose
     Column("name", Text),
+    Column("book", String(4)),  # J: kept in the unit's capital-construction book; NULL: its book
     UniqueConstraint("region", "code"),
 )
 

@@ -654,3 +654,40 @@ def test_movement_keys_are_the_regions_own() -> None:
         assert post_pair(
             book, 1, f"U:{REGION}:101001", f"U:{REGION}:101001|500104", f"U:{REGION}:101001|1602", "1.00", D
         )[0].ok  # entry key 1 is free
+
+
+def test_a_capital_construction_book_keeps_its_projects(any_store: str | None) -> None:
+    with ledger.open(any_store) as book:
+        f = world(book)
+        assert codes_of(
+            f.create_units([Unit(region=REGION, code="101003", capital_book=True, name="医院")])
+        ) == ["ok"]
+        outcomes = f.create_projects(
+            [
+                Project(region=REGION, code="J1", unit="101003", kind="3", capital=True),
+                Project(region=REGION, code="J2", unit="101001", kind="3", capital=True),  # one book only
+                Project(region=REGION, code="J3", unit="101003", kind="21", capital=True),  # basic
+                Project(region=REGION, code="J4", unit="101003", kind="3"),
+            ]
+        )
+        assert codes_of(outcomes) == ["ok", "capital_book_not_found", "capital_not_project_kind", "ok"]
+        books = set(book.accounts_table().column("book").to_pylist())
+        assert {f"U:{REGION}:101003", f"U:{REGION}:101003:J"} <= books
+        assert f"U:{REGION}:101001:J" not in books
+        f.create_indicators([indicator("BJ", 1_000_000_00, unit="101003", project="J1", eco_code=31002)])
+        applied = f.payments.apply(
+            payments([("PJ1", "BJ", 31002, 250_000_00)], unit=["101003"], project=["J1"])
+        )
+        assert codes(applied) == ["ok"]
+        assert codes(f.payments.settle(results([("PJ1", "OK")]))) == ["ok"]
+        capital = book.balance(f"U:{REGION}:101003:J|600102|J1")
+        assert fen(capital) == -250_000_00  # the capital book's appropriation revenue, per project
+        assert fen(book.balance(f"U:{REGION}:101003:J|1601")) == 250_000_00
+        assert fen(book.balance(f"U:{REGION}:101003|4001")) == 0  # nothing in the unit's own book
+        year = f.year_end(REGION, 2026)
+        assert year.books_closed == 6  # the treasury, the indicators, three units' books and a capital book
+        assert fen(book.balance(f"U:{REGION}:101003:J|600102|J1")) == 0
+
+
+def codes_of(outcomes: list[Any]) -> list[str]:
+    return [o.code for o in outcomes]

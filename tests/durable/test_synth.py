@@ -38,6 +38,8 @@ def test_synth_is_deterministic_and_balanced(any_store: str | None, tmp_path: Pa
         summary = synthesize(Fiscal(book), scale=SCALE, seed=7, start=MARCH[0], end=MARCH[1])
         counts = summary.counts
         assert counts["regions"] == 3 and counts["units"] == 36 and counts["projects"] == 1256
+        unit_books = {b for b in book.accounts_table().column("book").to_pylist() if b.startswith("U:")}
+        assert counts["books"] == len(unit_books) == 38  # two units of 36 keep a capital-construction book
         assert counts["payments"] == round(8_000_000 * SCALE * MONTH_WEIGHTS[2])
         assert counts["applied"] == counts["payments"]  # no payment beyond its indicator
         assert book.trial_balances(period="2026-03").balanced
