@@ -149,6 +149,7 @@ class Indicator(_Model):
     parent: str | None = None
     doc_no: str = Field(min_length=1, max_length=64)
     date: dt.date
+    direct: bool = False  # direct-reach funds (直达资金): tracked down to the payment (§6.7)
 
 
 MovementKind = Literal["TOPUP", "CUT", "REALLOC", "ADJUST", "FREEZE", "UNFREEZE", "RESTORE", "RECOVER"]
@@ -648,6 +649,7 @@ class Fiscal:
             column(c, pa.int64()).to_numpy(zero_copy_only=False) for c in ("year", "fund_type", "func_code")
         )
         eco = pc.fill_null(column("eco_code", pa.int64()), 0).to_numpy(zero_copy_only=False)
+        direct = pc.fill_null(column("direct", pa.bool_()), False)
         amount = column("amount", pa.int64()).to_numpy(zero_copy_only=False)
         date = column("date", pa.int32()).to_numpy(zero_copy_only=False)
         for name, values in (
@@ -828,6 +830,7 @@ class Fiscal:
                         "parent": pa.array(parents, pa.int64()),
                         "doc_no": doc.take(pa.array(fresh)),
                         "amount": pa.array(amount[fresh].astype(np.int64)),
+                        "direct": pc.if_else(direct.take(pa.array(fresh)), 1, pa.scalar(None, pa.int64())),
                     }
                 ),
             )
@@ -844,6 +847,39 @@ class Fiscal:
         region = self._indicator_region(bgt_id)
         balance = self.book.balance(f"IND:{region}|IU230|{bgt_id}")
         return int((balance.debits_posted - balance.credits_posted) * _MINOR)
+
+    def direct_reach(self, year: int) -> pa.Table:
+        """Direct-reach funds (直达资金, DOMAIN §6.7) of a year per region: how many indicators,
+        issued and executed (IU230) in fen, and the payments executed from them."""
+        indicators = self.table(ft.indicators)
+        regions = self.table(ft.regions)
+        flagged = pc.fill_null(pc.equal(indicators.column("direct"), 1), False).to_numpy(zero_copy_only=False)
+        mine = np.flatnonzero(flagged & (indicators.column("year").to_numpy() == year))
+        region = indicators.column("region").to_numpy()[mine]
+        count = len(regions)
+        issued = np.zeros(count, np.int64)
+        executed = np.zeros(count, np.int64)
+        paid = np.zeros(count, np.int64)
+        np.add.at(issued, region, indicators.column("amount").to_numpy()[mine])
+        if len(mine):
+            balances = self.book.balances()
+            net = balances["debits_posted"] - balances["credits_posted"]
+            np.add.at(executed, region, net[self.payments.ledgers().executed[mine]])
+            payments = self.table(ft.payments)
+            done = self.payments.settled() == 1
+            from_direct = np.zeros(indicators.num_rows, bool)
+            from_direct[mine] = True
+            rows = np.flatnonzero(done & from_direct[payments.column("indicator").to_numpy()])
+            np.add.at(paid, payments.column("region").to_numpy()[rows], 1)
+        return pa.table(
+            {
+                "region": regions.column("code"),
+                "indicators": pa.array(np.bincount(region, minlength=count).astype(np.int64)),
+                "issued": pa.array(issued),
+                "executed": pa.array(executed),
+                "payments": pa.array(paid),
+            }
+        )
 
     def _indicator_region(self, bgt_id: str) -> str:
         found = self._index(ft.indicators, "bgt_id").get((bgt_id,))
@@ -1742,6 +1778,7 @@ INDICATOR_SCHEMA = pa.schema(
         ("parent", pa.string()),
         ("doc_no", pa.string()),
         ("date", pa.int32()),
+        ("direct", pa.bool_()),
     ]
 )
 

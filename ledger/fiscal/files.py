@@ -83,6 +83,9 @@ LAYOUTS: dict[str, tuple[Column, ...]] = {
         Column("parent", "string", False, "BGT_ID of the indicator it is allocated from"),
         Column("doc_no", "string", True, "the document that issues or allocates it"),
         _DATE,
+        Column(
+            "direct", "bool", False, "direct-reach funds (直达资金), tracked to the payment (default false)"
+        ),
     ),
     "payments": (
         Column("pay_cert_no", "string", True, "payment certificate number (the key, per region and year)"),

@@ -4,9 +4,10 @@ and written through the fiscal domain's bulk paths (DOMAIN §7, §8.2).
 At scale S = 1: 42 regions (the city level, 38 districts and counties, 3 functional zones),
 departments per region, 18,000 units spread heavy-tailed over the regions (Pareto), one
 dual-basis book each and one unit in eighteen a capital-construction book too (19,000 books,
-40 % of those units' specific-purpose projects kept in it), 628,000 projects (personnel 5 %, operating 12 %, specific-purpose 83 %
-by count), indicators for 40 % of the projects (1.5 per funded project, log-normal amounts
-around ¥100 k), a quarter of them reallocated or topped up in January, and payments on
+40 % of those units' specific-purpose projects kept in it), 628,000 projects (personnel 5 %,
+operating 12 %, specific-purpose 83 % by count), indicators for 40 % of the projects (1.5 per
+funded project, log-normal amounts around ¥100 k, a fifth from transfers, a tenth of those
+direct-reach funds), a quarter of them reallocated or topped up in January, and payments on
 business days: about 8 M a year, monthly weights rising to December's peak, payroll days,
 the last three business days of a month doubled, December's last ten days five times,
 early January at a third; log-normal amounts around ¥5 k, never more than 95 % of what an
@@ -242,6 +243,7 @@ def synthesize(
     drawn = np.exp(rng.normal(np.log(100_000_00), INDICATOR_SIGMA, n_ind))
     amount = np.clip(drawn, 1_000_00, 5_000_000_000_00).astype(np.int64)
     source = rng.choice(["ANNUAL", "TRANSFER"], n_ind, p=[0.8, 0.2])
+    direct = (source == "TRANSFER") & (rng.random(n_ind) < 0.10)  # §8.2: direct-reach funds
     eco_class = np.where(kinds[indicator_project] == "1", 301, np.where(rng.random(n_ind) < 0.8, 302, 310))
     eco = np.where(rng.random(n_ind) < 0.5, eco_class * 100 + rng.integers(1, 30, n_ind), -1)
     func = rng.choice([2010101, 2050203, 2080501, 2100201, 2120101, 2130101], n_ind)
@@ -264,6 +266,7 @@ def synthesize(
                 "source": pa.array(source.tolist(), pa.string()),
                 "doc_no": pa.array([f"渝财预〔{year}〕{k % 997 + 1}号" for k in range(n_ind)], pa.string()),
                 "date": pa.array(np.full(n_ind, (start - dt.date(1970, 1, 1)).days, np.int32)),
+                "direct": pa.array(direct),
             }
         )
     )
@@ -435,6 +438,7 @@ def synthesize(
         "books": units + int(two_books.sum()),
         "projects": projects,
         "indicators": n_ind,
+        "direct-reach indicators": int(direct.sum()),
         "movements": moved_ok,
         "payments": int(total),
         "applied": applied,

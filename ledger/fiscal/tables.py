@@ -78,6 +78,7 @@ indicators = Table(
     Column("parent", Integer),  # ORI_BGT_ID as idx
     Column("doc_no", String(64), nullable=False),
     Column("amount", BigInteger, nullable=False),  # issued or allocated at creation, minor units
+    Column("direct", Integer),  # 1: direct-reach funds (直达资金), tracked to the payment; NULL: not
 )
 
 # A payment application (国库集中支付申请) as applied: its freeze is entry key * 4 in the

@@ -691,3 +691,29 @@ def test_a_capital_construction_book_keeps_its_projects(any_store: str | None) -
 
 def codes_of(outcomes: list[Any]) -> list[str]:
     return [o.code for o in outcomes]
+
+
+def test_direct_reach_funds_are_tracked_to_the_payment(any_store: str | None) -> None:
+    with ledger.open(any_store) as book:
+        f = world(book)
+        f.create_indicators(
+            [
+                indicator("BD", 800_000_00, source="TRANSFER", direct=True),
+                indicator("BN", 500_000_00, source="TRANSFER"),
+            ]
+        )
+        rows = [("PD1", "BD", 30213, 120_000_00), ("PD2", "BD", 30213, 30_000_00), ("PN1", "BN", 30213, 5_00)]
+        assert codes(f.payments.apply(payments(rows))) == ["ok"] * 3
+        assert (
+            codes(f.payments.settle(results([("PD1", "OK"), ("PD2", "FAIL"), ("PN1", "OK")]))) == ["ok"] * 3
+        )
+        report = {r["region"]: r for r in f.direct_reach(2026).to_pylist()}
+        assert report[REGION] == {
+            "region": REGION,
+            "indicators": 1,
+            "issued": 800_000_00,
+            "executed": 120_000_00,
+            "payments": 1,
+        }
+        assert report["500000000"]["indicators"] == 0
+        assert f.direct_reach(2025).column("indicators").to_pylist() == [0, 0]
