@@ -84,7 +84,9 @@ def run_store(kind: str, scenario: str, args: argparse.Namespace, workdir: Path)
         with ledger.open(url) as book:
             fiscal = Fiscal(book)
             started = time.perf_counter()
-            run = job.reconcile(fiscal, last, bank_receipts=summary.bank_receipts)
+            run = job.reconcile(
+                fiscal, last, bank_receipts=summary.bank_receipts, unit_statements=summary.unit_statements
+            )
             reconcile_s = time.perf_counter() - started
             started = time.perf_counter()
             job.store_run(fiscal, run)
@@ -107,7 +109,9 @@ def run_store(kind: str, scenario: str, args: argparse.Namespace, workdir: Path)
         "cleared": run.cleared,
         "scored": scored,
         "exact": all(r["found"] == r["injected"] == r["right"] for r in scored),
-        "ledger_side": int(sum(1 for p in run.findings.column("pair").to_pylist() if p not in ("R1", "R1R"))),
+        "ledger_side": int(
+            sum(1 for p in run.findings.column("pair").to_pylist() if p not in job.BANK_PAIRS)
+        ),
     }
 
 

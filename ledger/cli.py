@@ -425,8 +425,9 @@ def reconcile(
         Path | None,
         typer.Option(
             "--bank-files",
-            help="A folder of the banks' bank_receipts*.parquet or .csv files (and, from ledger synth,"
-            " ground_truth.csv to score the findings against).",
+            help="A folder of the banks' bank_receipts*.parquet or .csv files, and unit_statements*"
+            " (the units' own accounts; and, from ledger synth, ground_truth.csv to score the"
+            " findings against).",
         ),
     ] = None,
     window: Annotated[int, typer.Option("--window", help="Days a payment may be in transit.")] = 3,
@@ -447,7 +448,7 @@ def reconcile(
         raise _fail(f"--date: {error}") from None
     started = time.perf_counter()
     try:
-        bank = truth = None
+        bank = truth = statements = None
         if bank_files is not None:
             found = sorted(bank_files.glob("bank_receipts*.parquet")) or sorted(
                 bank_files.glob("bank_receipts*.csv")
@@ -455,6 +456,11 @@ def reconcile(
             if not found:
                 raise _fail(f"--bank-files {bank_files}: no bank_receipts*.parquet or .csv there")
             bank = pa.concat_tables([fiscal_files.read(path, "bank_receipts") for path in found])
+            lines = sorted(bank_files.glob("unit_statements*.parquet")) or sorted(
+                bank_files.glob("unit_statements*.csv")
+            )
+            if lines:
+                statements = pa.concat_tables([fiscal_files.read(path, "unit_statements") for path in lines])
             if (bank_files / "ground_truth.csv").exists():
                 truth = fiscal_files.read(bank_files / "ground_truth.csv", "ground_truth")
         with (
@@ -474,6 +480,7 @@ def reconcile(
                 cut_off,
                 regions=regions.split(",") if regions else None,
                 bank_receipts=bank,
+                unit_statements=statements,
                 window=window,
                 progress=progress,
             )

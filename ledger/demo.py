@@ -94,7 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         trial = book.trial_balances(period=args.month)
         stages.append(("trial balances", time.perf_counter() - at, trial.rows.num_rows, "rows"))
         at = time.perf_counter()
-        run = job.reconcile(fiscal, last, bank_receipts=summary.bank_receipts, progress=progress)
+        run = job.reconcile(
+            fiscal,
+            last,
+            bank_receipts=summary.bank_receipts,
+            unit_statements=summary.unit_statements,
+            progress=progress,
+        )
         job.store_run(fiscal, run)
         stages.append(("reconcile", time.perf_counter() - at, counts["payments"], "payments"))
         run.stages.extend((name, seconds, rows) for name, seconds, rows, _ in stages)
@@ -123,11 +129,11 @@ def main(argv: list[str] | None = None) -> int:
             findings.add_row(row["type"], f"{row['found']:,}", f"{row['injected']:,}", f"{row['right']:,}")
             exact &= row["found"] == row["injected"] == row["right"]
     console.print(findings)
-    inside = pc.invert(pc.is_in(run.findings.column("pair"), value_set=pa.array(["R1", "R1R"])))
+    inside = pc.invert(pc.is_in(run.findings.column("pair"), value_set=pa.array(job.BANK_PAIRS)))
     other = run.findings.filter(inside)  # the pairs within the ledger: none on a sound ledger
     console.print(
-        f"ledger-side pairs (R4, R5, C1, U6): {other.num_rows} findings; {run.cleared:,} payments in transit"
-        f" cleared; total {time.perf_counter() - started:.1f} s",
+        f"the ledger's own pairs (R4, R5, C1, U6): {other.num_rows} findings; {run.cleared:,} items in"
+        f" transit cleared; total {time.perf_counter() - started:.1f} s",
         highlight=False,
     )
     console.print(f"report: {written[-1]}", highlight=False)

@@ -26,6 +26,7 @@ from ledger.fiscal.domain import (
     Unit,
     entry_key,
 )
+from ledger.fiscal.unitfunds import UnitFunds
 
 __all__ = [
     "BASES",
@@ -41,6 +42,7 @@ __all__ = [
     "Project",
     "Region",
     "Unit",
+    "UnitFunds",
     "chart",
     "entry_key",
     "group_key",

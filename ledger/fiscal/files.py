@@ -118,6 +118,15 @@ LAYOUTS: dict[str, tuple[Column, ...]] = {
         Column("date", "date", True, "the day the bank paid (or refunded)"),
         Column("status", "string", True, "OK, FAIL or REFUND"),
     ),
+    "unit_statements": (
+        Column("serial", "string", True, "the bank's line serial"),
+        _REGION,
+        Column("unit", "string", True, "the unit whose own account it is"),
+        Column("year", "integer", True, "fiscal year"),
+        Column("pay_cert_no", "string", True, "the unit-funds voucher the line refers to"),
+        Column("amount", "int64", True, "fen, signed: + into the account, − out of it"),
+        Column("date", "date", True, "the day of the line (sent the next day)"),
+    ),
     "ground_truth": (
         Column(
             "type",

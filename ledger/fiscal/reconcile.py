@@ -13,6 +13,8 @@ The pairs, for a cut-off day D of fiscal year Y:
   after the voucher's (T+1).
 - R1R refunds posted ↔ the banks' REFUND receipts; a refund the ledger lacks is
   `refund_not_reflected`.
+- R6 unit-funds vouchers (ledger.fiscal.unitfunds) ↔ the lines of the units' own bank
+  accounts, T+1, as R1; a line no voucher explains is `unexplained_flow`.
 - R4 treasury own-level expenditure ↔ the unit's budget-basis appropriation revenue
   (INV-X1): per project for project expenditure, per unit for basic expenditure.
 - R5 indicator executed (IU230) ↔ Σ executed payments − Σ refunds per indicator (INV-I5).
@@ -52,6 +54,7 @@ from ledger.periods import EPOCH, days
 PAIRS: dict[str, tuple[str, str, str]] = {
     "R1": ("payment vouchers ↔ bank receipts", "vouchers executed", "agent-bank receipts"),
     "R1R": ("refunds ↔ bank refund receipts", "refunds posted", "bank refunds"),
+    "R6": ("unit funds ↔ bank statement lines (T+1)", "unit-funds vouchers", "statement lines"),
     "R4": (
         "treasury expenditure ↔ unit appropriation revenue (INV-X1)",
         "treasury 5001/5002/5003",
@@ -63,7 +66,8 @@ PAIRS: dict[str, tuple[str, str, str]] = {
 }
 # The kernel's types, then the fiscal refinements (DOMAIN §6.5); the ground truth of
 # `ledger synth` names its faults by these.
-TYPES = (*matching.TYPES, "failure_not_reversed", "refund_not_reflected", "cross_year")
+TYPES = (*matching.TYPES, "failure_not_reversed", "refund_not_reflected", "cross_year", "unexplained_flow")
+BANK_PAIRS = ("R1", "R1R", "R6")  # the pairs of the banks' files (the ground truth of synth is of these)
 WINDOW = 3  # calendar days: Friday's payment the bank reports on Monday is in transit
 FINDING_COLUMNS = (
     "pair",
@@ -134,6 +138,10 @@ class _Province:
     bank: pa.Table | None
     bank_by_region: list[np.ndarray]
     basis: pa.Table | None
+    vouchers: pa.Table  # unit-funds vouchers
+    vouchers_by_region: list[np.ndarray]
+    statements: pa.Table | None
+    statements_by_region: list[np.ndarray]
 
 
 def reconcile(
@@ -142,6 +150,7 @@ def reconcile(
     *,
     regions: Iterable[str] | None = None,
     bank_receipts: pa.Table | None = None,
+    unit_statements: pa.Table | None = None,
     window: int = WINDOW,
     year: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -149,7 +158,8 @@ def reconcile(
     """Reconcile every pair for the cut-off `date`, region by region (all regions, or those
     named), for fiscal `year` (default the cut-off's: a run in the January clean-up period
     names the year before). `bank_receipts` are the agent banks' receipts (layout
-    `bank_receipts` of schemas/fiscal/files.json); without them R1 and R1R are left out."""
+    `bank_receipts` of schemas/fiscal/files.json), `unit_statements` the lines of the units'
+    own accounts (layout `unit_statements`); without them R1 and R1R, or R6, are left out."""
     if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
         raise InvalidInput(f"reconcile: date {date!r}: expected a date")
     if isinstance(window, bool) or not isinstance(window, int) or window < 0:
@@ -160,7 +170,9 @@ def reconcile(
         raise InvalidInput(f"reconcile: year {year!r}: expected a fiscal year")
     if progress is not None:
         progress("load", 0, 1)
-    province = _load(fiscal, date, date.year if year is None else year, window, bank_receipts)
+    province = _load(
+        fiscal, date, date.year if year is None else year, window, bank_receipts, unit_statements
+    )
     stages.append(("load", time.perf_counter() - started, province.payments.num_rows))
     if progress is not None:
         progress("load", 1, 1)
@@ -198,7 +210,9 @@ def reconcile(
 # --- loading --------------------------------------------------------------------------------
 
 
-def _load(fiscal: Fiscal, date: dt.date, year: int, window: int, bank: pa.Table | None) -> _Province:
+def _load(
+    fiscal: Fiscal, date: dt.date, year: int, window: int, bank: pa.Table | None, statements: pa.Table | None
+) -> _Province:
     book = fiscal.book
     regions = fiscal.table(ft.regions)
     units, projects = fiscal.table(ft.units), fiscal.table(ft.projects)
@@ -217,6 +231,14 @@ def _load(fiscal: Fiscal, date: dt.date, year: int, window: int, bank: pa.Table 
         at = pc.fill_null(pc.index_in(bank.column("region"), value_set=regions.column("code")), n_regions)
         bank_split = _split(at.to_numpy().astype(np.int64), n_regions)  # other regions' rows left out
     basis = fiscal.basis_reconciliation(None, year) if regions.num_rows else None
+    lines_split: list[np.ndarray] = [np.zeros(0, np.int64)] * n_regions
+    if statements is not None:
+        statements = _statement_table(statements)
+        at = pc.fill_null(
+            pc.index_in(statements.column("region"), value_set=regions.column("code")), n_regions
+        )
+        lines_split = _split(at.to_numpy().astype(np.int64), n_regions)
+    vouchers = fiscal.table(ft.unit_vouchers)
     return _Province(
         date=days(date),
         year=year,
@@ -241,6 +263,10 @@ def _load(fiscal: Fiscal, date: dt.date, year: int, window: int, bank: pa.Table 
         bank=bank,
         bank_by_region=bank_split,
         basis=basis,
+        vouchers=vouchers,
+        vouchers_by_region=_split(vouchers.column("region").to_numpy(), n_regions),
+        statements=statements,
+        statements_by_region=lines_split,
     )
 
 
@@ -269,6 +295,18 @@ def _bank_table(bank: pa.Table) -> pa.Table:
     )
 
 
+def _statement_table(lines: pa.Table) -> pa.Table:
+    need = ("pay_cert_no", "region", "unit", "year", "amount", "date")
+    missing = [c for c in need if c not in lines.column_names]
+    if missing:
+        raise InvalidInput(f"reconcile: the unit statements lack column {missing[0]!r}")
+    lines = lines.select(list(need))
+    if pa.types.is_date(lines.column("date").type):
+        lines = lines.set_column(5, "date", lines.column("date").cast(pa.date32()).cast(pa.int32()))
+    types = [pa.string(), pa.string(), pa.string(), pa.int64(), pa.int64(), pa.int32()]
+    return lines.cast(pa.schema(list(zip(need, types, strict=True))))
+
+
 def _split(owner: np.ndarray, count: int) -> list[np.ndarray]:
     """Row numbers per owner 0..count-1 (in row order); owners outside that range dropped."""
     order = np.argsort(owner, kind="stable")
@@ -292,6 +330,12 @@ def _region(p: _Province, r: int) -> tuple[list[dict[str, Any]], pa.Table, int, 
         table, totals, n = _refunds(p, r)
         parts.append(table)
         pairs.append({"region": code, "pair": "R1R", **totals})
+        records += n
+    if p.statements is not None:
+        table, totals, cleared_here, n = _unit_funds(p, r)
+        parts.append(table)
+        pairs.append({"region": code, "pair": "R6", **totals})
+        cleared += cleared_here
         records += n
     if p.ledgers is not None:
         for name, build in (("R4", _appropriations), ("R5", _executed), ("C1", _control)):
@@ -383,6 +427,63 @@ def _vouchers(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int, int]
             "amount_b": items["amount_b"][keep],
             "date_a": date_a[keep],
             "date_b": date_b[keep],
+            "age_days": items["age_days"][keep],
+        },
+        p,
+    )
+    return table, _totals(found, table), int(done.sum()), n + b.num_rows
+
+
+def _unit_funds(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int, int]:
+    """R6 for region r: unit-funds vouchers posted by the cut-off ↔ the statement lines of the
+    units' own accounts (the T+1 files), by PAY_CERT_NO, grouped by unit."""
+    v = p.vouchers
+    rows = p.vouchers_by_region[r]
+    rows = rows[(v.column("year").to_numpy()[rows] == p.year) & (v.column("date").to_numpy()[rows] <= p.date)]
+    assert p.statements is not None
+    lines = p.statements.take(pa.array(p.statements_by_region[r], pa.int64()))
+    line_date = lines.column("date").to_numpy()
+    b = lines.filter(pa.array((lines.column("year").to_numpy() == p.year) & (line_date <= p.date + p.window)))
+    a_unit = p.unit_code.take(pa.array(v.column("unit").to_numpy()[rows]))
+    keys, values = _codes(v.column("pay_cert_no").take(pa.array(rows, pa.int64())), b.column("pay_cert_no"))
+    groups, group_values = _codes(a_unit, b.column("unit"))
+    n = len(rows)
+    found = matching.match(
+        matching.Side(
+            key=keys[:n],
+            amount=v.column("amount").to_numpy()[rows],
+            date=v.column("date").to_numpy()[rows].astype(np.int32),
+            group=groups[:n],
+        ),
+        matching.Side(
+            key=keys[n:],
+            amount=b.column("amount").to_numpy(),
+            date=b.column("date").to_numpy(),
+            group=groups[n:],
+        ),
+        window=p.window,
+        as_of=p.date,
+    )
+    items = _items(found)
+    kind = items["type"]
+    done = (kind == "in_transit") & (np.maximum(items["date_a"], items["date_b"]) <= p.date)
+    feed_end = int(line_date.max()) if len(line_date) else -(2**31)
+    kind[(kind == "missing_b") & (feed_end < _next_business_day(items["date_a"]))] = "in_transit"
+    kind[kind == "missing_a"] = "unexplained_flow"
+    keep = np.flatnonzero(~done)
+    group = np.where(items["group_a"] >= 0, items["group_a"], items["group_b"])[keep]
+    table = _findings(
+        {
+            "pair": "R6",
+            "type": kind[keep],
+            "key": values.take(pa.array(items["key"][keep])),
+            "region": p.regions[r].as_py(),
+            "indicator": np.full(len(keep), -1, np.int64),
+            "unit": group_values.take(pa.array(group)),
+            "amount_a": items["amount_a"][keep],
+            "amount_b": items["amount_b"][keep],
+            "date_a": items["date_a"][keep],
+            "date_b": items["date_b"][keep],
             "age_days": items["age_days"][keep],
         },
         p,
@@ -704,6 +805,8 @@ def _findings(columns: dict[str, Any], p: _Province | None = None) -> pa.Table:
         unit = project = bgt = pa.array([""] * n, pa.string())
     if columns.get("project") is not None:
         project = pc.coalesce(columns["project"], project)
+    if columns.get("unit") is not None:
+        unit = columns["unit"]
     out = {
         "pair": pa.array([columns["pair"]] * n, pa.string()),
         "type": pa.array(list(columns["type"]), pa.string()),
@@ -833,8 +936,9 @@ def _with_column(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
 def score(findings: pa.Table, truth: pa.Table) -> pa.Table:
     """Findings against a ground truth (`ledger synth`'s): per type, how many were injected,
     found, found right (same type and payment), and precision and recall in per mille
-    (integers). Only the payment pairs (R1, R1R) are scored: the truth is about payments."""
-    ours = findings.filter(pc.is_in(findings.column("pair"), value_set=pa.array(["R1", "R1R"])))
+    (integers). Only the pairs of the banks' files (R1, R1R, R6) are scored: the truth is
+    about what the banks send."""
+    ours = findings.filter(pc.is_in(findings.column("pair"), value_set=pa.array(BANK_PAIRS)))
     got = pc.binary_join_element_wise(ours.column("type"), ours.column("key"), "\x1f")
     want = pc.binary_join_element_wise(truth.column("type"), truth.column("pay_cert_no"), "\x1f")
     hit = pc.is_in(got, value_set=want).to_numpy(zero_copy_only=False)
@@ -985,6 +1089,7 @@ def _iso(day: int | None) -> str | None:
 
 
 __all__ = [
+    "BANK_PAIRS",
     "FINDING_COLUMNS",
     "PAIRS",
     "TYPES",

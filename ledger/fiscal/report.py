@@ -66,6 +66,7 @@ _TYPE_STYLE = {
     "failure_not_reversed": _Style("failure not reversed", "fail not rev.", "退票未冲回", "#79706e", "#fff"),
     "refund_not_reflected": _Style("refund not reflected", "refund", "退款未记", "#d37295", "#fff"),
     "cross_year": _Style("cross-year", "cross-year", "跨年", "#59a14f", "#fff"),
+    "unexplained_flow": _Style("unexplained flow", "unexplained", "资金异常流出", "#2f4b7c", "#fff"),
 }
 _OTHER_FILL, _OTHER_INK = "#8c8c8c", "#fff"  # a type this page does not know yet, e.g. wrong_payee
 REGIONS_CHART_MAX = 42  # bars of the per-region charts (the regions of a province)

@@ -28,11 +28,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ledger.errors import InvalidInput
 from ledger.fiscal.domain import Department, Fiscal, Movement, Unit
+from ledger.fiscal.unitfunds import UnitFunds
 
 # §8.2 monthly weights of payment counts, January to December (they sum to 1)
 MONTH_WEIGHTS = np.array([4, 6, 7.5, 7.8, 8, 8.2, 8, 8, 8.2, 8.3, 8.5, 14], np.float64)
@@ -82,6 +84,7 @@ class Summary:
     distributions: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     bank_receipts: pa.Table | None = None  # as the banks send them, with the injected faults
+    unit_statements: pa.Table | None = None  # units' own bank accounts, line by line (T+1)
     ground_truth: pa.Table | None = None  # every injected fault: type, keys, amounts, dates
 
 
@@ -341,6 +344,24 @@ def synthesize(
     applied = executed = refunded = 0
     receipts: list[pa.Table] = []
     truths: list[pa.Table] = []
+    statements: list[pa.Table] = []
+    funds = UnitFunds(fiscal)
+    unit_rng, unit_faults = _rng(seed, "unit funds"), _rng(seed, "unit faults")
+    unit_codes = pa.array([f"{u:06d}" for u in unit_code.tolist()], pa.string())
+    unit_regions = pa.array(codes, pa.string()).take(pa.array(unit_region))
+    if len(days):  # each unit's own account opened with what it will pay from it
+        opening = pa.table(
+            {
+                "pay_cert_no": pa.array([f"UO{int(days[0])}{u:06d}" for u in range(units)], pa.string()),
+                "region": unit_regions,
+                "year": pa.array(np.full(units, year, np.int64)),
+                "unit": unit_codes,
+                "amount": pa.array(np.full(units, UNIT_OPENING, np.int64)),
+                "date": pa.array(np.full(units, days[0], np.int32)).cast(pa.date32()),
+            }
+        )
+        _all_ok(funds.receive(opening), "unit-funds receipts")
+        statements.append(_statement_lines(opening, int(days[0]), 1, np.full(units, "", dtype=object)))
     month = days.astype("datetime64[D]").astype("datetime64[M]")
     for d, day in enumerate(days.tolist()):
         lo, hi = int(offsets[d]), int(offsets[d + 1])
@@ -403,6 +424,19 @@ def synthesize(
         )
         receipts.append(day_bank)
         truths.append(day_truth)
+        lines, truth_lines = unit_payments(
+            funds,
+            unit_rng,
+            unit_faults,
+            faults,
+            day,
+            year,
+            round((hi - lo) * UNIT_SHARE),
+            unit_regions,
+            unit_codes,
+        )
+        statements.append(lines)
+        truths.append(truth_lines)
         back = np.flatnonzero(
             refund[rows] & (status[rows] == "OK") & (settled == "ok") & (fault != "refund_not_reflected")
         )
@@ -425,11 +459,11 @@ def synthesize(
     bank = pa.concat_tables(receipts).drop_columns(["fault"]) if receipts else None
     truth = pa.concat_tables(truths) if truths else None
     out.bank_receipts, out.ground_truth = bank, truth
-    out.distributions["faults by type"] = dict(
-        sorted(
-            (k, int(v)) for k, v in zip(*np.unique(fault_of[fault_of != ""], return_counts=True), strict=True)
-        )
-    )
+    out.unit_statements = pa.concat_tables(statements) if statements else None
+    injected = truth.column("type").to_numpy(zero_copy_only=False) if truth is not None else np.zeros(0)
+    out.distributions["faults by type"] = {
+        str(k): int(v) for k, v in zip(*np.unique(injected, return_counts=True), strict=True)
+    }
     months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12 + 1
     out.counts = {
         "regions": len(codes),
@@ -624,19 +658,160 @@ def write_files(summary: Summary, directory: Path) -> list[Path]:
     of a synthesis, as schemas/fiscal/files.json lays them out."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, table in (("bank_receipts", summary.bank_receipts), ("ground_truth", summary.ground_truth)):
+    for name, table in (
+        ("bank_receipts", summary.bank_receipts),
+        ("unit_statements", summary.unit_statements),
+        ("ground_truth", summary.ground_truth),
+    ):
         if table is None:
             continue
         for column in ("date", "bank_date"):
             if column in table.column_names:
                 at = table.schema.get_field_index(column)
                 table = table.set_column(at, column, table.column(column).cast(pa.date32()))
-        if name == "bank_receipts":
+        if name != "ground_truth":
             pq.write_table(table, directory / f"{name}.parquet")
             written.append(directory / f"{name}.parquet")
         pacsv.write_csv(table, directory / f"{name}.csv")
         written.append(directory / f"{name}.csv")
     return written
+
+
+# Unit funds: payments from units' own accounts, a tenth of the fiscal payments' count, each
+# account opened with ¥10 m on the first day; the faults of the T+1 statements (§6.4 R6):
+# an outflow without its voucher, a voucher without its line, a line of another amount.
+UNIT_SHARE = 0.1
+UNIT_OPENING = 10_000_000_00
+UNIT_FAULT_RATES = {"unexplained_flow": 0.0005, "missing_b": 0.0002, "amount_mismatch": 0.0005}
+
+
+def unit_payments(
+    funds: UnitFunds,
+    rng: np.random.Generator,
+    fault_rng: np.random.Generator,
+    times: float,
+    day: int,
+    year: int,
+    count: int,
+    unit_regions: pa.Array,
+    unit_codes: pa.Array,
+) -> tuple[pa.Table, pa.Table]:
+    """A day's unit-funds payments, posted; their statement lines as the banks send them the
+    next day, with the faults injected; and the ground truth of those faults."""
+    if count <= 0:
+        return _statement_lines(None, day, -1, np.zeros(0, dtype=object)), _TRUTH.empty_table()
+    who = pa.array(rng.integers(0, len(unit_codes), count))
+    amount = np.clip(np.exp(rng.normal(np.log(2_000_00), 1.5, count)), 1_00, 500_000_00).astype(np.int64)
+    vouchers = pa.table(
+        {
+            "pay_cert_no": pa.array([f"U{day}{k:07d}" for k in range(count)], pa.string()),
+            "region": unit_regions.take(who),
+            "year": pa.array(np.full(count, year, np.int64)),
+            "unit": unit_codes.take(who),
+            "amount": pa.array(amount),
+            "date": pa.array(np.full(count, day, np.int32)).cast(pa.date32()),
+        }
+    )
+    _all_ok(funds.pay(vouchers), "unit-funds payments")
+    draw = fault_rng.random(count)
+    fault = np.full(count, "", dtype=object)
+    edge = 0.0
+    for name, base in UNIT_FAULT_RATES.items():
+        rate = min(0.5, base * times)
+        fault[(draw >= edge) & (draw < edge + rate)] = name
+        edge += rate
+    lines = _statement_lines(vouchers, day, -1, fault)
+    hit = np.flatnonzero(fault != "")
+    n = len(hit)
+    truth = pa.table(
+        {
+            "type": pa.array(fault[hit].tolist(), pa.string()),
+            "pay_cert_no": pc.if_else(
+                pa.array(fault[hit] == "unexplained_flow"),
+                pc.binary_join_element_wise("X", vouchers.column("pay_cert_no").take(pa.array(hit)), ""),
+                vouchers.column("pay_cert_no").take(pa.array(hit)),
+            ),
+            "region": vouchers.column("region").take(pa.array(hit)),
+            "year": pa.array(np.full(n, year, np.int64)),
+            "bgt_id": pa.array([""] * n, pa.string()),
+            "project": pa.array([""] * n, pa.string()),
+            "amount": pa.array(amount[hit]),
+            "date": pa.array(np.full(n, day, np.int32)),
+            "bank_project": pa.array([""] * n, pa.string()),
+            "bank_amount": pa.array(
+                np.where(fault[hit] == "amount_mismatch", amount[hit] + 1_00, amount[hit]),
+                pa.int64(),
+                mask=fault[hit] == "missing_b",
+            ),
+            "bank_date": pa.array(np.full(n, day, np.int32), pa.int32(), mask=fault[hit] == "missing_b"),
+        },
+        schema=_TRUTH,
+    )
+    return lines, truth
+
+
+def _statement_lines(vouchers: pa.Table | None, day: int, sign: int, fault: np.ndarray) -> pa.Table:
+    """The bank's lines of `vouchers` (signed: + into the account, − out), with `fault` applied
+    per voucher: unexplained_flow adds a line no voucher explains (its reference X + the
+    voucher's), missing_b drops the line, amount_mismatch moves its amount by ¥1."""
+    if vouchers is None or not vouchers.num_rows:
+        return _STATEMENT.empty_table()
+    amount = vouchers.column("amount").to_numpy() * sign
+    amount = np.where(fault == "amount_mismatch", amount - 1_00 * (sign < 0) + 1_00 * (sign > 0), amount)
+    keep = np.flatnonzero(fault != "missing_b")
+    extra = np.flatnonzero(fault == "unexplained_flow")
+    reference = vouchers.column("pay_cert_no")
+    rows = np.concatenate([keep, extra])
+    n = len(rows)
+    return pa.table(
+        {
+            "serial": pa.array([f"ST{day}{k:07d}" for k in range(n)], pa.string()),
+            "region": vouchers.column("region").take(pa.array(rows)),
+            "unit": vouchers.column("unit").take(pa.array(rows)),
+            "year": vouchers.column("year").take(pa.array(rows)),
+            "pay_cert_no": pa.concat_arrays(
+                [
+                    _plain(reference.take(pa.array(keep))),
+                    _plain(pc.binary_join_element_wise("X", reference.take(pa.array(extra)), "")),
+                ]
+            ),
+            "amount": pa.array(np.concatenate([amount[keep], amount[extra]])),
+            "date": pa.array(np.full(n, day, np.int32)),
+        },
+        schema=_STATEMENT,
+    )
+
+
+def _plain(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+_STATEMENT = pa.schema(
+    [
+        ("serial", pa.string()),
+        ("region", pa.string()),
+        ("unit", pa.string()),
+        ("year", pa.int64()),
+        ("pay_cert_no", pa.string()),
+        ("amount", pa.int64()),
+        ("date", pa.int32()),
+    ]
+)
+_TRUTH = pa.schema(
+    [
+        ("type", pa.string()),
+        ("pay_cert_no", pa.string()),
+        ("region", pa.string()),
+        ("year", pa.int64()),
+        ("bgt_id", pa.string()),
+        ("project", pa.string()),
+        ("amount", pa.int64()),
+        ("date", pa.int32()),
+        ("bank_project", pa.string()),
+        ("bank_amount", pa.int64()),
+        ("bank_date", pa.int32()),
+    ]
+)
 
 
 def _next_business_day(day: int) -> int:

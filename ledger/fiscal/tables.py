@@ -119,6 +119,21 @@ refunds = Table(
     Column("date", Integer, nullable=False),
 )
 
+# A unit-funds voucher as posted in the unit's book (ledger.fiscal.unitfunds): money into (+)
+# or out of (−) the unit's own bank account, matched each night to the bank's statement lines.
+unit_vouchers = Table(
+    "fiscal_unit_vouchers",
+    metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("key", BigInteger, nullable=False, unique=True),  # entry key
+    Column("pay_cert_no", String(40), nullable=False),
+    Column("region", Integer, nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("unit", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("date", Integer, nullable=False),
+)
+
 # The nightly reconciliation's runs (ledger.fiscal.reconcile): one row per run, its totals per
 # pair, and every finding, so that the next run ages what is still open and closes the rest.
 recon_runs = Table(
@@ -167,7 +182,7 @@ recon_findings = Table(
     Column("first_seen", Integer, nullable=False),  # the cut-off of the first run that found it
 )
 
-TABLES = (regions, departments, units, projects, indicators, payments, settlements, refunds)
+TABLES = (regions, departments, units, projects, indicators, payments, settlements, refunds, unit_vouchers)
 RECONCILIATION_TABLES = (recon_runs, recon_pairs, recon_findings)
 
 __all__ = [
@@ -184,5 +199,6 @@ __all__ = [
     "refunds",
     "regions",
     "settlements",
+    "unit_vouchers",
     "units",
 ]

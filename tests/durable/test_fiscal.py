@@ -717,3 +717,40 @@ def test_direct_reach_funds_are_tracked_to_the_payment(any_store: str | None) ->
         }
         assert report["500000000"]["indicators"] == 0
         assert f.direct_reach(2025).column("indicators").to_pylist() == [0, 0]
+
+
+def test_unit_funds_are_booked_in_the_units_own_book(any_store: str | None) -> None:
+    from ledger.fiscal import UnitFunds
+    from ledger.fiscal import tables as ft
+
+    def vouchers(rows: list[tuple[str, str, int]]) -> pa.Table:
+        n = len(rows)
+        return pa.table(
+            {
+                "pay_cert_no": [r[0] for r in rows],
+                "region": [REGION] * n,
+                "year": [2026] * n,
+                "unit": [r[1] for r in rows],
+                "amount": [r[2] for r in rows],
+                "date": pa.array([D] * n, pa.date32()),
+            }
+        )
+
+    with ledger.open(any_store) as book:
+        f = world(book)
+        funds = UnitFunds(f)
+        assert codes(funds.receive(vouchers([("IN1", "101001", 50_000_00)]))) == ["ok"]
+        out = funds.pay(
+            vouchers([("OUT1", "101001", 1_200_00), ("OUT2", "nope", 5_00), ("OUT3", "101002", 0)])
+        )
+        assert codes(out) == ["ok", "unit_not_found", "amount_invalid"]
+        assert codes(funds.pay(vouchers([("OUT1", "101001", 1_200_00)]))) == ["exists"]  # idempotent
+        unit = f"U:{REGION}:101001"
+        assert fen(book.balance(f"{unit}|1002")) == 48_800_00
+        assert fen(book.balance(f"{unit}|800102")) == 48_800_00  # the budget basis follows (INV-U1)
+        assert fen(book.balance(f"{unit}|720101")) == 1_200_00  # a public institution's basic expenditure
+        recorded = f.table(ft.unit_vouchers)
+        assert recorded.column("pay_cert_no").to_pylist() == ["IN1", "OUT1"]
+        assert recorded.column("amount").to_pylist() == [50_000_00, -1_200_00]
+        with pytest.raises(ledger.InvalidInput, match="missing columns"):
+            funds.pay(pa.table({"pay_cert_no": ["X"]}))

@@ -38,24 +38,31 @@ def truth_keys(summary: synth.Summary) -> set[tuple[str, str]]:
 
 
 def found_keys(run: job.Run) -> set[tuple[str, str]]:
-    f = run.findings.filter(pc.is_in(run.findings.column("pair"), value_set=pa.array(["R1", "R1R"])))
+    f = run.findings.filter(pc.is_in(run.findings.column("pair"), value_set=pa.array(job.BANK_PAIRS)))
     return set(zip(f.column("type").to_pylist(), f.column("key").to_pylist(), strict=True))
 
 
 def ledger_side(run: job.Run) -> pa.Table:
     return run.findings.filter(
-        pc.invert(pc.is_in(run.findings.column("pair"), value_set=pa.array(["R1", "R1R"])))
+        pc.invert(pc.is_in(run.findings.column("pair"), value_set=pa.array(job.BANK_PAIRS)))
     )
 
 
 def test_every_injected_fault_is_found_with_its_type_and_nothing_else(any_store: str | None) -> None:
     with ledger.open(any_store) as book:
         summary = province(book, JANUARY)
-        run = job.reconcile(Fiscal(book), JANUARY[1], bank_receipts=summary.bank_receipts)
+        run = job.reconcile(
+            Fiscal(book),
+            JANUARY[1],
+            bank_receipts=summary.bank_receipts,
+            unit_statements=summary.unit_statements,
+        )
         truth = truth_keys(summary)
         kinds = {kind for kind, _ in truth}
         # every type the generator injects in January, each more than once
         assert kinds == set(job.TYPES) - {"date_mismatch", "duplicate_a"}, kinds
+        r6 = {kind for kind, key in truth if key.startswith(("U", "XU"))}
+        assert r6 == {"unexplained_flow", "missing_b", "amount_mismatch"}, r6
         assert found_keys(run) == truth
         scored = job.score(run.findings, summary.ground_truth)  # type: ignore[arg-type]
         assert set(scored.column("precision").to_pylist()) == {1000}
@@ -70,7 +77,12 @@ def test_every_injected_fault_is_found_with_its_type_and_nothing_else(any_store:
 def test_totals_equal_the_sum_of_their_items() -> None:
     with ledger.open() as book:
         summary = province(book, JANUARY, seed=11)
-        run = job.reconcile(Fiscal(book), JANUARY[1], bank_receipts=summary.bank_receipts)
+        run = job.reconcile(
+            Fiscal(book),
+            JANUARY[1],
+            bank_receipts=summary.bank_receipts,
+            unit_statements=summary.unit_statements,
+        )
         f = run.findings
         for row in run.pairs.to_pylist():
             mine = pc.and_(

@@ -116,6 +116,8 @@ def test_synth_command(tmp_path: Path) -> None:
     assert {p.name for p in (tmp_path / "out").iterdir()} == {
         "bank_receipts.parquet",
         "bank_receipts.csv",
+        "unit_statements.parquet",
+        "unit_statements.csv",
         "ground_truth.csv",
     }
     assert CliRunner().invoke(app, ["synth", "--db", db, "--from", "2026-13-01"]).exit_code == 1
