@@ -8,7 +8,8 @@ else is a bug and shows its traceback.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,6 +42,20 @@ err = Console(stderr=True, soft_wrap=True)
 DbOption = Annotated[
     str, typer.Option("--db", help="Database URL: sqlite:///path.db or postgresql+psycopg://...")
 ]
+
+
+@contextmanager
+def _stage_bars() -> Iterator[Callable[[str, int, int], None]]:
+    """progress(stage, done, total): one bar per stage on a terminal, nothing in a pipe."""
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=max(total, 1))
+            bar.update(tasks[stage], completed=done)
+
+        yield progress
 
 
 def _fail(message: str) -> typer.Exit:
@@ -383,17 +398,7 @@ def synth(
     except ValueError as error:
         raise _fail(f"--from/--to: {error}") from None
     try:
-        with (
-            ledger.open(db) as opened,
-            Progress(console=err, transient=True, disable=not err.is_terminal) as bar,
-        ):
-            tasks: dict[str, Any] = {}
-
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=max(total, 1))
-                bar.update(tasks[stage], completed=done)
-
+        with ledger.open(db) as opened, _stage_bars() as progress:
             summary = generator.synthesize(
                 domain.Fiscal(opened),
                 profile=profile,
@@ -463,17 +468,7 @@ def reconcile(
                 statements = pa.concat_tables([fiscal_files.read(path, "unit_statements") for path in lines])
             if (bank_files / "ground_truth.csv").exists():
                 truth = fiscal_files.read(bank_files / "ground_truth.csv", "ground_truth")
-        with (
-            ledger.open(db) as opened,
-            Progress(console=err, transient=True, disable=not err.is_terminal) as bar,
-        ):
-            tasks: dict[str, Any] = {}
-
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=max(total, 1))
-                bar.update(tasks[stage], completed=done)
-
+        with ledger.open(db) as opened, _stage_bars() as progress:
             fiscal = domain.Fiscal(opened)
             run = job.reconcile(
                 fiscal,

@@ -49,6 +49,14 @@ def periods_of(days: np.ndarray) -> np.ndarray:
     return ((months // 12 + 1970) * 100 + months % 12 + 1).astype(np.int32)
 
 
+def next_business_days(days: np.ndarray) -> np.ndarray:
+    """The first Monday-to-Friday day after each of `days` (day numbers; 1970-01-01 was a
+    Thursday)."""
+    after = np.asarray(days, np.int64) + 1
+    weekday = (after + 3) % 7  # 0 Monday .. 6 Sunday
+    return after + np.where(weekday == 5, 2, np.where(weekday == 6, 1, 0))
+
+
 def period_keys(owners: np.ndarray | int, periods: np.ndarray | int) -> np.ndarray:
     """int64 keys of (owner, month) pairs: owner << PERIOD_BITS | yyyymm."""
     return (np.asarray(owners, np.int64) << PERIOD_BITS) | np.asarray(periods, np.int64)

@@ -49,7 +49,7 @@ from ledger import match as matching
 from ledger.errors import InvalidInput
 from ledger.fiscal import tables as ft
 from ledger.fiscal.domain import Fiscal
-from ledger.periods import EPOCH, days
+from ledger.periods import EPOCH, days, next_business_days
 
 PAIRS: dict[str, tuple[str, str, str]] = {
     "R1": ("payment vouchers ↔ bank receipts", "vouchers executed", "agent-bank receipts"),
@@ -405,7 +405,7 @@ def _vouchers(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int, int]
     fail = absent & pc.is_in(key_text, value_set=failed).to_numpy(zero_copy_only=False)
     kind[fail] = "failure_not_reversed"
     feed_end = int(bank_date.max()) if len(bank_date) else -(2**31)
-    awaiting = absent & ~fail & (feed_end < _next_business_day(date_a))
+    awaiting = absent & ~fail & (feed_end < next_business_days(date_a))
     kind[awaiting] = "in_transit"
     keep = np.flatnonzero(~done)
     row_a, row_b = items["row_a"][keep], items["row_b"][keep]
@@ -468,7 +468,7 @@ def _unit_funds(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int, in
     kind = items["type"]
     done = (kind == "in_transit") & (np.maximum(items["date_a"], items["date_b"]) <= p.date)
     feed_end = int(line_date.max()) if len(line_date) else -(2**31)
-    kind[(kind == "missing_b") & (feed_end < _next_business_day(items["date_a"]))] = "in_transit"
+    kind[(kind == "missing_b") & (feed_end < next_business_days(items["date_a"]))] = "in_transit"
     kind[kind == "missing_a"] = "unexplained_flow"
     keep = np.flatnonzero(~done)
     group = np.where(items["group_a"] >= 0, items["group_a"], items["group_b"])[keep]
@@ -743,13 +743,6 @@ def _indicator_of(p: _Province, bgt_id: pa.Array) -> np.ndarray:
     """Indicator idx of each BGT_ID (-1: none such)."""
     found = pc.fill_null(pc.index_in(bgt_id, value_set=p.indicator.column("bgt_id")), -1)
     return found.to_numpy().astype(np.int64)
-
-
-def _next_business_day(day: np.ndarray) -> np.ndarray:
-    """The first Monday-to-Friday day after each day (1970-01-01 was a Thursday)."""
-    after = np.asarray(day, np.int64) + 1
-    weekday = (after + 3) % 7  # 0 Monday .. 6 Sunday
-    return after + np.where(weekday == 5, 2, np.where(weekday == 6, 1, 0))
 
 
 def _year_of(day: np.ndarray) -> np.ndarray:

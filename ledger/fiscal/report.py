@@ -29,17 +29,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-# The finding types in reading order; their look is fixed across every chart and table.
-FINDING_TYPES = (
-    "in_transit",
-    "date_mismatch",
-    "amount_mismatch",
-    "key_mismatch",
-    "missing_a",
-    "missing_b",
-    "duplicate_a",
-    "duplicate_b",
-)
+from ledger.match import TYPES
+
+# The finding types in reading order (the kernel's); their look is fixed across every chart and table.
+FINDING_TYPES = TYPES
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from ledger.errors import InvalidInput
 from ledger.fiscal.domain import Department, Fiscal, Movement, Unit
 from ledger.fiscal.unitfunds import UnitFunds
+from ledger.periods import next_business_days
 
 # §8.2 monthly weights of payment counts, January to December (they sum to 1)
 MONTH_WEIGHTS = np.array([4, 6, 7.5, 7.8, 8, 8.2, 8, 8, 8.2, 8.3, 8.5, 14], np.float64)
@@ -574,8 +575,8 @@ def bank_receipts(
     n = len(rows)
     serial = np.array([f"AB{day}{k:07d}" for k in range(n)], dtype=object)
     bank_day = np.full(n, day, np.int64)
-    later = days[days > day]
-    bank_day[fault == "in_transit"] = int(later[0]) if len(later) else _next_business_day(day)
+    later = np.append(days[days > day], next_business_days(np.array([day])))  # the range's, or beyond it
+    bank_day[fault == "in_transit"] = int(later[0])
     # in December of the year before (its last days): the bank booked it against that year
     december = (dt.date(year - 1, 12, 31) - dt.date(1970, 1, 1)).days - day % 5
     bank_day[fault == "cross_year"] = december
@@ -812,14 +813,6 @@ _TRUTH = pa.schema(
         ("bank_date", pa.int32()),
     ]
 )
-
-
-def _next_business_day(day: int) -> int:
-    """The first Monday-to-Friday day after `day` (days since 1970-01-01, a Thursday)."""
-    day += 1
-    while (day + 3) % 7 >= 5:
-        day += 1
-    return day
 
 
 def _all_ok(result: pa.Table, what: str) -> None:
