@@ -1307,6 +1307,7 @@ class Payments:
         self.fiscal = fiscal
         self._ledgers: _Ledgers | None = None
         self._keys: tuple[int, np.ndarray, np.ndarray] | None = None  # count, sorted keys, their idx
+        self._settled: tuple[np.ndarray, int] = (np.zeros(0, np.int8), 0)  # per payment, settlements read
 
     def ledgers(self) -> _Ledgers:
         f = self.fiscal
@@ -1603,13 +1604,23 @@ class Payments:
         )
 
     def settled(self) -> np.ndarray:
-        """Each payment's settlement: 1 executed, -1 failed, 0 not yet (by payment idx)."""
+        """Each payment's settlement: 1 executed, -1 failed, 0 not yet (by payment idx; a
+        read-only array, kept and extended by what was settled since the last call)."""
         f = self.fiscal
-        out = np.zeros(f.table(ft.payments).num_rows, np.int8)
+        count = f.table(ft.payments).num_rows
         rows = f.table(ft.settlements)
-        ok = rows.column("status").to_numpy(zero_copy_only=False) == "OK"
-        out[rows.column("payment").to_numpy()] = np.where(ok, 1, -1)
-        return out
+        out, seen = self._settled
+        if seen > rows.num_rows or len(out) > count:  # tables read anew: start again
+            out, seen = np.zeros(0, np.int8), 0
+        if len(out) < count:
+            out = np.concatenate([out, np.zeros(count - len(out), np.int8)])
+        new = rows.slice(seen)
+        ok = new.column("status").to_numpy(zero_copy_only=False) == "OK"
+        out[new.column("payment").to_numpy()] = np.where(ok, 1, -1)
+        self._settled = (out, rows.num_rows)
+        view = out.view()
+        view.flags.writeable = False
+        return view
 
     def refund(self, refunds: pa.Table) -> pa.Table:
         """Refunds after a successful payment (one per payment): one linked chain restoring the

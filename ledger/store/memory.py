@@ -232,7 +232,11 @@ class MemoryStore(Store):
         if where:
             raise ValueError("the in-memory store filters domain tables in Python, not by SQL")
         names = [column.name for column in table.columns]
-        parts = [part.select(names) for part in self.domain.get(table.name, [])]
+        parts, offset = [], 0
+        for part in self.domain.get(table.name, []):  # only the parts from `start` on
+            if offset + part.num_rows > start:
+                parts.append(part.slice(max(start - offset, 0)).select(names))
+            offset += part.num_rows
         types = {name: pa.int64() if column.type.python_type is int else pa.string()
                  for name, column in zip(names, table.columns, strict=True)}  # fmt: skip
         schema = pa.schema(list(types.items()))
@@ -242,7 +246,7 @@ class MemoryStore(Store):
         for position, name in enumerate(names):  # as a database reads them: NULL integers as -1
             if types[name] == pa.int64() and whole.column(name).null_count:
                 whole = whole.set_column(position, name, pc.fill_null(whole.column(name), -1))
-        return whole.slice(start) if start else whole
+        return whole
 
     def node_rows(self, conn: Connection) -> pa.Table:
         names = CATALOG_COLUMNS["nodes"]
