@@ -436,6 +436,12 @@ def reconcile(
         ),
     ] = None,
     window: Annotated[int, typer.Option("--window", help="Days a payment may be in transit.")] = 3,
+    year: Annotated[
+        int | None,
+        typer.Option(
+            "--year", help="The fiscal year (default the cut-off's; the year before in January's clean-up)."
+        ),
+    ] = None,
 ) -> None:
     """The nightly reconciliation (ledger.fiscal.reconcile): every pair, region by region, the
     run stored in the ledger's database and aged against the last one, its findings written as
@@ -477,6 +483,7 @@ def reconcile(
                 bank_receipts=bank,
                 unit_statements=statements,
                 window=window,
+                year=year,
                 progress=progress,
             )
             for name, step in (

@@ -1466,7 +1466,7 @@ class Payments:
             again = go[codes == Code.exists]
             if len(again):
                 recorded, _ = self._find(p.take(pa.array(again)))
-                fresh = np.sort(np.concatenate([fresh, again[recorded < 0]]))
+                fresh = np.sort(np.concatenate([fresh, _once(again[recorded < 0], keys, fresh)]))
         if len(fresh):
             f._append_table(
                 ft.payments,
@@ -1591,7 +1591,7 @@ class Payments:
         again = np.flatnonzero(reason == "exists")  # settled before but not recorded: record now
         if len(again):
             recorded = self.settled()[index[again]] != 0
-            done = np.sort(np.concatenate([done, again[~recorded]]))
+            done = np.sort(np.concatenate([done, _once(again[~recorded], index, done)]))
         if len(done):
             settled = {
                 "payment": pa.array(index[done].astype(np.int64)),
@@ -1690,7 +1690,7 @@ class Payments:
         again = np.flatnonzero(reason == "exists")  # refunded before but not recorded: record now
         if len(again):
             recorded = self.refunded()[index[again]] != 0
-            done = np.sort(np.concatenate([done, again[~recorded]]))
+            done = np.sort(np.concatenate([done, _once(again[~recorded], index, done)]))
         if len(done):
             f._append_table(
                 ft.refunds,
@@ -1742,6 +1742,14 @@ def event_keys(table: pa.Table, kind: str) -> np.ndarray:
     joined = _array(joined)
     digest = _fnv1a(joined)
     return ((digest >> np.uint64(4)) | np.uint64(1)).astype(np.int64) * 4
+
+
+def _once(rows: np.ndarray, ids: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """Of `rows` (answered `exists`, not recorded yet), those to record: one per id, none whose
+    id a row of `taken` records already (a call that names one event twice records it once)."""
+    rows = rows[~np.isin(ids[rows], ids[taken])]
+    _, first = np.unique(ids[rows], return_index=True)
+    return rows[np.sort(first)]
 
 
 def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:

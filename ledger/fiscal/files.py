@@ -133,7 +133,8 @@ LAYOUTS: dict[str, tuple[Column, ...]] = {
             "string",
             True,
             "the fault injected: in_transit, amount_mismatch, missing_a, missing_b, "
-            "duplicate_b, failure_not_reversed, refund_not_reflected, key_mismatch, cross_year",
+            "duplicate_b, failure_not_reversed, refund_not_reflected, key_mismatch, cross_year,"
+            " unexplained_flow (a unit's statement line without its voucher)",
         ),
         Column("pay_cert_no", "string", True, "the payment"),
         _REGION,

@@ -91,11 +91,12 @@ class Run:
     each stage took. `first_seen` and `closed` come from the runs stored before it."""
 
     date: int  # the cut-off, days since 1970-01-01
+    year: int  # the fiscal year reconciled
     regions: list[str]
     pairs: pa.Table  # region, pair, total_a, total_b, difference, items
     findings: pa.Table  # FINDING_COLUMNS (+ first_seen once aged)
     region_stats: pa.Table  # region, name, indicator_total, executed, payments
-    cleared: int = 0  # R1 items in transit that both sides now hold
+    cleared: int = 0  # payments and unit-funds items in transit (R1, R6) both sides now hold
     closed: int = 0  # findings of the previous run not found again
     run_id: str = ""
     created: str = ""
@@ -142,6 +143,9 @@ class _Province:
     vouchers_by_region: list[np.ndarray]
     statements: pa.Table | None
     statements_by_region: list[np.ndarray]
+    bank_through: int  # the last day the banks' receipts reach (their files as a whole)
+    statements_through: int
+    closed: np.ndarray  # per region: its fiscal year is closed (R4 and U6 left out)
 
 
 def reconcile(
@@ -198,6 +202,7 @@ def reconcile(
     stages.append(("reconcile", time.perf_counter() - started, records))
     return Run(
         date=province.date,
+        year=province.year,
         regions=[codes[r] for r in chosen],
         pairs=pa.Table.from_pylist(pairs, schema=_PAIR_SCHEMA),
         findings=pa.concat_tables(findings) if findings else _findings({}),
@@ -267,6 +272,9 @@ def _load(
         vouchers_by_region=_split(vouchers.column("region").to_numpy(), n_regions),
         statements=statements,
         statements_by_region=lines_split,
+        bank_through=_through(bank),
+        statements_through=_through(statements),
+        closed=np.array([fiscal._year_closed(c, year) for c in regions.column("code").to_pylist()], bool),
     )
 
 
@@ -276,6 +284,7 @@ def _bank_table(bank: pa.Table) -> pa.Table:
     if missing:
         raise InvalidInput(f"reconcile: the bank receipts lack column {missing[0]!r}")
     bank = bank.select(list(need))
+    _refuse_bad(bank, "bank receipts")
     date = bank.column("date")
     if pa.types.is_date(date.type):
         bank = bank.set_column(6, "date", date.cast(pa.date32()).cast(pa.int32()))
@@ -295,12 +304,30 @@ def _bank_table(bank: pa.Table) -> pa.Table:
     )
 
 
+def _refuse_bad(table: pa.Table, what: str) -> None:
+    """The files' columns must be whole: no empty value, amounts in integer fen (no float)."""
+    for name in table.column_names:
+        if table.column(name).null_count:
+            raise InvalidInput(f"reconcile: the {what} have an empty {name!r}")
+    kind = table.column("amount").type
+    if not pa.types.is_integer(kind):
+        raise InvalidInput(f"reconcile: the {what} have amounts of {kind}: expected integer fen")
+
+
+def _through(files: pa.Table | None) -> int:
+    """The last day a set of the banks' files reaches (their latest row's date)."""
+    if files is None or not files.num_rows:
+        return -(2**31)
+    return int(pc.max(files.column("date")).as_py())
+
+
 def _statement_table(lines: pa.Table) -> pa.Table:
     need = ("pay_cert_no", "region", "unit", "year", "amount", "date")
     missing = [c for c in need if c not in lines.column_names]
     if missing:
         raise InvalidInput(f"reconcile: the unit statements lack column {missing[0]!r}")
     lines = lines.select(list(need))
+    _refuse_bad(lines, "unit statements")
     if pa.types.is_date(lines.column("date").type):
         lines = lines.set_column(5, "date", lines.column("date").cast(pa.date32()).cast(pa.int32()))
     types = [pa.string(), pa.string(), pa.string(), pa.int64(), pa.int64(), pa.int32()]
@@ -338,12 +365,13 @@ def _region(p: _Province, r: int) -> tuple[list[dict[str, Any]], pa.Table, int, 
         cleared += cleared_here
         records += n
     if p.ledgers is not None:
-        for name, build in (("R4", _appropriations), ("R5", _executed), ("C1", _control)):
+        builds = (("R4", _appropriations), ("R5", _executed), ("C1", _control))
+        for name, build in builds[1:] if p.closed[r] else builds:  # closed: 6001 is in 8101 now
             table, totals, n = build(p, r)
             parts.append(table)
             pairs.append({"region": code, "pair": name, **totals})
             records += n
-    if p.basis is not None:
+    if p.basis is not None and p.basis.num_rows and not p.closed[r]:
         table, totals, n = _basis(p, r)
         parts.append(table)
         pairs.append({"region": code, "pair": "U6", **totals})
@@ -366,11 +394,12 @@ def _vouchers(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int, int]
     status = bank.column("status").to_numpy(zero_copy_only=False)
     bank_date = bank.column("date").to_numpy()
     in_year = bank.column("year").to_numpy() == p.year
-    ok = np.flatnonzero(in_year & (status == "OK") & (bank_date <= p.date + p.window))
+    a_key = pay.column("pay_cert_no").take(pa.array(rows, pa.int64()))
+    by_cut_off = _by_cut_off(p, bank_date, bank.column("pay_cert_no"), a_key)
+    ok = np.flatnonzero(in_year & (status == "OK") & by_cut_off)
     failed = bank.column("pay_cert_no").filter(pa.array(in_year & (status == "FAIL")))
     indicator = pay.column("indicator").to_numpy()[rows]
     ind_project = p.indicator.column("project").to_numpy()
-    a_key = pay.column("pay_cert_no").take(pa.array(rows, pa.int64()))
     a_group = p.project_code.take(pa.array(ind_project[indicator]))
     b = bank.take(pa.array(ok, pa.int64()))
     keys, key_values = _codes(a_key, b.column("pay_cert_no"))
@@ -404,8 +433,7 @@ def _vouchers(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int, int]
     absent = kind == "missing_b"
     fail = absent & pc.is_in(key_text, value_set=failed).to_numpy(zero_copy_only=False)
     kind[fail] = "failure_not_reversed"
-    feed_end = int(bank_date.max()) if len(bank_date) else -(2**31)
-    awaiting = absent & ~fail & (feed_end < next_business_days(date_a))
+    awaiting = absent & ~fail & (p.bank_through < next_business_days(date_a))  # the bank pays T+1
     kind[awaiting] = "in_transit"
     keep = np.flatnonzero(~done)
     row_a, row_b = items["row_a"][keep], items["row_b"][keep]
@@ -443,9 +471,11 @@ def _unit_funds(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int, in
     assert p.statements is not None
     lines = p.statements.take(pa.array(p.statements_by_region[r], pa.int64()))
     line_date = lines.column("date").to_numpy()
-    b = lines.filter(pa.array((lines.column("year").to_numpy() == p.year) & (line_date <= p.date + p.window)))
+    a_key = v.column("pay_cert_no").take(pa.array(rows, pa.int64()))
+    in_year = lines.column("year").to_numpy() == p.year
+    b = lines.filter(pa.array(in_year & _by_cut_off(p, line_date, lines.column("pay_cert_no"), a_key)))
     a_unit = p.unit_code.take(pa.array(v.column("unit").to_numpy()[rows]))
-    keys, values = _codes(v.column("pay_cert_no").take(pa.array(rows, pa.int64())), b.column("pay_cert_no"))
+    keys, values = _codes(a_key, b.column("pay_cert_no"))
     groups, group_values = _codes(a_unit, b.column("unit"))
     n = len(rows)
     found = matching.match(
@@ -467,8 +497,8 @@ def _unit_funds(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int, in
     items = _items(found)
     kind = items["type"]
     done = (kind == "in_transit") & (np.maximum(items["date_a"], items["date_b"]) <= p.date)
-    feed_end = int(line_date.max()) if len(line_date) else -(2**31)
-    kind[(kind == "missing_b") & (feed_end < next_business_days(items["date_a"]))] = "in_transit"
+    # a line is dated the day of its voucher: awaited while the files do not reach that day
+    kind[(kind == "missing_b") & (p.statements_through < items["date_a"])] = "in_transit"
     kind[kind == "missing_a"] = "unexplained_flow"
     keep = np.flatnonzero(~done)
     group = np.where(items["group_a"] >= 0, items["group_a"], items["group_b"])[keep]
@@ -500,16 +530,15 @@ def _refunds(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int]:
     assert p.bank is not None
     bank = p.bank.take(pa.array(p.bank_by_region[r], pa.int64()))
     status = bank.column("status").to_numpy(zero_copy_only=False)
+    payment = p.refund_payment[mine]
+    a_key = pay.column("pay_cert_no").take(pa.array(payment, pa.int64()))
     b_rows = np.flatnonzero(
         (status == "REFUND")
         & (bank.column("year").to_numpy() == p.year)
-        & (bank.column("date").to_numpy() <= p.date + p.window)
+        & _by_cut_off(p, bank.column("date").to_numpy(), bank.column("pay_cert_no"), a_key)
     )
     b = bank.take(pa.array(b_rows, pa.int64()))
-    payment = p.refund_payment[mine]
-    keys, values = _codes(
-        pay.column("pay_cert_no").take(pa.array(payment, pa.int64())), b.column("pay_cert_no")
-    )
+    keys, values = _codes(a_key, b.column("pay_cert_no"))
     n = len(mine)
     found = matching.match(
         matching.Side(key=keys[:n], amount=p.refund_amount[mine], date=p.refund_date[mine].astype(np.int32)),
@@ -604,16 +633,16 @@ def _appropriations(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int
         pc.binary_join_element_wise("basic:", p.unit_code.take(pa.array(unit[order[first]])), ""),
         p.project_code.take(pa.array(project[order[first]])),
     )
-    return _balanced_pair(
-        p,
-        r,
-        "R4",
-        keys,
-        text,
-        treasury.get_many(keys),
-        unit_side.get_many(keys),
-        mine[order[first]],
+    table, totals, n = _balanced_pair(
+        p, r, "R4", keys, text, treasury.get_many(keys), unit_side.get_many(keys), mine[order[first]]
     )
+    # a key covers every indicator of its project (of its unit's basic expenditure: no project)
+    basic_key = pc.starts_with(table.column("key"), "basic:")
+    table = table.set_column(
+        table.schema.get_field_index("bgt_id"), "bgt_id", pa.array([""] * table.num_rows, pa.string())
+    )
+    project = pc.if_else(basic_key, "", table.column("project"))
+    return table.set_column(table.schema.get_field_index("project"), "project", project), totals, n
 
 
 def _executed(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int]:
@@ -669,6 +698,9 @@ def _basis(p: _Province, r: int) -> tuple[pa.Table, dict[str, int], int]:
             "pair": "U6",
             "type": np.full(len(bad), "amount_mismatch", dtype=object),
             "key": rows.column("book").take(pa.array(bad, pa.int64())),
+            "unit": pc.list_element(
+                pc.split_pattern(rows.column("book").take(pa.array(bad, pa.int64())), ":"), 2
+            ),
             "region": p.regions[r].as_py(),
             "indicator": np.full(len(bad), -1, np.int64),
             "amount_a": surplus[bad],
@@ -723,6 +755,17 @@ def _codes(a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray) -> tupl
 def _chunk(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     return values.cast(pa.string())
+
+
+def _by_cut_off(
+    p: _Province, dates: np.ndarray, keys: pa.Array | pa.ChunkedArray, ledger_keys: pa.Array
+) -> np.ndarray:
+    """Which of the files' rows a run with cut-off D reads: those dated by D, and those dated
+    within the window after it whose key the ledger has by D (in transit at the cut-off);
+    what the ledger records only after D is the next run's."""
+    later = (dates > p.date) & (dates <= p.date + p.window)
+    known = pc.is_in(keys, value_set=ledger_keys).to_numpy(zero_copy_only=False)
+    return (dates <= p.date) | (later & known)
 
 
 def _items(found: matching.Matched) -> dict[str, np.ndarray]:
@@ -854,23 +897,32 @@ _STATS_SCHEMA = pa.schema(
 
 
 def store_run(fiscal: Fiscal, run: Run, created: dt.datetime | None = None) -> Run:
-    """Keep `run` in the ledger's database: it is aged against the last run stored before
-    it (same cut-off or earlier): a finding (pair, key) that run had keeps its `first_seen`,
-    one it lacks is first seen now, and what that run found and this one does not is
-    `closed`. Sets run_id, created, first_seen and closed on `run` and returns it."""
+    """Keep `run` in the ledger's database, aged region by region against the last run stored
+    before it (same cut-off or earlier) of the same fiscal year that covered the region: a
+    finding (region, pair, key) that run had keeps its `first_seen`, one it lacks is first
+    seen now, and what that run found in the region and this one does not is `closed`. Sets
+    run_id, created, first_seen and closed on `run` and returns it."""
     runs = fiscal.table(ft.recon_runs)
     idx = runs.num_rows
-    previous = _previous(runs, run.date)
     first_seen = np.full(run.findings.num_rows, run.date, np.int64)
     closed = 0
-    if previous is not None:
+    now = _finding_keys(run.findings)
+    region_of = run.findings.column("region")
+    by_previous: dict[int, list[str]] = {}
+    for region in run.regions:
+        previous = _previous(runs, run.date, run.year, region)
+        if previous is not None:
+            by_previous.setdefault(previous, []).append(region)
+    for previous, regions in by_previous.items():
         before = _run_findings(fiscal, previous)
-        now = _finding_keys(run.findings)
+        before = before.filter(pc.is_in(before.column("region"), value_set=pa.array(regions)))
         then = _finding_keys(before)
+        mine = pc.is_in(region_of, value_set=pa.array(regions)).to_numpy(zero_copy_only=False)
         at = pc.fill_null(pc.index_in(now, value_set=then), -1).to_numpy().astype(np.int64)
-        seen = before.column("first_seen").to_numpy()
-        first_seen = np.where(at >= 0, seen[np.maximum(at, 0)] if len(seen) else run.date, run.date)
-        closed = int((~pc.is_in(then, value_set=now).to_numpy(zero_copy_only=False)).sum())
+        seen = before.column("first_seen").to_numpy().astype(np.int64)
+        carried = mine & (at >= 0)
+        first_seen[carried] = seen[at[carried]]
+        closed += int((~pc.is_in(then, value_set=now).to_numpy(zero_copy_only=False)).sum())
     created = created or dt.datetime.now(dt.UTC)
     run.run_id = f"{run.day:%Y%m%d}-{idx:04d}"
     run.created = created.isoformat(timespec="seconds")
@@ -882,6 +934,7 @@ def store_run(fiscal: Fiscal, run: Run, created: dt.datetime | None = None) -> R
             {
                 "run_id": [run.run_id],
                 "date": pa.array([run.date], pa.int64()),
+                "year": pa.array([run.year], pa.int64()),
                 "scope": [",".join(run.regions)],
                 "created": [run.created],
                 "findings": pa.array([run.findings.num_rows], pa.int64()),
@@ -899,14 +952,26 @@ def store_run(fiscal: Fiscal, run: Run, created: dt.datetime | None = None) -> R
     return run
 
 
-def _previous(runs: pa.Table, date: int) -> int | None:
-    """The idx of the last run stored with a cut-off on or before `date` (None: none)."""
-    dates = runs.column("date").to_numpy()
-    earlier = np.flatnonzero(dates <= date)
-    if not len(earlier):
-        return None
-    best = earlier[dates[earlier] == dates[earlier].max()]
-    return int(best.max())
+def _previous(runs: pa.Table, date: int, year: int, region: str) -> int | None:
+    """The idx of the last run of fiscal `year` stored with a cut-off on or before `date`
+    whose scope held `region` (None: none)."""
+    best: tuple[int, int] | None = None
+    for i, (day, of_year, scope) in enumerate(
+        zip(
+            runs.column("date").to_pylist(),
+            runs.column("year").to_pylist(),
+            runs.column("scope").to_pylist(),
+            strict=True,
+        )
+    ):
+        if (
+            of_year == year
+            and day <= date
+            and region in scope.split(",")
+            and (best is None or day >= best[0])
+        ):
+            best = (day, i)
+    return None if best is None else best[1]
 
 
 def _run_findings(fiscal: Fiscal, run: int) -> pa.Table:
@@ -915,8 +980,10 @@ def _run_findings(fiscal: Fiscal, run: int) -> pa.Table:
 
 
 def _finding_keys(findings: pa.Table) -> pa.Array:
-    """(pair, key) of each finding as one string, for ageing across runs."""
-    joined = pc.binary_join_element_wise(findings.column("pair"), findings.column("key"), "\x1f")
+    """(region, pair, key) of each finding as one string, for ageing across runs."""
+    joined = pc.binary_join_element_wise(
+        findings.column("region"), findings.column("pair"), findings.column("key"), "\x1f"
+    )
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 

@@ -142,6 +142,7 @@ recon_runs = Table(
     Column("idx", Integer, primary_key=True, autoincrement=False),
     Column("run_id", String(40), nullable=False, unique=True),
     Column("date", Integer, nullable=False),  # the cut-off day, days since 1970-01-01
+    Column("year", Integer),  # the fiscal year reconciled
     Column("scope", Text, nullable=False),  # the regions reconciled, comma-separated
     Column("created", String(32), nullable=False),  # ISO timestamp, UTC
     Column("findings", BigInteger, nullable=False),

@@ -3,8 +3,8 @@ the treasury, booked in its own dual-basis book (DOMAIN §6.4 R6, §8.3 path UNI
 
 - a receipt: FA Dr 1002 bank deposits / Cr 4609 other revenue; BA Dr 800102 monetary funds /
   Cr 6609 other budget revenue;
-- a payment: FA Dr 500102 goods and services / Cr 1002; BA Dr 710101 or 720101 (basic
-  expenditure, by unit type) / Cr 800102.
+- a payment: FA Dr 500102 goods and services / Cr 1002; BA Dr 7901 other expenditure / Cr
+  800102 (not fiscal money: the year end closes it into 8201, beside 6609, never into 8101).
 
 Each voucher (PAY_CERT_NO, per region and year) is one entry, idempotent by its key, and is
 recorded in `fiscal_unit_vouchers` with its signed amount (+ in, − out). The bank sends each
@@ -19,12 +19,12 @@ import pyarrow.compute as pc
 
 from ledger.codes import Code
 from ledger.fiscal import tables as ft
-from ledger.fiscal.domain import Fiscal, _columns, _days, _reasons, event_keys
+from ledger.fiscal.domain import Fiscal, _columns, _days, _once, _reasons, event_keys
 
 VOUCHER_COLUMNS = ("pay_cert_no", "region", "year", "unit", "amount", "date")
-# (FA debit, FA credit, BA debit, BA credit) by direction; BA debit of a payment by unit type
+# (FA debit, FA credit, BA debit, BA credit) by direction
 _RECEIPT = ("1002", "4609", "800102", "6609")
-_PAYMENT = ("500102", "1002", None, "800102")
+_PAYMENT = ("500102", "1002", "7901", "800102")
 
 
 class UnitFunds:
@@ -63,19 +63,8 @@ class UnitFunds:
             book = pc.binary_join_element_wise(
                 "U:", p.column("region").take(take), ":", p.column("unit").take(take), ""
             )
-            types = units.column("unit_type").take(pa.array(unit[go])).to_numpy(zero_copy_only=False)
             codes = _RECEIPT if sign > 0 else _PAYMENT
-            ba_debit = (
-                np.full(len(go), codes[2], dtype=object)
-                if codes[2] is not None
-                else np.where(types == "ADMIN", "710101", "720101").astype(object)
-            )
-            columns = [
-                pc.binary_join_element_wise(book, "|" + codes[0], ""),
-                pc.binary_join_element_wise(book, "|" + codes[1], ""),
-                pc.binary_join_element_wise(book, "|", pa.array(ba_debit.tolist(), pa.string()), ""),
-                pc.binary_join_element_wise(book, "|" + codes[3], ""),
-            ]
+            columns = [pc.binary_join_element_wise(book, "|" + code, "") for code in codes]
             accounts = np.stack([f.book.account_index(c.to_pylist()) for c in columns], axis=1)
             a = amount[go]
             posted = f.book.post_columns(
@@ -91,7 +80,8 @@ class UnitFunds:
             again = go[posted == Code.exists]  # posted before but not recorded (a call cut short)
             if len(again):
                 recorded = pc.is_in(pa.array(keys[again]), value_set=f.table(ft.unit_vouchers).column("key"))
-                fresh = np.sort(np.concatenate([fresh, again[~recorded.to_numpy(zero_copy_only=False)]]))
+                unrecorded = again[~recorded.to_numpy(zero_copy_only=False)]
+                fresh = np.sort(np.concatenate([fresh, _once(unrecorded, keys, fresh)]))
             if len(fresh):
                 f._append_table(
                     ft.unit_vouchers,

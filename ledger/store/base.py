@@ -23,7 +23,7 @@ from typing import Any, cast
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Boolean, Connection, Engine, func, insert, select, update
+from sqlalchemy import Boolean, Connection, Engine, func, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -1513,10 +1513,24 @@ class Store:
             if table.name in ready:
                 continue
             if conn.dialect.has_table(conn, table.name):
+                # a table of an earlier version lacks the (nullable) columns added since
+                dialect = self.sql_dialect()
+                for column in table.columns:
+                    if column.name not in self._domain_columns(conn, table.name) and column.nullable:
+                        kind = column.type.compile(dialect=dialect)
+                        self.execute_ddl(conn, f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                self.__dict__.get("_domain_seen", {}).pop(table.name, None)
                 ready.add(table.name)  # only a table seen committed: a creation may be rolled back
                 continue
             for statement in self.table_ddl(table):
                 self.execute_ddl(conn, statement)
+
+    def _domain_columns(self, conn: Connection, name: str) -> set[str]:
+        """The columns a domain table has in the database (read once per process)."""
+        seen = self.__dict__.setdefault("_domain_seen", {})
+        if name not in seen:
+            seen[name] = {column["name"] for column in inspect(conn).get_columns(name)}
+        return cast(set[str], seen[name])
 
     def domain_count(self, conn: Connection, table: Any) -> int:
         """How many rows a domain table has (its idx runs 0, 1, 2…: one look at the key)."""
@@ -1542,11 +1556,15 @@ class Store:
             top = conn.exec_driver_sql(f'SELECT max("{idx}") FROM {table.name}').scalar()
             size = max(1, self.chunk_rows // 8)
             for first in range(start, (int(top) + 1) if top is not None else start, size):
+                there = self._domain_columns(conn, table.name)  # an earlier version's: NULL for the rest
                 parts.append(
                     self.read_table(
                         conn,
                         "SELECT "
-                        + ", ".join(_domain_column(table.c[n]) for n in names)
+                        + ", ".join(
+                            _domain_column(table.c[n]) if n in there else _absent_column(table.c[n])
+                            for n in names
+                        )
                         + f" FROM {table.name}"
                         f' WHERE "{idx}" >= {first} AND "{idx}" < {first + size}{condition} ORDER BY "{idx}"',
                         types,
@@ -1631,6 +1649,11 @@ def _domain_column(column: Any) -> str:
     """A domain column as read_domain selects it: a nullable integer as -1 for NULL."""
     name = f'"{column.name}"'
     return f"coalesce({name}, -1)" if column.nullable and _is_integer(column) else name
+
+
+def _absent_column(column: Any) -> str:
+    """A column an earlier version's table lacks, as read_domain reads it: NULL (-1)."""
+    return f'-1 AS "{column.name}"' if _is_integer(column) else f'NULL AS "{column.name}"'
 
 
 def _is_integer(column: Any) -> bool:

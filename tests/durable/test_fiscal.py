@@ -745,12 +745,39 @@ def test_unit_funds_are_booked_in_the_units_own_book(any_store: str | None) -> N
         )
         assert codes(out) == ["ok", "unit_not_found", "amount_invalid"]
         assert codes(funds.pay(vouchers([("OUT1", "101001", 1_200_00)]))) == ["exists"]  # idempotent
+        twice = vouchers([("OUT4", "101001", 7_00), ("OUT4", "101001", 7_00)])  # one call naming it twice
+        assert codes(funds.pay(twice)) == ["ok", "exists"]
         unit = f"U:{REGION}:101001"
-        assert fen(book.balance(f"{unit}|1002")) == 48_800_00
-        assert fen(book.balance(f"{unit}|800102")) == 48_800_00  # the budget basis follows (INV-U1)
-        assert fen(book.balance(f"{unit}|720101")) == 1_200_00  # a public institution's basic expenditure
+        assert fen(book.balance(f"{unit}|1002")) == 48_793_00
+        assert fen(book.balance(f"{unit}|800102")) == 48_793_00  # the budget basis follows (INV-U1)
+        assert fen(book.balance(f"{unit}|7901")) == 1_207_00  # other expenditure: not fiscal money
         recorded = f.table(ft.unit_vouchers)
-        assert recorded.column("pay_cert_no").to_pylist() == ["IN1", "OUT1"]
-        assert recorded.column("amount").to_pylist() == [50_000_00, -1_200_00]
+        assert recorded.column("pay_cert_no").to_pylist() == ["IN1", "OUT1", "OUT4"]
+        assert recorded.column("amount").to_pylist() == [50_000_00, -1_200_00, -7_00]
         with pytest.raises(ledger.InvalidInput, match="missing columns"):
             funds.pay(pa.table({"pay_cert_no": ["X"]}))
+
+
+def test_tables_of_an_earlier_version_gain_the_columns_added_since(any_store: str | None) -> None:
+    if any_store is None:
+        pytest.skip("the in-memory store lives as long as its ledger: no earlier version")
+    import sqlalchemy as sa
+
+    from ledger.fiscal import tables as ft
+
+    with ledger.open(any_store) as book:
+        world(book)
+    engine = sa.create_engine(any_store)
+    with engine.begin() as conn:  # as the tables were before units had books and projects a book
+        conn.exec_driver_sql('ALTER TABLE fiscal_units DROP COLUMN "books"')
+        conn.exec_driver_sql('ALTER TABLE fiscal_projects DROP COLUMN "book"')
+    engine.dispose()
+    with ledger.open(any_store) as book:
+        f = Fiscal(book)
+        assert f.table(ft.units).column("books").to_pylist() == [-1, -1]  # read as NULL
+        assert codes_of(f.create_units([Unit(region=REGION, code="101009", capital_book=True)])) == ["ok"]
+        assert codes_of(
+            f.create_projects([Project(region=REGION, code="J9", unit="101009", kind="3", capital=True)])
+        ) == ["ok"]
+        assert f.table(ft.units).column("books").to_pylist() == [-1, -1, 2]
+        assert f.table(ft.projects).column("book").to_pylist() == [None, None, "J"]
