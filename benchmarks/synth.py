@@ -5,9 +5,11 @@
 
 Per store: a fresh ledger, then synthesize() with a progress callback that times each stage
 (regions, units, projects, indicators, movements, payments), then the trial balances of every
-book for the last month and whether they balance. Targets (issue 12): master data at S = 1 in
-<= 2 minutes and a month of payments in <= 3 minutes on SQLite; a whole year in <= 20 minutes
-on PostgreSQL.
+book for the last month and whether they balance, then the invariants of DOMAIN §9 on the
+whole province (ledger.fiscal.invariants.check), each with its time. Targets (issue 12):
+master data at S = 1 in <= 2 minutes and a month of payments in <= 3 minutes on SQLite; a
+whole year in <= 20 minutes on PostgreSQL. Exit status 1 when a book does not balance or an
+invariant does not hold.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from rich.table import Table
 import ledger
 from benchmarks.durable import drop_postgres, each_store, fresh_postgres
 from ledger.fiscal import Fiscal
+from ledger.fiscal.invariants import INVARIANTS, check, failures
 from ledger.fiscal.synth import synthesize
 
 POSTGRES_URL = os.environ.get(
@@ -56,9 +59,10 @@ def run_store(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
 
     try:
         with ledger.open(url) as book:
+            fiscal = Fiscal(book)
             start = time.perf_counter()
             summary = synthesize(
-                Fiscal(book),
+                fiscal,
                 scale=args.scale,
                 seed=args.seed,
                 start=args.start,
@@ -69,6 +73,9 @@ def run_store(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
             start = time.perf_counter()
             balanced = book.trial_balances(period=args.end.strftime("%Y-%m")).balanced
             trial_s = time.perf_counter() - start
+            start = time.perf_counter()
+            invariants = check(fiscal, args.start.year)
+            invariants_s = time.perf_counter() - start
     finally:
         if kind != "sqlite":
             drop_postgres(args.postgres_url, schema)
@@ -78,6 +85,9 @@ def run_store(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
         "counts": summary.counts,
         "balanced": balanced,
         "trial_s": trial_s,
+        "invariants": invariants.to_pylist(),
+        "invariants_s": invariants_s,
+        "failures": failures(invariants),
         "faults": summary.distributions.get("faults by type", {}),
     }
 
@@ -113,10 +123,30 @@ def main(argv: list[str] | None = None) -> int:
             for r in results.values()
         ),
     )
-    Console(width=160).print(table)
+    console = Console(width=160)
+    console.print(table)
+    checks = Table(
+        title=f"invariants of DOMAIN §9, fiscal year {args.start.year}: items checked, failures, time"
+    )
+    checks.add_column("invariant")
+    checks.add_column("")
+    for kind in results:
+        checks.add_column(kind, justify="right")
+    for i, name in enumerate(INVARIANTS):
+        rows = [r["invariants"][i] for r in results.values()]
+        checks.add_row(
+            name,
+            rows[0]["title"],
+            *(f"{row['checked']:,}, {row['failures']:,} failed, {row['seconds']:.2f} s" for row in rows),
+        )
+    checks.add_row("all", "", *(f"{r['invariants_s']:.1f} s" for r in results.values()))
+    console.print(checks)
+    for kind, r in results.items():
+        for line in r["failures"]:
+            console.print(f"{kind}: {line}", markup=False)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2, default=str))
-    return 0 if all(r["balanced"] for r in results.values()) else 1
+    return 0 if all(r["balanced"] and not r["failures"] for r in results.values()) else 1
 
 
 if __name__ == "__main__":
