@@ -1097,11 +1097,13 @@ def to_report(run: Run, truth: pa.Table | None = None, top: int = 200) -> Any:
         for row in run.region_stats.to_pylist()
     ]
     transit = kinds == "in_transit"
+    # what is in transit is the amount on its way (the two sides agree on it, or B has none yet)
+    held = np.maximum(np.abs(f.column("amount_a").to_numpy()), np.abs(f.column("amount_b").to_numpy()))
     age = f.column("age_days").to_numpy()
     ageing = []
     for label, lo, hi in (("0–1 d", 0, 1), ("2–5 d", 2, 5), ("6–30 d", 6, 30), (">30 d", 31, 1 << 30)):
         inside = transit & (np.abs(age) >= lo) & (np.abs(age) <= hi)
-        ageing.append((label, int(inside.sum()), int(diff[inside].sum())))
+        ageing.append((label, int(inside.sum()), int(held[inside].sum())))
     order = np.lexsort((f.column("key").to_numpy(zero_copy_only=False), -diff))[:top]
     rows = f.take(pa.array(order, pa.int64())).to_pylist()
     items = [
