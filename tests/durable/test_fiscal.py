@@ -758,21 +758,17 @@ def test_unit_funds_are_booked_in_the_units_own_book(any_store: str | None) -> N
             funds.pay(pa.table({"pay_cert_no": ["X"]}))
 
 
-def test_tables_of_an_earlier_version_gain_the_columns_added_since(any_store: str | None) -> None:
-    if any_store is None:
-        pytest.skip("the in-memory store lives as long as its ledger: no earlier version")
-    import sqlalchemy as sa
-
+def test_tables_of_an_earlier_version_gain_the_columns_added_since(durable: Any) -> None:
+    """A durable store's domain tables made by an earlier version (the in-memory store has no
+    earlier version: it lives as long as its ledger)."""
     from ledger.fiscal import tables as ft
 
-    with ledger.open(any_store) as book:
+    with ledger.open(durable.url) as book:
         world(book)
-    engine = sa.create_engine(any_store)
-    with engine.begin() as conn:  # as the tables were before units had books and projects a book
+    with durable.engine().begin() as conn:  # as the tables were before units had books and projects a book
         conn.exec_driver_sql('ALTER TABLE fiscal_units DROP COLUMN "books"')
         conn.exec_driver_sql('ALTER TABLE fiscal_projects DROP COLUMN "book"')
-    engine.dispose()
-    with ledger.open(any_store) as book:
+    with ledger.open(durable.url) as book:
         f = Fiscal(book)
         assert f.table(ft.units).column("books").to_pylist() == [-1, -1]  # read as NULL
         assert codes_of(f.create_units([Unit(region=REGION, code="101009", capital_book=True)])) == ["ok"]
