@@ -554,26 +554,38 @@ def _slot_of(table: np.ndarray, key: int) -> int:
         slot = (slot + 1) & mask
 
 
-# Up to this many keys, _slots_of probes them one by one (a scan of the table costs more).
-_PROBED_KEYS_MAX = 64
-
-
 def _slots_of(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """The slots of `keys`, all present in `table` (int64, in no particular order)."""
-    if len(keys) <= _PROBED_KEYS_MAX:
-        return np.array([_slot_of(table, key) for key in keys.tolist()], np.int64)
-    return np.flatnonzero(np.isin(table["key"], keys))
+    """The slots of `keys`, all present in `table` (int64, in the keys' order)."""
+    return _slots_in_order(table, keys)
 
 
 def _slots_in_order(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """The slot of each of `keys` (distinct, all present in `table`), in the keys' order."""
-    if len(keys) <= _PROBED_KEYS_MAX:
-        return _slots_of(table, keys)
-    slots = np.flatnonzero(np.isin(table["key"], keys))
-    order = np.argsort(keys, kind="stable")
-    out = np.empty(len(keys), np.int64)
-    out[order[np.searchsorted(keys[order], table["key"][slots])]] = slots
+    """The slot of each of `keys` (all present in `table`), in the keys' order: the kernel's
+    probe for all of them at once, one step of every unfinished probe per round (the cost
+    follows the keys, not the size of the table)."""
+    keys = np.asarray(keys, np.int64)
+    mask = len(table) - 1
+    slots = _home_slots(keys, mask)
+    out = np.full(len(keys), -1, np.int64)
+    todo = np.arange(len(keys))
+    stored = table["key"]
+    while len(todo):
+        found = stored[slots[todo]]
+        hit = found == keys[todo]
+        out[todo[hit]] = slots[todo[hit]]
+        todo = todo[~hit & (found != 0)]  # an empty slot ends a probe: the key is absent
+        slots[todo] = (slots[todo] + 1) & mask
     return out
+
+
+def _home_slots(keys: np.ndarray, mask: int) -> np.ndarray:
+    """home_slot of the kernel for many keys (splitmix64's finaliser on key >> 3, uint64
+    arithmetic wrapping as C's does)."""
+    z = (keys >> 3).astype(np.uint64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (((z << np.uint64(3)) | (keys & 7).astype(np.uint64)) & np.uint64(mask)).astype(np.int64)
 
 
 __all__ = ["NATIVE", "NO_DIMS", "NO_PERIODS", "Applied", "Batch", "Engine", "make_batch"]
