@@ -146,7 +146,17 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"{kind}: {line}", markup=False)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2, default=str))
-    return 0 if all(r["balanced"] and not r["failures"] for r in results.values()) else 1
+    # at scale 1 the counts of §7 are exact: 42 regions, 18,000 units, 19,000 books, 628,000 projects
+    exact = {"regions": 42, "units": 18_000, "books": 19_000, "projects": 628_000}
+    wrong = [
+        f"{kind}: {name} {r['counts'][name]:,} (expected {count:,})"
+        for kind, r in results.items()
+        for name, count in exact.items()
+        if args.scale == 1 and r["counts"][name] != count
+    ]
+    for line in wrong:
+        print(line, file=sys.stderr)
+    return 0 if not wrong and all(r["balanced"] and not r["failures"] for r in results.values()) else 1
 
 
 if __name__ == "__main__":
