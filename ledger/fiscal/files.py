@@ -8,6 +8,7 @@ is refused whole with FileFormatError.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,16 @@ LAYOUTS: dict[str, tuple[Column, ...]] = {
 }
 
 
+def arrow_schema(kind: str, names: Sequence[str] | None = None) -> pa.Schema:
+    """The Arrow schema of a layout's columns (all, or `names` in that order) as the domain
+    holds them in memory: dates as int32 days since 1970-01-01."""
+    layout = {c.name: c for c in LAYOUTS[kind]}
+    chosen = list(layout) if names is None else list(names)
+    return pa.schema(
+        [(n, pa.int32() if layout[n].type == "date" else _TYPES[layout[n].type]) for n in chosen]
+    )
+
+
 def layout_description() -> dict[str, Any]:
     return {
         "format": "CSV (UTF-8, header on line 1, columns in any order) or Parquet with these column names",
@@ -197,4 +208,4 @@ def records(table: pa.Table) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if v is not None and v != ""} for row in table.to_pylist()]
 
 
-__all__ = ["LAYOUTS", "layout_description", "read", "records"]
+__all__ = ["LAYOUTS", "arrow_schema", "layout_description", "read", "records"]

@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 
 from ledger import match as matching
 from ledger.errors import InvalidInput
+from ledger.fiscal import files as fiscal_files
 from ledger.fiscal import tables as ft
 from ledger.fiscal.domain import Fiscal
 from ledger.periods import EPOCH, days, next_business_days
@@ -280,28 +281,30 @@ def _load(
 
 def _bank_table(bank: pa.Table) -> pa.Table:
     need = ("pay_cert_no", "region", "year", "bgt_id", "project", "amount", "date", "status")
-    missing = [c for c in need if c not in bank.column_names]
-    if missing:
-        raise InvalidInput(f"reconcile: the bank receipts lack column {missing[0]!r}")
-    bank = bank.select(list(need))
-    _refuse_bad(bank, "bank receipts")
-    date = bank.column("date")
-    if pa.types.is_date(date.type):
-        bank = bank.set_column(6, "date", date.cast(pa.date32()).cast(pa.int32()))
-    return bank.cast(
-        pa.schema(
-            [
-                ("pay_cert_no", pa.string()),
-                ("region", pa.string()),
-                ("year", pa.int64()),
-                ("bgt_id", pa.string()),
-                ("project", pa.string()),
-                ("amount", pa.int64()),
-                ("date", pa.int32()),
-                ("status", pa.string()),
-            ]
-        )
+    return _files_table(bank, "bank_receipts", need, "bank receipts")
+
+
+def _statement_table(lines: pa.Table) -> pa.Table:
+    return _files_table(
+        lines,
+        "unit_statements",
+        ("pay_cert_no", "region", "unit", "year", "amount", "date"),
+        "unit statements",
     )
+
+
+def _files_table(table: pa.Table, kind: str, need: tuple[str, ...], what: str) -> pa.Table:
+    """The columns a pair reads of the banks' files (layout `kind`), checked whole and typed,
+    dates as int32 days."""
+    missing = [c for c in need if c not in table.column_names]
+    if missing:
+        raise InvalidInput(f"reconcile: the {what} lack column {missing[0]!r}")
+    table = table.select(list(need))
+    _refuse_bad(table, what)
+    at = need.index("date")
+    if pa.types.is_date(table.column("date").type):
+        table = table.set_column(at, "date", table.column("date").cast(pa.date32()).cast(pa.int32()))
+    return table.cast(fiscal_files.arrow_schema(kind, need))
 
 
 def _refuse_bad(table: pa.Table, what: str) -> None:
@@ -319,19 +322,6 @@ def _through(files: pa.Table | None) -> int:
     if files is None or not files.num_rows:
         return -(2**31)
     return int(pc.max(files.column("date")).as_py())
-
-
-def _statement_table(lines: pa.Table) -> pa.Table:
-    need = ("pay_cert_no", "region", "unit", "year", "amount", "date")
-    missing = [c for c in need if c not in lines.column_names]
-    if missing:
-        raise InvalidInput(f"reconcile: the unit statements lack column {missing[0]!r}")
-    lines = lines.select(list(need))
-    _refuse_bad(lines, "unit statements")
-    if pa.types.is_date(lines.column("date").type):
-        lines = lines.set_column(5, "date", lines.column("date").cast(pa.date32()).cast(pa.int32()))
-    types = [pa.string(), pa.string(), pa.string(), pa.int64(), pa.int64(), pa.int32()]
-    return lines.cast(pa.schema(list(zip(need, types, strict=True))))
 
 
 def _split(owner: np.ndarray, count: int) -> list[np.ndarray]:

@@ -33,6 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ledger.errors import InvalidInput
+from ledger.fiscal import files
 from ledger.fiscal.domain import Department, Fiscal, Movement, Unit
 from ledger.fiscal.unitfunds import UnitFunds
 from ledger.periods import next_business_days
@@ -641,17 +642,7 @@ def bank_receipts(
     return table, truth
 
 
-_BANK_TYPES = {
-    "agent_business_no": pa.string(),
-    "pay_cert_no": pa.string(),
-    "region": pa.string(),
-    "year": pa.int64(),
-    "bgt_id": pa.string(),
-    "project": pa.string(),
-    "amount": pa.int64(),
-    "date": pa.int32(),
-    "status": pa.string(),
-}
+_BANK_TYPES = {field.name: field.type for field in files.arrow_schema("bank_receipts")}
 
 
 def write_files(summary: Summary, directory: Path) -> list[Path]:
