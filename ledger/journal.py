@@ -7,6 +7,7 @@ void changes balances through the pending entry's lines (see store.base.unfolded
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from ledger.chain import batch_hash
 from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
-from ledger.periods import period_keys, periods_of, split_period_keys
+from ledger.periods import EPOCH, PERIOD_BITS, period_keys, periods_of, split_period_keys
 from ledger.posting import Batch, Engine, kernel
 
 
@@ -51,6 +52,135 @@ class BatchRows:
     entry_line_counts: np.ndarray  # int32, lines stored for each entry
     texts: list[tuple[int, str | None, str | None]]  # (entry, kind, reference) where present
     lines: LineRows
+
+    @property
+    def entries_count(self) -> int:
+        return len(self.entry_keys)
+
+    @property
+    def lines_count(self) -> int:
+        return len(self.lines.entries)
+
+    def as_small(self) -> SmallRows:
+        """The same rows as SmallRows (without fold parts): for a store's one-statement
+        writer of a few entries."""
+        lines = self.lines
+        entries = zip(
+            self.entry_keys.tolist(), self.entry_books.tolist(), self.entry_dates.tolist(),
+            self.entry_flags.tolist(), self.entry_pending.tolist(), self.entry_extra.tolist(),
+            self.entry_fingerprints.tolist(), self.entry_line_counts.tolist(), strict=True,
+        )  # fmt: skip
+        rows = zip(
+            lines.entries.tolist(), lines.numbers.tolist(), lines.books.tolist(),
+            lines.accounts.tolist(), lines.amounts.tolist(), lines.dims.tolist(), strict=True,
+        )  # fmt: skip
+        return SmallRows(
+            self.batch_id,
+            self.prev_hash,
+            self.hash,
+            list(entries),
+            [(*row[:5], *row[5]) for row in rows],
+            self.texts,
+            _NO_FOLD,
+        )
+
+
+# A batch of at most this many entries, every one accepted and ordinary, is derived as Python
+# rows (small_rows): for a voucher at a time, each numpy step costs more than its work.
+SMALL_ENTRIES = 16
+_PENDING_FLAGS = ENTRY_PENDING | ENTRY_POST_PENDING | ENTRY_VOID_PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class SmallRows:
+    """What a small batch of ordinary entries, all accepted, adds to the database, as Python
+    rows: the same rows and chain link as BatchRows (tests/test_journal.py holds them equal)."""
+
+    batch_id: int
+    prev_hash: bytes
+    hash: bytes
+    # key, book, date, flags, pending, extra, fingerprint, lines (extra and fingerprint as
+    # signed int64), in batch order
+    entries: list[tuple[int, int, int, int, int, int, int, int]]
+    # entry, line, book, account, amount, dim1, dim2, dim3, dim4: entry order, then line order
+    lines: list[tuple[int, int, int, int, int, int, int, int, int]]
+    texts: list[tuple[int, str | None, str | None]]
+    fold: tuple[np.ndarray, np.ndarray, np.ndarray]  # fold_parts of the batch
+
+    @property
+    def entries_count(self) -> int:
+        return len(self.entries)
+
+    @property
+    def lines_count(self) -> int:
+        return len(self.lines)
+
+
+_NO_FOLD = (np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int64))
+
+
+def small_rows(
+    engine: Engine,
+    batch: Batch,
+    codes: np.ndarray,
+    batch_id: int,
+    prev_hash: bytes,
+    texts: list[tuple[int, str | None, str | None]],
+) -> SmallRows | None:
+    """The rows, chain link and fold parts of `batch` as Python values, when it is small
+    (SMALL_ENTRIES), every entry was accepted and none is pending, a post or a void; None
+    otherwise (line_rows, batch_rows and fold_parts derive those, vectorised)."""
+    n = batch.entries_count
+    if not 0 < n <= SMALL_ENTRIES or codes.any():
+        return None
+    flags = batch.flags.tolist() if len(batch.flags) else [0] * n
+    if any(f & _PENDING_FLAGS for f in flags):
+        return None
+    offsets = batch.offsets.tolist()
+    accounts = batch.accounts.tolist()
+    amounts = batch.amounts.tolist()
+    dates = batch.dates.tolist()
+    dims = batch.dims.tolist() if len(batch.dims) else None
+    account_books = engine.rows["book"]
+    books = batch.books.tolist() if len(batch.books) else [-1] * n
+    for e, book in enumerate(books):
+        if book < 0:  # accepted, so it has lines: the first line's account's book
+            books[e] = int(account_books[accounts[offsets[e]]])
+    book_column = np.array(books, np.int32)
+    fingerprints = np.empty(n, np.uint64)
+    kernel.fingerprints(
+        batch.offsets, batch.accounts, batch.amounts, batch.dims, batch.flags, batch.dates,
+        batch.pending, book_column, batch.extra, engine.rows, fingerprints,
+    )  # fmt: skip
+    keys = batch.keys.tolist()
+    pending = batch.pending.tolist() if len(batch.pending) else [0] * n
+    extra = batch.extra.view(np.int64).tolist() if len(batch.extra) else [0] * n
+    entries = list(
+        zip(
+            keys, books, dates, flags, pending, extra, fingerprints.view(np.int64).tolist(),
+            [offsets[e + 1] - offsets[e] for e in range(n)], strict=True,
+        )
+    )  # fmt: skip
+    no_dims = (0, 0, 0, 0)
+    lines = []
+    months = []
+    for e in range(n):
+        day = EPOCH + dt.timedelta(days=dates[e])
+        month = day.year * 100 + day.month
+        for i in range(offsets[e], offsets[e + 1]):
+            lines.append(
+                (keys[e], i - offsets[e], books[e], accounts[i], amounts[i], *(dims[i] if dims else no_dims))
+            )
+            months.append(accounts[i] << PERIOD_BITS | month)
+    line_columns = [[line[i] for line in lines] for i in (0, 1, 3, 4, 5, 6, 7, 8)]
+    entry_columns = [list(column) for column in zip(*entries, strict=True)]
+    digest = batch_hash(prev_hash, batch_id, entry_columns, line_columns, texts)
+    fold = (
+        np.array(months, np.int64),
+        np.array([a < 0 for a in amounts], np.int8),
+        np.abs(batch.amounts),
+    )
+    return SmallRows(batch_id, prev_hash, digest, entries, lines, texts, fold)
 
 
 def key_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,7 @@ from ledger import snapshot
 from ledger.catalog import Catalog
 from ledger.columns import ENTRY_POST_PENDING, PENDING_POSTED, PENDING_VOIDED
 from ledger.errors import CommitUnknown, StoreError
-from ledger.journal import aggregate_folds
+from ledger.journal import aggregate_folds, small_rows
 from ledger.posting import Applied, Batch, Engine
 from ledger.schemas import Book, Group
 from ledger.store import Store
@@ -94,6 +94,41 @@ class Replica:
         assert self._applied is None, "one batch per write"
         self._applied = self.engine.apply(batch)
         return self._applied.codes
+
+    def post_small(self, batch: Batch, texts: list[tuple[int, str | None, str | None]]) -> np.ndarray | None:
+        """Post a small batch of ordinary entries in one transaction that reads nothing first
+        (Store.commit_small), when the memory is at the head the store last knew: the
+        codes. None when it cannot (every entry must be accepted and none pending, posted or
+        voided, journal.small_rows) or when the head had moved: then nothing changed, and the
+        caller posts in a writer transaction, which catches up first.
+
+        `texts` are the (key, kind, reference) of the entries that carry them, in batch order.
+        A COMMIT whose outcome is unknown is read back as in `writer`.
+        """
+        head = self.store.known_head
+        if head is None or head[0] != self.seq:
+            return None
+        mark = self._mark()
+        try:
+            codes = self.post(batch)
+            rows = small_rows(self.engine, batch, codes, head[1] + 1, head[2], texts)
+            if rows is None:
+                self._take_back(mark)
+                return None
+            self.committed(head[0] + 1, rows.batch_id, rows.hash)
+            self.fold_parts.append(rows.fold)
+            seq = self.store.commit_small(rows, head[0])
+        except CommitUnknown as error:
+            self._settle(mark, error)
+            return codes
+        except BaseException:
+            self._take_back(mark)
+            raise
+        if seq is None:
+            self._take_back(mark)
+            return None
+        self._applied = self._written = None
+        return codes
 
     def checkpoint(self) -> int:
         """Fold the batches posted since the last checkpoint into the monthly balances and
@@ -283,21 +318,27 @@ class Replica:
                 # COMMIT had nothing to carry, so its codes stand whatever became of it
                 self._applied = None
                 return
-            committed = self._outcome(mark)
-            if committed:
-                self._applied = self._written = None
-                return
-            self._take_back(mark)
-            if committed is None:
-                raise
-            raise StoreError(
-                f"{self.store.url}: COMMIT failed and, read back after reconnecting, the write was"
-                " not committed: nothing changed"
-            ) from error.__cause__
+            self._settle(mark, error)
         except BaseException:
             self._take_back(mark)
             raise
         self._applied = self._written = None
+
+    def _settle(self, mark: _Mark, error: CommitUnknown) -> None:
+        """After a COMMIT whose outcome the client could not learn: return when it was
+        committed (read back under the writer lock); otherwise take the write back and raise
+        StoreError (it was not: nothing changed) or `error` (it cannot be told)."""
+        committed = self._outcome(mark)
+        if committed:
+            self._applied = self._written = None
+            return
+        self._take_back(mark)
+        if committed is None:
+            raise error
+        raise StoreError(
+            f"{self.store.url}: COMMIT failed and, read back after reconnecting, the write was"
+            " not committed: nothing changed"
+        ) from error.__cause__
 
     def _mark(self) -> _Mark:
         self._applied = self._written = None

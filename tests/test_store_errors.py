@@ -60,7 +60,8 @@ def test_a_write_failing_after_the_kernel_leaves_memory_at_the_last_commit(tmp_p
         def fail(*args: object, **kwargs: object) -> None:
             raise ledger.StoreError("disk full")
 
-        monkeypatch.setattr(type(book._store), "write_batch", fail)
+        for name in ("write_batch", "write_small", "commit_small"):
+            monkeypatch.setattr(type(book._store), name, fail)
         with pytest.raises(ledger.StoreError, match="disk full"):
             book.post([entry])
         monkeypatch.undo()

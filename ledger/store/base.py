@@ -14,6 +14,7 @@ import contextlib
 import logging
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,7 @@ from ledger.columns import (
     PENDING_VOIDED,
 )
 from ledger.errors import CommitUnknown, SchemaVersionError, StoreError
-from ledger.journal import BatchRows, LineRows, key_runs
+from ledger.journal import BatchRows, LineRows, SmallRows, key_runs
 from ledger.store import tables as t
 from ledger.store.ranges import CHUNK_ROWS, AccountSums, PeriodSums, batch_ranges, segments_by_key
 
@@ -210,6 +211,11 @@ class Store:
         # What this process found edited in derived data and rebuilt or ignored: (table,
         # key, message), reported by verify even after the rebuild (see ledger.verify).
         self.detected: list[tuple[str, str, str]] = []
+        # (commit_seq, last_batch, last_hash) as this store object last committed them or
+        # read them under the writer lock; None when it cannot tell (see commit_small).
+        self.known_head: tuple[int, int, bytes] | None = None
+        self._small: Any = None  # commit_small's connection (a pooled one, kept)
+        self._small_lock = threading.Lock()
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -313,6 +319,7 @@ class Store:
         raise NotImplementedError
 
     def dispose(self) -> None:
+        self._drop_small_connection()
         self.engine.dispose()
 
     # --- transactions ------------------------------------------------------------------------
@@ -327,6 +334,7 @@ class Store:
         reply was lost, and only a read after reconnecting can tell (Replica.writer reads
         back the batch it wrote).
         """
+        self.known_head = None  # until this transaction commits
         with _store_errors(self.url), self._connected(self._begin_writer) as conn:
             try:
                 yield conn
@@ -337,9 +345,10 @@ class Store:
                 raise
             finally:
                 conn.info.pop("ledger_writer", None)
-                conn.info.pop("ledger_head", None)
+                head = conn.info.pop("ledger_head", None)
             try:
                 self.commit_write(conn)
+                self.known_head = head
             except SQLAlchemyError as error:
                 # A COMMIT that failed may leave the transaction open (SQLite keeps it on some
                 # errors), and the pool does not roll back a connection whose transaction it
@@ -528,6 +537,115 @@ class Store:
             rows.entry_fingerprints,
             rows.entry_line_counts,
         ]
+
+    def write_small(self, conn: Connection, rows: SmallRows) -> None:
+        """A few ordinary entries (journal.small_rows): their lines, entries, texts and batch
+        record, a statement per table on the driver, in the writer transaction."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            self._insert_small(cursor, rows)
+        finally:
+            cursor.close()
+
+    def _insert_small(self, cursor: Any, rows: SmallRows) -> None:
+        """write_small's statements on a driver cursor, storing the rows as write_lines and
+        write_batch store them: pending and extra NULL when both are 0, the dimension codes
+        NULL when all are 0."""
+        batch = rows.batch_id
+        m = self.mark
+        plain = [(batch, e, amount, i, book, a) for e, i, book, a, amount, *d in rows.lines if not any(d)]
+        coded = [(batch, e, amount, i, book, a, *d) for e, i, book, a, amount, *d in rows.lines if any(d)]
+        names = "batch, entry, amount, line, book, account"
+        if plain:
+            cursor.executemany(f"INSERT INTO lines ({names}) VALUES ({', '.join([m] * 6)})", plain)
+        if coded:
+            cursor.executemany(
+                f"INSERT INTO lines ({names}, dim1, dim2, dim3, dim4) VALUES ({', '.join([m] * 10)})", coded
+            )
+        entries = [
+            (key, batch, seq, book, date, flags, fingerprint, count, pending, extra)
+            for seq, (key, book, date, flags, pending, extra, fingerprint, count) in enumerate(rows.entries)
+        ]
+        names = '"key", batch, seq, book, date, flags, fingerprint, lines'
+        blank = [entry[:8] for entry in entries if not (entry[8] or entry[9])]
+        if blank:
+            cursor.executemany(f"INSERT INTO entries ({names}) VALUES ({', '.join([m] * 8)})", blank)
+        if len(blank) < len(entries):
+            cursor.executemany(
+                f"INSERT INTO entries ({names}, pending, extra) VALUES ({', '.join([m] * 10)})",
+                [entry for entry in entries if entry[8] or entry[9]],
+            )
+        if rows.texts:
+            cursor.executemany(
+                f"INSERT INTO entry_texts (entry, kind, reference) VALUES ({m}, {m}, {m})", rows.texts
+            )
+        cursor.execute(
+            f"INSERT INTO batches (id, entries, lines, prev_hash, hash, parts, created_at)"
+            f" VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})",
+            batch_record(rows),
+        )
+
+    def commit_small(self, rows: SmallRows, seq: int) -> int | None:
+        """Commit a small batch of ordinary entries (journal.small_rows) derived from the head
+        this store knew at commit sequence `seq` (known_head), in one transaction that reads
+        nothing first: the writer lock, the head checked to be still at `seq`, the rows, the
+        head advanced, COMMIT. Returns the new commit sequence, or None when this store
+        offers no such commit or the head had moved (another process wrote meanwhile; nothing
+        was written: the caller posts in Store.writer as usual). StoreError: nothing changed;
+        CommitUnknown: as in Store.writer.
+
+        The base class runs it on a connection of its own (SQLite: no round trips to save,
+        but none of a pooled connection's checkout, events and bookkeeping either)."""
+        if not (self.durable and self.separate_writer) or not self._small_lock.acquire(blocking=False):
+            return None  # an in-memory SQLite database has one connection, shared
+        try:
+            with _store_errors(self.url):
+                raw = self._small_connection()
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    cursor = raw.cursor()
+                    cursor.execute(
+                        "UPDATE ledger_state SET commit_seq = ?, last_batch = ?, last_hash = ?"
+                        " WHERE commit_seq = ?",
+                        (seq + 1, rows.batch_id, bytes(rows.hash), seq),
+                    )
+                    if cursor.rowcount != 1:
+                        raw.rollback()
+                        self.known_head = None
+                        return None
+                    self._insert_small(cursor, rows)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        raw.rollback()
+                    raise
+                try:
+                    self.engine.dialect.do_commit(raw)
+                except Exception as error:
+                    with contextlib.suppress(Exception):
+                        raw.rollback()
+                    self.known_head = None
+                    raise commit_unknown(self.url, error) from error
+        except BaseException:
+            self.known_head = None
+            raise
+        finally:
+            self._small_lock.release()
+        self.known_head = (seq + 1, rows.batch_id, bytes(rows.hash))
+        return seq + 1
+
+    def _small_connection(self) -> Any:
+        """The driver connection commit_small keeps checked out of the pool."""
+        if self._small is None:
+            self._small = self.engine.raw_connection()
+        return self._small.driver_connection
+
+    def _drop_small_connection(self) -> None:
+        """Close commit_small's connection for good (PostgreSQL's is left in autocommit mode:
+        not one for the pool to hand out)."""
+        small, self._small = self._small, None
+        if small is not None:
+            with contextlib.suppress(Exception):
+                small.invalidate()
 
     def write_texts_and_record(self, conn: Connection, rows: BatchRows) -> None:
         """The texts of a written batch's entries, and its batch record."""
@@ -1702,13 +1820,13 @@ def commit_unknown(url: str, error: BaseException) -> CommitUnknown:
     )
 
 
-def batch_record(rows: BatchRows) -> tuple[int, int, int, bytes, bytes, bytes, int]:
+def batch_record(rows: BatchRows | SmallRows) -> tuple[int, int, int, bytes, bytes, bytes, int]:
     """The batches row of a written batch: id, entries, lines, prev_hash, hash, parts,
     created_at."""
     return (
         int(rows.batch_id),
-        len(rows.entry_keys),
-        len(rows.lines.entries),
+        rows.entries_count,
+        rows.lines_count,
         bytes(rows.prev_hash),
         bytes(rows.hash),
         bytes(getattr(rows.hash, "parts", b"")),  # chain.batch_hash's result carries its parts' digests

@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import os
+import select
 import struct
 import weakref
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from sqlalchemy.dialects import postgresql as postgresql_dialect
 
 from ledger.columns import ENTRY_PENDING
 from ledger.errors import StoreError
+from ledger.journal import SmallRows
 from ledger.periods import periods_of
 from ledger.store import tables as t
 from ledger.store.base import PERIOD_NAMES, BatchRows, LineRows, Store, batch_record, commit_unknown
@@ -292,6 +294,14 @@ def psycopg_errors() -> type[Exception]:
     return psycopg.Error
 
 
+def _spoke(raw: Any) -> bool:
+    """Whether the server sent something to an idle connection (its last words when it
+    ends the session), or closed it: a check of the socket, no round trip."""
+    if raw.closed or raw.broken:
+        return True
+    return bool(select.select([raw.fileno()], [], [], 0)[0])
+
+
 def _driver(conn: Connection) -> Any:
     """The psycopg connection under a SQLAlchemy connection (same transaction)."""
     raw = conn.connection.driver_connection
@@ -522,7 +532,7 @@ class PostgresStore(Store):
         """The entries, each with its lines as arrays (one binary COPY), then texts and the
         batch record; a small batch's rows are queued to travel with the COMMIT instead."""
         if len(rows.entry_keys) <= _SMALL_BATCH_ENTRIES and not rows.lines.pending.any():
-            self._write_small_batch(conn, rows)
+            self.write_small(conn, rows.as_small())
             return
         lines = rows.lines
         counts = rows.entry_line_counts.astype(np.int64)
@@ -549,58 +559,98 @@ class PostgresStore(Store):
             conn.exec_driver_sql("SELECT brin_summarize_new_values('entries_batch')")
         self.write_texts_and_record(conn, rows)
 
-    def _write_small_batch(self, conn: Connection, rows: BatchRows) -> None:
-        """write_batch's rows as INSERT statements queued for commit_write, stored as the COPY
-        stores them: pending and extra both NULL when both are 0, the arrays NULL for an
-        entry without lines, dims NULL when all its lines' codes are 0. Values are integers
-        and bytes written as literals; texts are quoted by the driver."""
+    def write_small(self, conn: Connection, rows: SmallRows) -> None:
+        """A few entries' rows as INSERT statements queued for commit_write."""
+        self._queued.setdefault(conn, []).extend(self._small_statements(rows, _driver(conn)))
+
+    def commit_small(self, rows: SmallRows, seq: int) -> int | None:
+        """As Store.commit_small, in one message, one round trip: BEGIN, the writer lock, the
+        guard, the rows, the head advanced, COMMIT. The guard divides by the number of state
+        rows still at `seq`: when the head has moved it fails (division by zero), and the
+        server skips the rest of the message, COMMIT included."""
+        if not self._small_lock.acquire(blocking=False):
+            return None
+        try:
+            raw = self._small_connection()
+            if _spoke(raw):  # the server ended it while it sat idle: the ordinary way reconnects
+                self._drop_small_connection()
+                return None
+            if not raw.autocommit:
+                raw.autocommit = True  # the message's BEGIN opens the one transaction
+            message = "; ".join(
+                [
+                    f"BEGIN; {_LOCK_SQL}",
+                    f"SELECT 1 / count(*) FROM ledger_state WHERE commit_seq = {int(seq)}",
+                    *self._small_statements(rows, raw),
+                    f"UPDATE ledger_state SET commit_seq = {int(seq) + 1}, last_batch = {int(rows.batch_id)},"
+                    f" last_hash = {_bytea(bytes(rows.hash))}",
+                    "COMMIT",
+                ]
+            )
+            try:
+                self._send_small(raw, message)
+            except Exception as error:
+                self.known_head = None
+                if not isinstance(error, psycopg_errors()) or raw.broken or raw.closed:
+                    self._drop_small_connection()
+                    raise commit_unknown(self.url, error) from error
+                with contextlib.suppress(Exception):
+                    raw.rollback()
+                if getattr(error, "sqlstate", None) == "22012":  # division by zero
+                    return None  # the guard: the head moved, nothing was written
+                raise StoreError(f"{self.url}: {error}") from error
+        finally:
+            self._small_lock.release()
+        self.known_head = (seq + 1, rows.batch_id, bytes(rows.hash))
+        return seq + 1
+
+    def _send_small(self, raw: Any, message: str) -> None:
+        """Send commit_small's message and wait for its outcome."""
+        with raw.cursor() as cursor:
+            cursor.execute(message)
+
+    def _small_statements(self, rows: SmallRows, raw: Any) -> list[str]:
+        """INSERT statements of a few entries' rows, stored as the COPY stores them: pending
+        and extra both NULL when both are 0, the arrays NULL for an entry without lines, dims
+        NULL when all its lines' codes are 0. Values are integers and bytes written as
+        literals; texts are quoted by the driver."""
         lines = rows.lines
-        counts = rows.entry_line_counts.tolist()
-        amounts, accounts, dims = lines.amounts.tolist(), lines.accounts.tolist(), lines.dims.tolist()
         values = []
         at = 0
-        for i, (key, book, date, flags, pending, extra, fingerprint) in enumerate(
-            zip(
-                rows.entry_keys.tolist(), rows.entry_books.tolist(), rows.entry_dates.tolist(),
-                rows.entry_flags.tolist(), rows.entry_pending.tolist(), rows.entry_extra.tolist(),
-                rows.entry_fingerprints.tolist(), strict=True,
-            )
-        ):  # fmt: skip
-            count = counts[i]
-            own = dims[at : at + count]
+        for seq, (key, book, date, flags, pending, extra, fingerprint, count) in enumerate(rows.entries):
+            own = lines[at : at + count]
             blank = pending == 0 and extra == 0
             arrays = (
-                f"'{{{','.join(map(str, amounts[at : at + count]))}}}'::bigint[],"
-                f" '{{{','.join(map(str, accounts[at : at + count]))}}}'::integer[]"
+                f"'{{{','.join(str(line[4]) for line in own)}}}'::bigint[],"
+                f" '{{{','.join(str(line[3]) for line in own)}}}'::integer[]"
                 if count
                 else "NULL, NULL"
             )
-            matrix = ",".join("{" + ",".join(map(str, row)) + "}" for row in own)
-            coded = f"'{{{matrix}}}'::integer[]" if any(any(row) for row in own) else "NULL"
+            matrix = ",".join("{" + ",".join(map(str, line[5:])) + "}" for line in own)
+            coded = f"'{{{matrix}}}'::integer[]" if any(any(line[5:]) for line in own) else "NULL"
             values.append(
-                f"({int(key)}, {int(rows.batch_id)}, {i}, {int(book)}, {int(date)}, {int(flags)},"
+                f"({int(key)}, {int(rows.batch_id)}, {seq}, {int(book)}, {int(date)}, {int(flags)},"
                 f" {'NULL' if blank else int(pending)}, {'NULL' if blank else int(extra)},"
                 f" {int(fingerprint)}, {int(count)}, {arrays}, {coded})"
             )
             at += count
-        queued = self._queued.setdefault(conn, [])
-        queued.append(
+        statements = [
             "INSERT INTO entries (key, batch, seq, book, date, flags, pending, extra, fingerprint, lines,"
             " amounts, accounts, dims) VALUES " + ", ".join(values)
-        )
+        ]
         if rows.texts:
-            raw = _driver(conn)
             texts = ", ".join(
                 f"({int(key)}, {_text(kind, raw)}, {_text(reference, raw)})"
                 for key, kind, reference in rows.texts
             )
-            queued.append(f"INSERT INTO entry_texts (entry, kind, reference) VALUES {texts}")
+            statements.append(f"INSERT INTO entry_texts (entry, kind, reference) VALUES {texts}")
         record = batch_record(rows)
-        queued.append(
+        statements.append(
             "INSERT INTO batches (id, entries, lines, prev_hash, hash, parts, created_at) VALUES"
             f" ({record[0]}, {record[1]}, {record[2]}, {_bytea(record[3])}, {_bytea(record[4])},"
             f" {_bytea(record[5])}, {record[6]})"
         )
+        return statements
 
     def bump(self, conn: Connection, *, batch: int | None = None, hash: bytes | None = None) -> int:
         """As Store.bump; after a small batch queued its rows, queued too (the new sequence

@@ -136,16 +136,32 @@ def terminate(pid: int) -> None:
         admin.dispose()
 
 
-def watch_writer(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The backend pid of every writer transaction from now on (newest last)."""
-    pids: list[int] = []
+class Writers(list[int]):
+    """Backend pids of writer transactions (newest last); `small` those of small posts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.small: list[int] = []
+
+
+def watch_writer(monkeypatch: pytest.MonkeyPatch) -> Writers:
+    """The backend pid of every writer transaction from now on (newest last): those of
+    Store.writer and those of a small post's own (Store.commit_small)."""
+    pids = Writers()
     original = PostgresStore.lock_writer
+    send = PostgresStore._send_small
 
     def lock_writer(self: PostgresStore, conn: Any) -> None:
         pids.append(backend_pid(conn))
         original(self, conn)
 
+    def send_small(self: PostgresStore, raw: Any, message: str) -> None:
+        pids.append(int(raw.info.backend_pid))
+        pids.small.append(pids[-1])
+        send(self, raw, message)
+
     monkeypatch.setattr(PostgresStore, "lock_writer", lock_writer)
+    monkeypatch.setattr(PostgresStore, "_send_small", send_small)
     return pids
 
 
@@ -168,6 +184,28 @@ def lose_commit_reply(
         raise AssertionError("after_commit must raise")
 
     monkeypatch.setattr(dialect, "do_commit", do_commit)
+
+
+def lose_reply(
+    monkeypatch: pytest.MonkeyPatch, store: Any, post_path: str, after_commit: Callable[[Any], None]
+) -> None:
+    """lose_commit_reply on the way `post_path` commits a post of a few entries: the small
+    post's message (BEGIN ... COMMIT) is carried out, then `after_commit(driver connection)`
+    raises instead of the reply."""
+    if post_path != "small":
+        lose_commit_reply(monkeypatch, store, after_commit)
+        return
+    send = type(store)._send_small
+    state = {"armed": True}
+
+    def send_small(self: Any, raw: Any, message: str) -> None:
+        send(self, raw, message)
+        if state["armed"]:
+            state["armed"] = False
+            after_commit(raw)
+            raise AssertionError("after_commit must raise")
+
+    monkeypatch.setattr(type(store), "_send_small", send_small)
 
 
 def fail_commit(monkeypatch: pytest.MonkeyPatch, store: Any, error: Exception) -> None:
@@ -297,7 +335,7 @@ def sqlite_file(tmp_path: Any) -> Iterator[Durable]:
     store.cleanup()
 
 
-def test_sqlite_commit_failing_before_it_is_carried_out(sqlite_file, monkeypatch) -> None:
+def test_sqlite_commit_failing_before_it_is_carried_out(sqlite_file, post_path, monkeypatch) -> None:
     """COMMIT fails and nothing was written: StoreError (not CommitUnknown), the memory is
     back at the last commit without a reload, and the retry posts the entries once."""
     with ledger.open(sqlite_file.url) as book:
@@ -313,10 +351,11 @@ def test_sqlite_commit_failing_before_it_is_carried_out(sqlite_file, monkeypatch
             ledger.Code.ok
         ] * 3
         assert loads["load"] == 0
+        assert (post_path.small_calls > 0) == (post_path == "small"), "the way under test was taken"
         assert_entries(sqlite_file, book, 6)
 
 
-def test_sqlite_commit_carried_out_but_reported_failed(sqlite_file, monkeypatch) -> None:
+def test_sqlite_commit_carried_out_but_reported_failed(sqlite_file, post_path, monkeypatch) -> None:
     """COMMIT is carried out but the client is told it failed: read back, the batch is
     there, so the call returns its results; the retry finds every key (exists)."""
     with ledger.open(sqlite_file.url) as book:
@@ -332,6 +371,7 @@ def test_sqlite_commit_carried_out_but_reported_failed(sqlite_file, monkeypatch)
         assert all(r.ok for r in results)
         assert [r.code for r in book.post(entries(range(1, 4)))] == [ledger.Code.exists] * 3
         assert loads["load"] == 0
+        assert (post_path.small_calls > 0) == (post_path == "small"), "the way under test was taken"
         assert_entries(sqlite_file, book, 3)
 
 
@@ -346,7 +386,7 @@ def commit_lost_then_unreachable(monkeypatch: pytest.MonkeyPatch, store: Any) ->
     lose_commit_reply(monkeypatch, store, lost)
 
 
-def test_sqlite_commit_unknown_then_retry(sqlite_file, monkeypatch) -> None:
+def test_sqlite_commit_unknown_then_retry(sqlite_file, post_path, monkeypatch) -> None:
     """COMMIT reported failed and the read-back cannot reach the database: CommitUnknown,
     whose message says to retry with the same keys; the retry catches up on the batch that
     was in fact committed (incrementally) and reports its keys as exists."""
@@ -364,6 +404,7 @@ def test_sqlite_commit_unknown_then_retry(sqlite_file, monkeypatch) -> None:
             ledger.Code.ok
         ]
         assert loads == {"load": 0, "catch_up": 1}
+        assert (post_path.small_calls > 0) == (post_path == "small"), "the way under test was taken"
         assert_entries(sqlite_file, book, 5)
 
 
@@ -407,7 +448,7 @@ def test_sqlite_catalog_and_period_writes_failing_at_commit(sqlite_file, monkeyp
         ] == [ledger.Code.ok]
 
 
-def test_a_write_failing_before_commit_does_not_reload(durable, monkeypatch) -> None:
+def test_a_write_failing_before_commit_does_not_reload(durable, post_path, monkeypatch) -> None:
     """A store write failing part-way takes the memory back to the last commit exactly (the
     engine's undo): the next call neither loads nor catches up, and posts once."""
     with ledger.open(durable.url) as book:
@@ -419,39 +460,47 @@ def test_a_write_failing_before_commit_does_not_reload(durable, monkeypatch) -> 
         def fail(*args: object, **kwargs: object) -> None:
             raise ledger.StoreError("injected: the connection was lost")
 
-        original = type(book._store).write_batch
-        monkeypatch.setattr(type(book._store), "write_batch", fail)
+        store = type(book._store)
+        name = "_small_statements" if durable.kind == "postgresql" else "_insert_small"  # both ways
+        original = getattr(store, name)
+        monkeypatch.setattr(store, name, fail)
         with pytest.raises(ledger.StoreError, match="injected"):
             book.post(entries(range(3, 6)))
-        monkeypatch.setattr(type(book._store), "write_batch", original)
+        monkeypatch.setattr(store, name, original)
         assert np.array_equal(balance_rows(book), before)
         assert all(r.ok for r in book.post(entries(range(3, 6))))
         assert loads == {"load": 0, "catch_up": 0}
+        assert (post_path.small_calls > 0) == (post_path == "small"), "the way under test was taken"
         assert_entries(durable, book, 5)
 
 
 # --- PostgreSQL: the writer's backend terminated -----------------------------------------------------
 
 
-def test_terminated_while_writing(pg, monkeypatch) -> None:
-    """(a) The backend ends after the lines and entries are sent, before COMMIT: the next
-    statement (or, for a small batch, the COMMIT its statements travel with, whose outcome
-    is then read back) fails, StoreError, nothing committed; the retry posts every entry
-    once."""
+def test_terminated_while_writing(pg, post_path, monkeypatch) -> None:
+    """(a) The backend ends after the entries' rows are made, before COMMIT: in the writer
+    transaction, the COMMIT they travel with fails; a small post's one message fails as it
+    is sent. Its outcome read back, StoreError, nothing committed; the retry posts every
+    entry once."""
     with ledger.open(pg.url) as book:
         world(book)
         assert all(r.ok for r in book.post(entries(range(1, 3))))
         pids = watch_writer(monkeypatch)
-        original = PostgresStore.write_batch
+        name = "_send_small" if post_path == "small" else "write_small"
+        original = getattr(PostgresStore, name)
 
-        def write_batch(self: PostgresStore, conn: Any, rows: Any) -> None:
+        def write_small(self: PostgresStore, conn: Any, rows: Any) -> None:
             original(self, conn, rows)
             terminate(backend_pid(conn))
 
+        def send_small(self: PostgresStore, raw: Any, message: str) -> None:
+            terminate(int(raw.info.backend_pid))
+            original(self, raw, message)
+
         loads = count_loads(monkeypatch)
-        monkeypatch.setattr(PostgresStore, "write_batch", write_batch)
+        monkeypatch.setattr(PostgresStore, name, send_small if post_path == "small" else write_small)
         outcome, error = attempt(lambda: book.post(entries(range(3, 6))))
-        monkeypatch.setattr(PostgresStore, "write_batch", original)
+        monkeypatch.setattr(PostgresStore, name, original)
         assert outcome == "not-committed"
         causes = f"{error} {error.__cause__}"
         lost = ("terminating connection", "server closed the connection", "the connection is lost")
@@ -462,6 +511,7 @@ def test_terminated_while_writing(pg, monkeypatch) -> None:
         assert codes == [ledger.Code.exists] * 2 + [ledger.Code.ok] * 3
         assert loads["load"] == 0
         assert len(set(pids)) >= 2, "the retry ran on a new connection"
+        assert bool(pids.small) == (post_path == "small"), "the way under test was taken"
         assert_entries(pg, book, 5)
 
 
@@ -473,10 +523,12 @@ DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
 """
 
 
-def test_a_dead_pooled_connection_is_replaced(pg, monkeypatch) -> None:
+def test_a_dead_pooled_connection_is_replaced(pg, post_path, monkeypatch) -> None:
     """The pool does not ping what it hands out: a pooled connection whose backend ended
     while it sat idle is found dead by the first statements of the next write or read,
-    before anything is written, and replaced; the call goes through once, unaware."""
+    before anything is written, and replaced; the call goes through once, unaware. A small
+    post's own connection is checked before its message is sent (the server's last words
+    on the socket): found dead, the post goes the ordinary way."""
     with ledger.open(pg.url) as book, ledger.open(pg.url) as other:
         world(book)
         assert all(r.ok for r in book.post(entries(range(1, 3))))
@@ -492,10 +544,11 @@ def test_a_dead_pooled_connection_is_replaced(pg, monkeypatch) -> None:
         terminate(reader_pid)  # a reader's connection, idle in the pool
         assert book.balance("a").debits_posted == 5 * ENTRY_AMOUNT  # a read catches up on key 5
         assert loads["load"] == 0
+        assert bool(pids.small) == (post_path == "small"), "the way under test was taken"
         assert_entries(pg, book, 5)
 
 
-def test_terminated_during_commit(pg, monkeypatch) -> None:
+def test_terminated_during_commit(pg, post_path, monkeypatch) -> None:
     """(b) The backend ends while COMMIT runs (a deferred trigger holds it there): read back
     under the writer lock, the batch is not there, so StoreError; the retry posts once."""
     with ledger.open(pg.url) as book:
@@ -543,10 +596,11 @@ def test_terminated_during_commit(pg, monkeypatch) -> None:
         codes = [r.code for r in book.post(entries(range(1, 6)))]
         assert codes == [ledger.Code.exists] * 2 + [ledger.Code.ok] * 3
         assert loads["load"] == 0
+        assert bool(pids.small) == (post_path == "small"), "the way under test was taken"
         assert_entries(pg, book, 5)
 
 
-def test_terminated_right_after_commit(pg, monkeypatch) -> None:
+def test_terminated_right_after_commit(pg, post_path, monkeypatch) -> None:
     """(c) COMMIT is carried out, then the backend ends before the client has the reply
     (the driver's error on the dead connection is what the client gets): read back, the
     batch is there, so the call returns its results; the retry finds every key."""
@@ -560,17 +614,18 @@ def test_terminated_right_after_commit(pg, monkeypatch) -> None:
             dbapi_connection.cursor().execute("SELECT 1")  # the driver's own error
 
         loads = count_loads(monkeypatch)
-        lose_commit_reply(monkeypatch, book._store, lost)
+        lose_reply(monkeypatch, book._store, post_path, lost)
         outcome, results = attempt(lambda: book.post(entries(range(3, 6))))
         assert outcome == "committed"
         assert all(r.ok for r in results)
         codes = [r.code for r in book.post(entries(range(1, 6)))]
         assert codes == [ledger.Code.exists] * 5
         assert loads["load"] == 0
+        assert bool(pids.small) == (post_path == "small"), "the way under test was taken"
         assert_entries(pg, book, 5)
 
 
-def test_terminated_right_after_commit_and_unreachable(pg, monkeypatch) -> None:
+def test_terminated_right_after_commit_and_unreachable(pg, post_path, monkeypatch) -> None:
     """(c) as before, but the database cannot be reached to read the outcome back:
     CommitUnknown; once it can, the retry with the same keys catches up on the committed
     batch (no full load) and reports its keys as exists, and posts the new one once."""
@@ -587,13 +642,14 @@ def test_terminated_right_after_commit_and_unreachable(pg, monkeypatch) -> None:
             dbapi_connection.cursor().execute("SELECT 1")
 
         loads = count_loads(monkeypatch)
-        lose_commit_reply(monkeypatch, store, lost)
+        lose_reply(monkeypatch, store, post_path, lost)
         outcome, _ = attempt(lambda: book.post(entries(range(3, 6))))
         assert outcome == "unknown"
         monkeypatch.setattr(store.engine, "connect", original_connect)
         codes = [r.code for r in book.post(entries(range(1, 7)))]
         assert codes == [ledger.Code.exists] * 5 + [ledger.Code.ok]
         assert loads == {"load": 0, "catch_up": 1}
+        assert bool(pids.small) == (post_path == "small"), "the way under test was taken"
         assert_entries(pg, book, 6)
 
 

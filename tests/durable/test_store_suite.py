@@ -138,12 +138,13 @@ def test_a_failed_write_leaves_the_last_commit(any_store, monkeypatch) -> None:
         assert book.post([entry(1, D(2026, 6, 1), ("expense", 10_00), ("cash", -10_00))])[0].code == Code.ok
         before = balances(book)
         store = type(book._store)
-        name = "append_batch" if not store.durable else "write_batch"
+        names = ["append_batch"] if not store.durable else ["write_batch", "write_small", "commit_small"]
 
         def fail(*args: object, **kwargs: object) -> None:
             raise OSError("the disk is gone")
 
-        monkeypatch.setattr(store, name, fail)
+        for name in names:
+            monkeypatch.setattr(store, name, fail)
         with pytest.raises(OSError):
             book.post([entry(2, D(2026, 6, 2), ("expense", 5_00), ("cash", -5_00))])
         monkeypatch.undo()

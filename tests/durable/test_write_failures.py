@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import ledger
+import ledger.journal
+import ledger.replica
 import ledger.service
 from ledger.store.base import Store
 
@@ -35,15 +37,31 @@ def fail(*args: object, **kwargs: object) -> None:
         (Store, "write_batch"),
         (ledger.service, "batch_rows"),
         (ledger.service, "fold_parts"),
+        (Store, "write_small"),
+        (ledger.replica, "small_rows"),
+        (Store, "small rows"),
     ],
-    ids=["lines-write", "entries-write", "entry-rows", "monthly-sums"],
-)
+    ids=[
+        "lines-write", "entries-write", "entry-rows", "monthly-sums",
+        "few-rows-write", "small-rows", "small-write",
+    ],
+)  # fmt: skip
 def test_a_failed_batch_commits_nothing(durable, monkeypatch, owner: object, name: str) -> None:
+    """The first four fail in the writer transaction writing a batch as columns (a post of
+    many entries); the fifth there too, writing a few entries' rows (a small post before
+    the ledger knows the store's head, or after it moved); the last two in a small post's
+    own transaction (Store.commit_small): its rows derived, or sent."""
     with ledger.open(durable.url) as book:
         world(book)
         assert book.post([entry(1)])[0].ok
         before = balance_rows(book)
         store_class = type(book._store)
+        if name == "small rows":
+            name = "_small_statements" if durable.kind == "postgresql" else "_insert_small"
+        if owner is not ledger.replica and name not in ("_small_statements", "_insert_small"):
+            monkeypatch.setattr(ledger.service, "SMALL_ENTRIES", 0)  # the writer transaction
+            if name != "write_small":
+                monkeypatch.setattr(ledger.journal, "SMALL_ENTRIES", 0)  # rows as columns
         target = store_class if owner is Store else owner
         monkeypatch.setattr(target, name, fail)
         with pytest.raises(RuntimeError, match="injected failure"):

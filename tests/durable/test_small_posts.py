@@ -1,0 +1,175 @@
+"""A post of a few entries in one transaction that reads nothing first (Store.commit_small).
+
+The ledger derives the rows from the head of the store it last knew; the transaction takes
+the writer lock and checks that head before writing. When another process wrote meanwhile
+(a batch, an account, a closed period), nothing is written and the post goes the ordinary
+way: it catches up first, so its results are those of the store as it is, not as this
+process remembered it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import numpy as np
+import pytest
+
+import ledger
+from ledger.store.base import Store
+from ledger.store.postgres import PostgresStore
+
+from ._workload import balance_rows, scalar
+
+
+def world(book: ledger.Ledger) -> None:
+    book.create_groups([{"key": "C"}])
+    book.create_books([{"key": "B"}])
+    book.create_accounts([{"key": k, "book": "B", "group": "C", "code": "1"} for k in ("a", "b")])
+
+
+def entry(key: int, date: str = "2026-02-03", amount: str = "5.00", **fields: Any) -> dict[str, Any]:
+    lines = [{"account": "a", "debit": amount}, {"account": "b", "credit": amount}]
+    return {"key": key, "book": "B", "date": date, "lines": lines, **fields}
+
+
+def spy(monkeypatch: pytest.MonkeyPatch) -> list[int | str | None]:
+    """What every Store.commit_small returns from now on (None: not written), or the name
+    of the error it raises."""
+    answers: list[int | str | None] = []
+    for owner in (Store, PostgresStore):
+        original = owner.__dict__["commit_small"]
+
+        def counted(self: Store, rows: Any, seq: int, _original: Any = original) -> int | None:
+            try:
+                answer = _original(self, rows, seq)
+            except Exception as error:
+                answers.append(type(error).__name__)
+                raise
+            answers.append(answer)
+            return answer
+
+        monkeypatch.setattr(owner, "commit_small", counted)
+    return answers
+
+
+def test_a_few_entries_commit_in_one_transaction(durable, monkeypatch) -> None:
+    """Once the ledger knows the head, each post of a few entries is one small commit, texts
+    and dimension codes included, and what it stored verifies and reopens the same."""
+    answers = spy(monkeypatch)
+    with ledger.open(durable.url) as book:
+        world(book)
+        for key in range(1, 6):
+            coded = {"kind": "voucher", "reference": f"R-{key}"} if key % 2 else {}
+            assert book.post([entry(key, **coded)])[0].ok
+        lines = [{"account": "a", "debit": "1.00", "dims": (3, 0, 7)}, {"account": "b", "credit": "1.00"}]
+        assert book.post([{"key": 6, "book": "B", "date": "2026-02-04", "lines": lines}])[0].ok
+        assert len(answers) == 6 and None not in answers
+        assert book.verify() is None
+        balances = balance_rows(book)
+    with ledger.open(durable.url) as fresh:
+        assert np.array_equal(balance_rows(fresh), balances)
+        assert fresh.verify() is None
+    engine = durable.engine()
+    assert scalar(engine, "SELECT count(*) FROM entry_texts") == 3
+    assert scalar(engine, "SELECT count(*) FROM lines WHERE dim1 = 3 AND dim3 = 7") == 1
+
+
+def test_a_batch_of_another_process_moves_the_head(durable, monkeypatch) -> None:
+    """B posts between two posts of A: A's small commit finds the head moved and writes
+    nothing; A's post then catches up and goes through. The same key posted by B first is
+    `exists` for A, not a second entry."""
+    with ledger.open(durable.url) as a, ledger.open(durable.url) as b:
+        world(a)
+        assert a.post([entry(1)])[0].ok
+        answers = spy(monkeypatch)
+        assert a.post([entry(2)])[0].ok
+        assert b.post([entry(3)])[0].ok
+        assert a.post([entry(4)])[0].ok
+        assert b.post([entry(5)])[0].ok
+        assert [r.code for r in a.post([entry(5)])] == [ledger.Code.exists]
+        assert a.balance("a").debits_posted == 5 * 5
+        assert answers.count(None) >= 2  # A's posts of 4 and 5 found the head moved
+        assert a.verify() is None
+    engine = durable.engine()
+    assert scalar(engine, "SELECT count(*) FROM entries") == 5
+
+
+def test_a_period_closed_by_another_process_refuses_the_post(durable, monkeypatch) -> None:
+    """B closes January: A, which does not know it yet, must not post into it. Its small
+    commit finds the head moved; the ordinary post, caught up, refuses the entry."""
+    with ledger.open(durable.url) as a, ledger.open(durable.url) as b:
+        world(a)
+        assert a.post([entry(1, "2026-01-05")])[0].ok
+        answers = spy(monkeypatch)
+        b.close_period("B", "2026-01")
+        assert [r.code for r in a.post([entry(2, "2026-01-06")])] == [ledger.Code.period_closed]
+        assert answers == [None]
+        assert a.post([entry(3, "2026-02-01")])[0].ok
+        assert a.balance("a").debits_posted == 2 * 5
+    assert scalar(durable.engine(), "SELECT count(*) FROM entries") == 2
+
+
+def test_an_account_created_by_another_process_is_found(durable, monkeypatch) -> None:
+    """B creates an account and A posts to it: A's memory does not know the account, so the
+    entry is refused there and the post goes the ordinary way, which knows it."""
+    with ledger.open(durable.url) as a, ledger.open(durable.url) as b:
+        world(a)
+        assert a.post([entry(1)])[0].ok
+        b.create_accounts([{"key": "c", "book": "B", "group": "C", "code": "1"}])
+        lines = [{"account": "c", "debit": "2.00"}, {"account": "b", "credit": "2.00"}]
+        assert a.post([{"key": 2, "book": "B", "date": "2026-02-03", "lines": lines}])[0].ok
+        assert a.balance("c").debits_posted == 2
+
+
+def test_refused_entries_go_the_ordinary_way(durable, monkeypatch) -> None:
+    """An entry refused (an unknown account, an unbalanced entry) takes the post the ordinary
+    way, which gives the same codes and writes nothing for them."""
+    with ledger.open(durable.url) as book:
+        world(book)
+        assert book.post([entry(1)])[0].ok
+        answers = spy(monkeypatch)
+        unbalanced = {
+            "key": 2,
+            "book": "B",
+            "date": "2026-02-03",
+            "lines": [{"account": "a", "debit": "5.00"}, {"account": "b", "credit": "4.00"}],
+        }
+        unknown = {
+            "key": 3,
+            "book": "B",
+            "date": "2026-02-03",
+            "lines": [{"account": "z", "debit": "5.00"}, {"account": "b", "credit": "5.00"}],
+        }
+        codes = [r.code for r in book.post([unbalanced, unknown, entry(4)])]
+        assert codes == [ledger.Code.unbalanced, ledger.Code.account_not_found, ledger.Code.ok]
+        assert answers == []  # decided before any small commit
+        assert book.post([entry(5)])[0].ok
+        assert answers and isinstance(answers[-1], int)
+    assert scalar(durable.engine(), "SELECT count(*) FROM entries") == 3
+
+
+def test_a_locked_sqlite_database_is_a_store_error_and_changes_nothing(tmp_path, monkeypatch) -> None:
+    """Another connection holds SQLite's write lock past the busy timeout: the small post's
+    BEGIN IMMEDIATE fails, StoreError, nothing changed; once free, the post goes through."""
+    monkeypatch.setattr("ledger.store.sqlite._BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "l.db"
+    with ledger.open(f"sqlite:///{path}") as book:
+        world(book)
+        assert book.post([entry(1)])[0].ok
+        answers = spy(monkeypatch)
+        before = balance_rows(book)
+        blocker = sqlite3.connect(path, timeout=0)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(ledger.StoreError, match="locked"):
+                book.post([entry(2)])
+        finally:
+            blocker.rollback()
+            blocker.close()
+        assert answers == ["StoreError"]
+        assert np.array_equal(balance_rows(book), before)
+        assert book.post([entry(2)])[0].ok  # the ordinary way: the failure left the head unknown
+        assert book.post([entry(3)])[0].ok
+        assert isinstance(answers[-1], int)
+        assert book.balance("a").debits_posted == 15
