@@ -3,9 +3,10 @@ locked insert + commit of two rows, in the same run.
 
     python -m benchmarks.small_calls [--calls 2000] [--store sqlite,postgresql] [--postgres-url URL]
 
-Blocks of 100 calls alternate between the ledger and the raw loop, so a change in the host's
-load falls on both. Reported per store: calls/s, p50 and p99 latency of each, and the ratio of
-the ledger's rate to the raw rate. Durability is the same on both sides: SQLite WAL with
+Blocks of 100 calls alternate between the ledger's post() (an Entry model), its
+post_columns() (one entry as columns) and the raw loop, so a change in the host's load falls
+on all three. Reported per store: calls/s, p50 and p99 latency of each, and the ratio of each
+ledger call's rate to the raw rate. Durability is the same on both sides: SQLite WAL with
 synchronous=FULL, PostgreSQL with synchronous_commit on.
 """
 
@@ -21,7 +22,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 import ledger
+import ledger.periods
 from benchmarks.durable import drop_postgres, fresh_postgres, postgres_conninfo
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -51,6 +55,21 @@ def ledger_caller(url: str) -> tuple[ledger.Ledger, Callable[[int], None]]:
             raise RuntimeError(f"entry {key} refused")
 
     return book, call
+
+
+def columns_caller(book: ledger.Ledger) -> Callable[[int], None]:
+    """post_columns of one entry (keys from 10**12 on, apart from ledger_caller's)."""
+    offsets = np.array([0, 2], np.int64)
+    accounts = book.account_index(["fees", "cash"]).astype(np.int32)
+    amounts = np.array([100, -100], np.int64)
+    dates = np.array([ledger.periods.days(dt.date(2026, 3, 2))], np.int32)
+
+    def call(key: int) -> None:
+        keys = np.array([10**12 + key], np.int64)
+        if book.post_columns(keys, offsets, accounts, amounts, dates=dates)[0] != 0:
+            raise RuntimeError(f"entry {key} refused")
+
+    return call
 
 
 def sqlite_raw(path: Path) -> Callable[[int], None]:
@@ -91,12 +110,21 @@ def timed(call: Callable[[int], None], keys: range) -> list[float]:
     return out
 
 
-def run(name: str, ledger_call: Callable[[int], None], raw_call: Callable[[int], None], calls: int) -> str:
+def run(
+    name: str,
+    ledger_call: Callable[[int], None],
+    raw_call: Callable[[int], None],
+    calls: int,
+    columns_call: Callable[[int], None] | None = None,
+) -> str:
     mine: list[float] = []
     raw: list[float] = []
+    columns: list[float] = []
     for start in range(1, calls + 1, BLOCK):
         keys = range(start, min(start + BLOCK, calls + 1))
         mine += timed(ledger_call, keys)
+        if columns_call is not None:
+            columns += timed(columns_call, keys)
         raw += timed(raw_call, keys)
 
     def summary(times: list[float]) -> tuple[float, float, float]:
@@ -108,11 +136,18 @@ def run(name: str, ledger_call: Callable[[int], None], raw_call: Callable[[int],
         )
 
     (rate, p50, p99), (raw_rate, raw_p50, raw_p99) = summary(mine), summary(raw)
-    return (
+    line = (
         f"{name:<11} ledger post(): {rate:7.0f} calls/s  p50 {p50:5.2f} ms  p99 {p99:5.2f} ms | "
         f"raw locked insert+commit: {raw_rate:7.0f}/s  p50 {raw_p50:5.2f} ms  p99 {raw_p99:5.2f} ms | "
         f"ledger/raw {rate / raw_rate:.2f}"
     )
+    if columns:
+        c_rate, c_p50, c_p99 = summary(columns)
+        line += (
+            f"\n{'':<11} post_columns(): {c_rate:6.0f} calls/s  p50 {c_p50:5.2f} ms  p99 {c_p99:5.2f} ms"
+            f" | ledger/raw {c_rate / raw_rate:.2f}"
+        )
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as directory:
             if kind == "sqlite":
                 book, call = ledger_caller(f"sqlite:///{Path(directory) / 'ledger.db'}")
-                print(run(kind, call, sqlite_raw(Path(directory) / "raw.db"), args.calls))
+                raw = sqlite_raw(Path(directory) / "raw.db")
+                print(run(kind, call, raw, args.calls, columns_caller(book)))
                 book.close()
             else:
                 schema = f"bench_small_{int(time.time())}"
@@ -135,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     book, call = ledger_caller(url)
                     raw_call, close = postgres_raw(url)
-                    print(run(kind, call, raw_call, args.calls))
+                    print(run(kind, call, raw_call, args.calls, columns_caller(book)))
                     book.close()
                     close()
                 finally:

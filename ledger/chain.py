@@ -23,6 +23,7 @@ knows the mix can forge rows that keep it, as someone who knows SHA-256 can reha
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import struct
@@ -61,17 +62,23 @@ def _feed(
     """Each column's length, then its values in the layout's dtype. Columns may be lists of
     Python ints (a voucher's few rows): packed by one struct call, the same bytes as arrays'."""
     columns = list(columns)
-    if all(isinstance(column, list) for column in columns):
-        formats, values = ["<"], []
-        for column, dtype in zip(columns, layout, strict=True):
-            formats.append(f"Q{len(column)}{_STRUCT_CODES[dtype]}")
-            values.append(len(column))
+    if columns and isinstance(columns[0], list):  # the others alike, of the same length
+        count = len(columns[0])
+        values: list[int] = []
+        for column in columns:
+            values.append(count)
             values.extend(column)
-        hasher.update(struct.pack("".join(formats), *values))
+        hasher.update(_packer(layout, count).pack(*values))
         return
     for column, dtype in zip(columns, layout, strict=True):
         hasher.update(len(column).to_bytes(8, "little"))
         hasher.update(np.ascontiguousarray(column, dtype=dtype).tobytes())
+
+
+@functools.lru_cache(maxsize=256)
+def _packer(layout: tuple[str, ...], count: int) -> struct.Struct:
+    """_feed's layout of `count` rows of columns: each column's length, then its values."""
+    return struct.Struct("<" + "".join(f"Q{count}{_STRUCT_CODES[dtype]}" for dtype in layout))
 
 
 def batch_parts(

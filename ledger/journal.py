@@ -8,7 +8,9 @@ void changes balances through the pending entry's lines (see store.base.unfolded
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import functools
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +19,9 @@ from ledger.chain import batch_hash
 from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
 from ledger.periods import EPOCH, PERIOD_BITS, period_keys, periods_of, split_period_keys
 from ledger.posting import Batch, Engine, kernel
+
+# Monthly balance changes of a batch, unsummed (fold_parts): period keys, columns, amounts.
+FoldPart = tuple[np.ndarray | list[int], np.ndarray | list[int], np.ndarray | list[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +110,7 @@ class SmallRows:
     # entry, line, book, account, amount, dim1, dim2, dim3, dim4: entry order, then line order
     lines: list[tuple[int, int, int, int, int, int, int, int, int]]
     texts: list[tuple[int, str | None, str | None]]
-    fold: tuple[np.ndarray, np.ndarray, np.ndarray]  # fold_parts of the batch
+    fold: FoldPart  # fold_parts of the batch, as lists
 
     @property
     def entries_count(self) -> int:
@@ -116,7 +121,14 @@ class SmallRows:
         return len(self.lines)
 
 
-_NO_FOLD = (np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int64))
+_NO_FOLD: FoldPart = ([], [], [])
+
+
+@functools.lru_cache(maxsize=4096)
+def _month_of(day: int) -> int:
+    """yyyymm of a day number (periods_of for one day)."""
+    date = EPOCH + dt.timedelta(days=day)
+    return date.year * 100 + date.month
 
 
 def small_rows(
@@ -140,46 +152,48 @@ def small_rows(
     accounts = batch.accounts.tolist()
     amounts = batch.amounts.tolist()
     dates = batch.dates.tolist()
-    dims = batch.dims.tolist() if len(batch.dims) else None
-    account_books = engine.rows["book"]
-    books = batch.books.tolist() if len(batch.books) else [-1] * n
-    for e, book in enumerate(books):
-        if book < 0:  # accepted, so it has lines: the first line's account's book
-            books[e] = int(account_books[accounts[offsets[e]]])
-    book_column = np.array(books, np.int32)
+    keys = batch.keys.tolist()
+    book_column = batch.books
+    books = book_column.tolist() if len(book_column) else [-1] * n
+    if min(books) < 0:  # an accepted entry has lines: its first line's account's book
+        account_books = engine.rows["book"]
+        books = [int(account_books[accounts[offsets[e]]]) if b < 0 else b for e, b in enumerate(books)]
+        book_column = np.array(books, np.int32)
     fingerprints = np.empty(n, np.uint64)
     kernel.fingerprints(
         batch.offsets, batch.accounts, batch.amounts, batch.dims, batch.flags, batch.dates,
         batch.pending, book_column, batch.extra, engine.rows, fingerprints,
     )  # fmt: skip
-    keys = batch.keys.tolist()
-    pending = batch.pending.tolist() if len(batch.pending) else [0] * n
-    extra = batch.extra.view(np.int64).tolist() if len(batch.extra) else [0] * n
-    entries = list(
-        zip(
-            keys, books, dates, flags, pending, extra, fingerprints.view(np.int64).tolist(),
-            [offsets[e + 1] - offsets[e] for e in range(n)], strict=True,
-        )
-    )  # fmt: skip
-    no_dims = (0, 0, 0, 0)
-    lines = []
-    months = []
-    for e in range(n):
-        day = EPOCH + dt.timedelta(days=dates[e])
-        month = day.year * 100 + day.month
-        for i in range(offsets[e], offsets[e + 1]):
-            lines.append(
-                (keys[e], i - offsets[e], books[e], accounts[i], amounts[i], *(dims[i] if dims else no_dims))
-            )
-            months.append(accounts[i] << PERIOD_BITS | month)
-    line_columns = [[line[i] for line in lines] for i in (0, 1, 3, 4, 5, 6, 7, 8)]
-    entry_columns = [list(column) for column in zip(*entries, strict=True)]
+    counts = [offsets[e + 1] - offsets[e] for e in range(n)]
+    entry_columns = [
+        keys,
+        books,
+        dates,
+        flags,
+        batch.pending.tolist() if len(batch.pending) else [0] * n,
+        batch.extra.view(np.int64).tolist() if len(batch.extra) else [0] * n,
+        fingerprints.view(np.int64).tolist(),
+        counts,
+    ]
+    line_keys: list[int] = []
+    numbers: list[int] = []
+    line_books: list[int] = []
+    months: list[int] = []
+    for e, count in enumerate(counts):
+        line_keys += [keys[e]] * count
+        numbers += range(count)
+        line_books += [books[e]] * count
+        months += [_month_of(dates[e])] * count
+    dims = batch.dims.T.tolist() if len(batch.dims) else [[0] * len(accounts)] * 4
+    line_columns = [line_keys, numbers, accounts, amounts, *dims]
     digest = batch_hash(prev_hash, batch_id, entry_columns, line_columns, texts)
     fold = (
-        np.array(months, np.int64),
-        np.array([a < 0 for a in amounts], np.int8),
-        np.abs(batch.amounts),
+        [account << PERIOD_BITS | month for account, month in zip(accounts, months, strict=True)],
+        [int(amount < 0) for amount in amounts],
+        [abs(amount) for amount in amounts],
     )
+    entries = list(zip(*entry_columns, strict=True))
+    lines = list(zip(line_keys, numbers, line_books, accounts, amounts, *dims, strict=True))
     return SmallRows(batch_id, prev_hash, digest, entries, lines, texts, fold)
 
 
@@ -358,6 +372,14 @@ def fold_parts(
     return np.concatenate(keys), np.concatenate(columns).astype(np.int8), np.concatenate(values)
 
 
+def _joined(columns: list[np.ndarray | list[int]], dtype: type) -> np.ndarray:
+    """One array of columns that are arrays or lists (SmallRows' fold parts), in order."""
+    if not any(isinstance(column, list) for column in columns):
+        return np.concatenate(columns).astype(dtype, copy=False)
+    count = sum(len(column) for column in columns)
+    return np.fromiter(itertools.chain.from_iterable(columns), dtype, count)
+
+
 def resolution_moves(
     keys: np.ndarray, amounts: np.ndarray, post: bool
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -382,15 +404,15 @@ def pending_lines_of(source: Engine | PendingLines, key: int) -> tuple[np.ndarra
     return record[1], record[2]
 
 
-def aggregate_folds(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+def aggregate_folds(parts: Sequence[FoldPart]) -> tuple[np.ndarray, ...]:
     """Sum fold parts per (account, month): accounts, periods, sums [n, 4] (zero rows dropped)."""
     if not any(len(p[0]) for p in parts):
         return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, 4), np.int64)
-    keys = np.concatenate([p[0] for p in parts])
+    keys = _joined([p[0] for p in parts], np.int64)
     order, starts = key_runs(keys)
     unique = keys[order[starts]]
-    columns = np.concatenate([p[1] for p in parts])[order]
-    values = np.concatenate([p[2] for p in parts])[order]
+    columns = _joined([p[1] for p in parts], np.int8)[order]
+    values = _joined([p[2] for p in parts], np.int64)[order]
     sums = np.empty((len(unique), 4), np.int64)
     for column in range(4):  # int64 sums wrap modulo 2**64, as wrap64 keeps them
         sums[:, column] = np.add.reduceat(np.where(columns == column, values, 0), starts)

@@ -7,6 +7,7 @@ column — so each use case has one implementation, vectorised, whichever path i
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -34,6 +35,7 @@ from ledger.schemas import Entry, Line, Result, flag_bits
 BOOK_UNKNOWN = -2
 
 M = TypeVar("M", bound=BaseModel)
+_ONE_BY_ONE_LINES = 16
 Text = tuple[int, str | None, str | None]  # an entry's (key, kind, reference)
 
 
@@ -65,18 +67,18 @@ def record_batch(models: list[Entry], catalog: Catalog, account_groups: np.ndarr
     the columns are built as the kernel reads them, in one pass, without make_batch's checks
     of caller-made columns: a voucher at a time, that pass is most of the call's Python.
     """
-    n = len(models)
     lines = [line for entry in models for line in entry.lines]
     if len(lines) > limits.batch_lines_max:
         raise LimitExceeded(f"{len(lines)} lines in one batch; the limit is {limits.batch_lines_max}")
-    accounts = catalog.accounts.lookup([line.account for line in lines])
-    scales = None
-    if len(account_groups):
-        scales = catalog.scales()[account_groups[np.maximum(accounts, 0)]].tolist()
-    found = accounts.tolist()
+    if len(lines) <= _ONE_BY_ONE_LINES:  # a voucher's lines: a lookup each costs less than numpy
+        get_account = catalog.accounts.get
+        found = [-1 if (index := get_account(line.account)) is None else index for line in lines]
+    else:
+        found = catalog.accounts.lookup([line.account for line in lines]).tolist()
+    scales = catalog.group_scales or [2]
     amounts = [
-        line_minor(line, scales[i] if scales is not None and found[i] >= 0 else -1)
-        for i, line in enumerate(lines)
+        line_minor(line, scales[account_groups[index]] if index >= 0 and len(account_groups) else -1)
+        for index, line in zip(found, lines, strict=True)
     ]
     counts, flags, dates, pending, books, extra = [], [], [], [], [], []
     get_book = catalog.books.get
@@ -87,8 +89,7 @@ def record_batch(models: list[Entry], catalog: Catalog, account_groups: np.ndarr
         pending.append(entry.pending or 0)
         books.append(get_book(entry.book, BOOK_UNKNOWN))
         extra.append(entry_extra_hash(entry.kind, entry.reference))
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
+    offsets = np.array(list(itertools.accumulate(counts, initial=0)), np.int64)
     dims = None
     if any(line.dims for line in lines):
         padded = [tuple(line.dims) + (0,) * (limits.dims_count - len(line.dims)) for line in lines]
@@ -96,7 +97,7 @@ def record_batch(models: list[Entry], catalog: Catalog, account_groups: np.ndarr
     return Batch(
         keys=np.array([entry.key for entry in models], np.int64),
         offsets=offsets,
-        accounts=accounts.astype(np.int32),  # -1 or an index below accounts_max
+        accounts=np.array(found, np.int32),  # -1 or an index below accounts_max
         amounts=np.array(amounts, np.int64),
         dims=dims if dims is not None and dims.any() else NO_DIMS,
         flags=np.array(flags, np.uint16),

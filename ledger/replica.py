@@ -37,7 +37,7 @@ from ledger import snapshot
 from ledger.catalog import Catalog
 from ledger.columns import ENTRY_POST_PENDING, PENDING_POSTED, PENDING_VOIDED
 from ledger.errors import CommitUnknown, StoreError
-from ledger.journal import aggregate_folds, small_rows
+from ledger.journal import FoldPart, aggregate_folds, small_rows
 from ledger.posting import Applied, Batch, Engine
 from ledger.schemas import Book, Group
 from ledger.store import Store
@@ -72,7 +72,7 @@ class Replica:
         self.dirty = False  # this process changed the store since its last checkpoint
         # Monthly changes of this process's batches since the checkpoint `fold_base`; a
         # checkpoint folds them when no other process posted in between (`fold_complete`).
-        self.fold_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.fold_parts: list[FoldPart] = []
         self.fold_base = 0
         self.fold_complete = False
         # The write in progress: the batch the engine applied, and the batch (id, hash) it

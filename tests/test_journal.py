@@ -140,6 +140,6 @@ def _compare_small_rows(rng: np.random.Generator, mix: Mix, omit_defaults: bool)
         assert (small.entries_count, small.lines_count) == (rows.entries_count, rows.lines_count)
         expected = journal.fold_parts(engine, batch, codes)
         for got, want in zip(small.fold, expected, strict=True):
-            assert got.tolist() == want.tolist()
+            assert list(got) == want.tolist()
         prev_hash, batch_id = bytes(rows.hash), batch_id + 1
     return answered, sizes
