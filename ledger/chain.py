@@ -62,6 +62,8 @@ def _feed(
     """Each column's length, then its values in the layout's dtype. Columns may be lists of
     Python ints (a voucher's few rows): packed by one struct call, the same bytes as arrays'."""
     columns = list(columns)
+    if len(columns) != len(layout):
+        raise ValueError(f"{len(columns)} columns for a layout of {len(layout)}")
     if columns and isinstance(columns[0], list):  # the others alike, of the same length
         count = len(columns[0])
         values: list[int] = []
