@@ -86,7 +86,7 @@ class BatchRows:
             list(entries),
             [(*row[:5], *row[5]) for row in rows],
             self.texts,
-            _NO_FOLD,
+            ([], [], []),
         )
 
 
@@ -119,9 +119,6 @@ class SmallRows:
     @property
     def lines_count(self) -> int:
         return len(self.lines)
-
-
-_NO_FOLD: FoldPart = ([], [], [])
 
 
 @functools.lru_cache(maxsize=4096)

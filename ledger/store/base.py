@@ -627,6 +627,7 @@ class Store:
                     raise commit_unknown(self.url, error) from error
         except BaseException:
             self.known_head = None
+            self._drop_small_connection()  # whatever state it was left in, the next one is new
             raise
         finally:
             self._small_lock.release()
