@@ -20,6 +20,7 @@ from ledger.store.ranges import PeriodSums, own_line_sums
 from ledger.store.tables import IMMUTABLE_TABLES
 
 _BUSY_TIMEOUT_MS = 600_000
+_SMALL_CACHE_KIB = 8192  # commit_small's connection: 8 MiB of page cache
 _ROWS_PER_INSERT = 50
 _FETCH_ROWS = 1 << 20  # rows per fetch of a bulk read: a bounded list of tuples at a time
 
@@ -53,6 +54,15 @@ class SQLiteStore(Store):
         store = cls(url, engine)
         store.separate_writer = not memory  # one shared connection: no writer beside a reader
         return store
+
+    def _small_connection(self) -> Any:
+        """commit_small's connection, with a page cache of its own size: it touches a few
+        pages per commit, and a bulk-sized cache would fill with them over a day of posts."""
+        fresh = self._small is None
+        raw = super()._small_connection()
+        if fresh:
+            raw.execute(f"PRAGMA cache_size=-{_SMALL_CACHE_KIB}")
+        return raw
 
     def begin_write(self, conn: Connection) -> None:
         conn.info["ledger_write"] = True

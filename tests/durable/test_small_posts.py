@@ -173,3 +173,15 @@ def test_a_locked_sqlite_database_is_a_store_error_and_changes_nothing(tmp_path,
         assert book.post([entry(3)])[0].ok
         assert isinstance(answers[-1], int)
         assert book.balance("a").debits_posted == 15
+
+
+def test_the_sqlite_small_connection_keeps_a_small_page_cache(tmp_path) -> None:
+    """The connection of the small commits touches a few pages each: its page cache is
+    bounded at 8 MiB, not the bulk connections' 256 MiB."""
+    with ledger.open(f"sqlite:///{tmp_path / 'l.db'}") as book:
+        world(book)
+        for key in (1, 2):
+            assert book.post([entry(key)])[0].ok
+        small = book._store._small
+        assert small is not None, "the second post went the small way"
+        assert small.driver_connection.execute("PRAGMA cache_size").fetchone()[0] == -8192
