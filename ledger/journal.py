@@ -121,9 +121,14 @@ class SmallRows:
         return len(self.lines)
 
 
+# The day numbers of 0001-01-01 and 9999-12-31: a date the kernel takes beyond them is left to
+# periods_of (numpy's dates reach further than Python's).
+_DAYS = ((dt.date.min - EPOCH).days, (dt.date.max - EPOCH).days)
+
+
 @functools.lru_cache(maxsize=4096)
 def _month_of(day: int) -> int:
-    """yyyymm of a day number (periods_of for one day)."""
+    """yyyymm of a day number within _DAYS (periods_of for one day)."""
     date = EPOCH + dt.timedelta(days=day)
     return date.year * 100 + date.month
 
@@ -137,18 +142,19 @@ def small_rows(
     texts: list[tuple[int, str | None, str | None]],
 ) -> SmallRows | None:
     """The rows, chain link and fold parts of `batch` as Python values, when it is small
-    (SMALL_ENTRIES), every entry was accepted and none is pending, a post or a void; None
-    otherwise (line_rows, batch_rows and fold_parts derive those, vectorised)."""
+    (SMALL_ENTRIES), every entry was accepted and none is pending, a post or a void (nor
+    dated outside Python's years 1-9999); None otherwise (line_rows, batch_rows and
+    fold_parts derive those, vectorised)."""
     n = batch.entries_count
     if not 0 < n <= SMALL_ENTRIES or codes.any():
         return None
     flags = batch.flags.tolist() if len(batch.flags) else [0] * n
-    if any(f & _PENDING_FLAGS for f in flags):
+    dates = batch.dates.tolist()
+    if any(f & _PENDING_FLAGS for f in flags) or not _DAYS[0] <= min(dates) <= max(dates) <= _DAYS[1]:
         return None
     offsets = batch.offsets.tolist()
     accounts = batch.accounts.tolist()
     amounts = batch.amounts.tolist()
-    dates = batch.dates.tolist()
     keys = batch.keys.tolist()
     book_column = batch.books
     books = book_column.tolist() if len(book_column) else [-1] * n
@@ -370,11 +376,17 @@ def fold_parts(
 
 
 def _joined(columns: list[np.ndarray | list[int]], dtype: type) -> np.ndarray:
-    """One array of columns that are arrays or lists (SmallRows' fold parts), in order."""
-    if not any(isinstance(column, list) for column in columns):
-        return np.concatenate(columns).astype(dtype, copy=False)
-    count = sum(len(column) for column in columns)
-    return np.fromiter(itertools.chain.from_iterable(columns), dtype, count)
+    """One array of columns that are arrays or lists (SmallRows' fold parts), in order: each
+    run of lists read by one fromiter, arrays as they are."""
+    pieces: list[np.ndarray] = []
+    for is_list, run in itertools.groupby(columns, key=lambda column: isinstance(column, list)):
+        if is_list:
+            lists = list(run)
+            count = sum(len(column) for column in lists)
+            pieces.append(np.fromiter(itertools.chain.from_iterable(lists), dtype, count))
+        else:
+            pieces.extend(np.asarray(column) for column in run)
+    return np.concatenate(pieces).astype(dtype, copy=False)
 
 
 def resolution_moves(

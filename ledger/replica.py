@@ -14,6 +14,11 @@ batch the engine applied is undone (Engine.undo), the counters and fold parts ar
 Only a failed write that created groups, books or accounts (rare calls; the catalog has no
 undo) drops the memory instead (`seq = -1`: a full load next time).
 
+A post of a few entries may skip the sync (`post_small`): when the memory is at the head the
+store last committed or read under the lock, the kernel runs first and one transaction checks
+that head under the lock, then writes (Store.commit_small); a head that moved writes nothing,
+the memory is taken back, and the post goes the ordinary way, which syncs first.
+
 A COMMIT that fails (the connection lost while it was in flight, or its reply lost) is read
 back over a new connection under the writer lock, so the failed transaction has ended: when
 the batch this write wrote is there (its id and hash), the write stands and the call returns
@@ -25,6 +30,7 @@ have followed), CommitUnknown, and the next sync catches up on whatever was comm
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +70,9 @@ class Replica:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # Writes, small posts and syncs of threads sharing this replica, one at a time (a
+        # small post changes the memory before it holds the store's writer lock).
+        self._lock = threading.RLock()
         self.catalog = Catalog()
         self.engine = Engine()
         self.seq = -1  # commit sequence the memory reflects; -1: nothing loaded
@@ -89,6 +98,12 @@ class Replica:
             self._written = (batch, hash) if hash is not None else None
         self.dirty = True
 
+    def wrote(self, seq: int, batch: int, hash: bytes, fold: FoldPart) -> None:
+        """`committed`, for a batch whose monthly changes are `fold` (kept for the next
+        checkpoint)."""
+        self.committed(seq, batch, hash)
+        self.fold_parts.append(fold)
+
     def post(self, batch: Batch) -> np.ndarray:
         """Run the engine over a batch in a write; a failed write undoes it. The codes."""
         assert self._applied is None, "one batch per write"
@@ -105,6 +120,10 @@ class Replica:
         `texts` are the (key, kind, reference) of the entries that carry them, in batch order.
         A COMMIT whose outcome is unknown is read back as in `writer`.
         """
+        with self._lock:
+            return self._post_small(batch, texts)
+
+    def _post_small(self, batch: Batch, texts: list[tuple[int, str | None, str | None]]) -> np.ndarray | None:
         head = self.store.known_head
         if head is None or head[0] != self.seq:
             return None
@@ -115,8 +134,7 @@ class Replica:
             if rows is None:
                 self._take_back(mark)
                 return None
-            self.committed(head[0] + 1, rows.batch_id, rows.hash)
-            self.fold_parts.append(rows.fold)
+            self.wrote(head[0] + 1, rows.batch_id, rows.hash, rows.fold)
             seq = self.store.commit_small(rows, head[0])
         except CommitUnknown as error:
             self._settle(mark, error)
@@ -301,6 +319,11 @@ class Replica:
     def writer(self) -> Iterator[Connection]:
         """The writer transaction of one write; a failure takes the memory back to where the
         write began, and a failed COMMIT is read back (see the module docstring)."""
+        with self._lock, self._writer() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[Connection]:
         mark: _Mark | None = None
         finished = False
         try:
@@ -394,7 +417,7 @@ class Replica:
 
     def refresh(self) -> None:
         """Make the memory current before a read (cheap when nothing changed)."""
-        with self.store.reader() as conn:
+        with self._lock, self.store.reader() as conn:
             self.sync(conn)
 
 

@@ -8,7 +8,10 @@ anything, so a call that raises has changed nothing — except CommitUnknown (se
 Every ledger has a store (`ledger.open()` without a URL: SQLite in memory). A write is one
 transaction under the ledger's writer lock: make the in-memory state current with the
 store (another process may have committed), run the kernel, write what it accepted, commit,
-and only then count the new state as published. If anything fails before the commit, the
+and only then count the new state as published. A post of a few entries, when this process
+knows the store's head, runs the kernel first and commits in one transaction that checks
+the head under the lock instead of reading it (Replica.post_small); when the head has moved,
+it writes nothing and the post goes the ordinary way. If anything fails before the commit, the
 in-memory state is taken back to the last commit (see ledger.replica); if the COMMIT itself
 fails, its outcome is read back after reconnecting: committed, the call returns its results;
 not committed, StoreError; impossible to tell, CommitUnknown (retry with the same keys).
@@ -434,8 +437,7 @@ class Ledger:
             for position, e in enumerate(models)
             if e.kind is not None or e.reference is not None
         }
-        if len(models) <= SMALL_ENTRIES and self._store.known_head is not None:
-            self._check_open()
+        if self._small_way(len(models)):
             batch = record_batch(models, self._catalog, self._engine.rows["group"])
             codes = self._post_small(batch, texts)
             if codes is not None:
@@ -482,12 +484,19 @@ class Ledger:
             keys, offsets, accounts, amounts,
             flags=flags, dates=dates, pending=pending, books=books, dims=dims, extra=extra,
         )  # fmt: skip
-        if batch.entries_count <= SMALL_ENTRIES and self._store.known_head is not None:
+        if self._small_way(batch.entries_count):
             codes = self._post_small(batch, texts)
             if codes is not None:
                 return codes
         with self._write() as conn:
             return self._post(conn, batch, texts)
+
+    def _small_way(self, entries: int) -> bool:
+        """Whether a post of `entries` entries tries one transaction that reads nothing first:
+        a few entries, and a store whose head this process knows, as its memory does."""
+        self._check_open()
+        head = self._store.known_head
+        return entries <= SMALL_ENTRIES and head is not None and head[0] == self._replica.seq
 
     def _post_small(self, batch: Batch, texts: dict[int, Text]) -> np.ndarray | None:
         """A few ordinary entries in one transaction that reads nothing first, when this
@@ -515,8 +524,7 @@ class Ledger:
         if small is not None:  # a voucher at a time: Python rows, one statement per table
             self._store.write_small(conn, small)
             seq = self._store.bump(conn, batch=small.batch_id, hash=small.hash)
-            self._replica.committed(seq, small.batch_id, small.hash)
-            self._replica.fold_parts.append(small.fold)
+            self._replica.wrote(seq, small.batch_id, small.hash, small.fold)
             return codes
         books = entry_books(self._engine, batch)
         lines = line_rows(batch, codes, books, last_batch + 1)
@@ -527,8 +535,7 @@ class Ledger:
         fold = fold_parts(self._engine, batch, codes)
         self._store.write_batch(conn, rows)
         seq = self._store.bump(conn, batch=rows.batch_id, hash=rows.hash)
-        self._replica.committed(seq, rows.batch_id, rows.hash)
-        self._replica.fold_parts.append(fold)
+        self._replica.wrote(seq, rows.batch_id, rows.hash, fold)
         return codes
 
     def _keep(self, conn: Connection, batch: Batch, codes: np.ndarray, texts: dict[int, Text]) -> np.ndarray:

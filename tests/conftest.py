@@ -47,32 +47,3 @@ def open_ledger():
     yield factory
     for book in opened:
         book.close()
-
-
-class PostPath(str):
-    """A post_path value, which also counts the small posts' commits tried (`small_calls`)."""
-
-    small_calls = 0
-
-
-@pytest.fixture(params=["small", "locked"])
-def post_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> PostPath:
-    """The way a post of a few entries goes on a durable store once the ledger knows the
-    store's head: "small", one transaction that reads nothing first (Store.commit_small);
-    or "locked", the writer transaction that takes the lock and reads the head first (what
-    every larger post does, and what "small" falls back to)."""
-    from ledger.store.base import Store
-    from ledger.store.postgres import PostgresStore
-
-    path = PostPath(request.param)
-    if path == "locked":
-        monkeypatch.setattr(ledger.service, "SMALL_ENTRIES", 0)
-    for owner in (Store, PostgresStore):
-        original = owner.__dict__["commit_small"]
-
-        def counted(self: Store, rows: object, seq: int, _original: object = original) -> int | None:
-            path.small_calls += 1
-            return _original(self, rows, seq)  # type: ignore[operator]
-
-        monkeypatch.setattr(owner, "commit_small", counted)
-    return path

@@ -221,7 +221,7 @@ class Store:
 
     def prepare(self) -> None:
         """Create the schema on a new database; check the version of an existing one."""
-        with _store_errors(self.url), self.engine.begin() as conn:
+        with store_errors(self.url), self.engine.begin() as conn:
             if not conn.dialect.has_table(conn, "ledger_state"):
                 self._create(conn)
                 return
@@ -242,7 +242,7 @@ class Store:
     def migrate(self) -> tuple[int, int]:
         """Upgrade the schema of an existing database to this version, step by step, in one
         transaction under the writer lock: (version before, version after)."""
-        with _store_errors(self.url), self.engine.begin() as conn:
+        with store_errors(self.url), self.engine.begin() as conn:
             self.lock(conn)
             row = conn.execute(select(t.ledger_state.c.schema_version)).first()
             if row is None:
@@ -335,7 +335,7 @@ class Store:
         back the batch it wrote).
         """
         self.known_head = None  # until this transaction commits
-        with _store_errors(self.url), self._connected(self._begin_writer) as conn:
+        with store_errors(self.url), self._connected(self._begin_writer) as conn:
             try:
                 yield conn
             except BaseException:
@@ -348,7 +348,7 @@ class Store:
                 head = conn.info.pop("ledger_head", None)
             try:
                 self.commit_write(conn)
-                self.known_head = head
+                self.known_head = head if self.small_commits else None
             except SQLAlchemyError as error:
                 # A COMMIT that failed may leave the transaction open (SQLite keeps it on some
                 # errors), and the pool does not roll back a connection whose transaction it
@@ -420,7 +420,7 @@ class Store:
     @contextlib.contextmanager
     def reader(self) -> Iterator[Connection]:
         """A read transaction that sees one snapshot of the database for all its queries."""
-        with _store_errors(self.url), self._connected(self._begin_reader) as conn:
+        with store_errors(self.url), self._connected(self._begin_reader) as conn:
             try:
                 yield conn
             except BaseException:
@@ -579,11 +579,13 @@ class Store:
             cursor.executemany(
                 f"INSERT INTO entry_texts (entry, kind, reference) VALUES ({m}, {m}, {m})", rows.texts
             )
-        cursor.execute(
-            f"INSERT INTO batches (id, entries, lines, prev_hash, hash, parts, created_at)"
-            f" VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})",
-            batch_record(rows),
-        )
+        cursor.execute(self.batch_insert_sql(), batch_record(rows))
+
+    @property
+    def small_commits(self) -> bool:
+        """Whether commit_small commits here: not in memory, nor on an in-memory SQLite
+        database (whose one connection is shared)."""
+        return self.durable and self.separate_writer
 
     def commit_small(self, rows: SmallRows, seq: int) -> int | None:
         """Commit a small batch of ordinary entries (journal.small_rows) derived from the head
@@ -596,10 +598,10 @@ class Store:
 
         The base class runs it on a connection of its own (SQLite: no round trips to save,
         but none of a pooled connection's checkout, events and bookkeeping either)."""
-        if not (self.durable and self.separate_writer) or not self._small_lock.acquire(blocking=False):
-            return None  # an in-memory SQLite database has one connection, shared
+        if not self.small_commits or not self._small_lock.acquire(blocking=False):
+            return None
         try:
-            with _store_errors(self.url):
+            with store_errors(self.url):
                 raw = self._small_connection()
                 raw.execute("BEGIN IMMEDIATE")
                 try:
@@ -656,13 +658,12 @@ class Store:
                 t.entry_texts,
                 [{"entry": key, "kind": kind, "reference": ref} for key, kind, ref in rows.texts],
             )
+        driver_row(conn, self.batch_insert_sql(), batch_record(rows))
+
+    def batch_insert_sql(self) -> str:
+        """The INSERT of a batch record (batch_record's values), in the driver's markers."""
         m = self.mark
-        driver_row(
-            conn,
-            f"INSERT INTO batches (id, entries, lines, prev_hash, hash, parts, created_at)"
-            f" VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})",
-            batch_record(rows),
-        )
+        return f"INSERT INTO batches ({BATCH_RECORD_COLUMNS}) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})"
 
     def write_lines(self, conn: Connection, lines: LineRows) -> None:
         """The batch's lines, and those of its pending entries into pending_lines too."""
@@ -1803,7 +1804,7 @@ def driver_row(conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> An
     """Run one statement on the driver connection of `conn` (in its transaction) and return
     its first row, or None. The hot statements of a write go this way: SQLAlchemy's own
     execution costs more than a small statement itself. Driver errors become StoreError
-    (_store_errors), a lost connection is told apart as for any other (connection_lost)."""
+    (store_errors), a lost connection is told apart as for any other (connection_lost)."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql, parameters)
@@ -1821,6 +1822,9 @@ def commit_unknown(url: str, error: BaseException) -> CommitUnknown:
     )
 
 
+BATCH_RECORD_COLUMNS = "id, entries, lines, prev_hash, hash, parts, created_at"  # batch_record's
+
+
 def batch_record(rows: BatchRows | SmallRows) -> tuple[int, int, int, bytes, bytes, bytes, int]:
     """The batches row of a written batch: id, entries, lines, prev_hash, hash, parts,
     created_at."""
@@ -1836,7 +1840,7 @@ def batch_record(rows: BatchRows | SmallRows) -> tuple[int, int, int, bytes, byt
 
 
 @contextlib.contextmanager
-def _store_errors(url: str) -> Iterator[None]:
+def store_errors(url: str) -> Iterator[None]:
     """Database errors surface as StoreError (the one exception tree), the cause attached:
     SQLAlchemy's, and the driver's own from what runs on the driver connection directly
     (PostgreSQL's COPY, SQLite's executemany), e.g. a connection lost in the middle of a COPY."""
@@ -1998,6 +2002,7 @@ def pending_states(
 
 
 __all__ = [
+    "BATCH_RECORD_COLUMNS",
     "CATALOG_COLUMNS",
     "Conn",
     "ENTRY_NAMES",
@@ -2012,10 +2017,14 @@ __all__ = [
     "Seal",
     "StateRow",
     "Store",
+    "batch_record",
+    "commit_unknown",
+    "driver_row",
     "first_period_difference",
     "key_runs",
     "merged_rows",
     "periods_digest",
     "period_digest",
+    "store_errors",
     "wrap64",
 ]

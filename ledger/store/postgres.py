@@ -11,7 +11,7 @@ import os
 import select
 import struct
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,11 +22,20 @@ from sqlalchemy import Connection, create_engine, make_url
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 
 from ledger.columns import ENTRY_PENDING
-from ledger.errors import StoreError
+from ledger.errors import CommitUnknown, StoreError
 from ledger.journal import SmallRows
 from ledger.periods import periods_of
 from ledger.store import tables as t
-from ledger.store.base import PERIOD_NAMES, BatchRows, LineRows, Store, batch_record, commit_unknown
+from ledger.store.base import (
+    BATCH_RECORD_COLUMNS,
+    PERIOD_NAMES,
+    BatchRows,
+    LineRows,
+    Store,
+    batch_record,
+    commit_unknown,
+    store_errors,
+)
 from ledger.store.ranges import PeriodSums, own_line_sums
 
 # The writer lock is (this int32, hash of the schema): one lock per ledger, where a ledger is
@@ -296,10 +305,17 @@ def psycopg_errors() -> type[Exception]:
 
 def _spoke(raw: Any) -> bool:
     """Whether the server sent something to an idle connection (its last words when it
-    ends the session), or closed it: a check of the socket, no round trip."""
+    ends the session), or closed it: a look at the socket, no round trip."""
     if raw.closed or raw.broken:
         return True
-    return bool(select.select([raw.fileno()], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(raw.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _execute(raw: Any, sql: str) -> None:
+    with raw.cursor() as cursor:
+        cursor.execute(sql)
 
 
 def _driver(conn: Connection) -> Any:
@@ -416,18 +432,26 @@ class PostgresStore(Store):
         nothing committed. A connection lost meanwhile: CommitUnknown."""
         queued = self._queued.pop(conn, None)
         if queued:
-            raw = _driver(conn)
-            try:
-                with raw.cursor() as cursor:
-                    cursor.execute(";".join([*queued, "COMMIT"]))
-            except Exception as error:
-                if not isinstance(error, psycopg_errors()) or raw.broken or raw.closed:
-                    conn.invalidate()  # so that closing it does not try to roll back
-                    raise commit_unknown(self.url, error) from error
-                with contextlib.suppress(Exception):
-                    raw.rollback()
-                raise StoreError(f"{self.url}: {error}") from error
+            # invalidated when lost, so that closing it does not try to roll back
+            self._send_commit(_driver(conn), ";".join([*queued, "COMMIT"]), _execute, conn.invalidate)
         super().commit_write(conn)
+
+    def _send_commit(
+        self, raw: Any, message: str, send: Callable[[Any, str], None], lost: Callable[[], None]
+    ) -> None:
+        """Send `message`, statements ending in COMMIT, by `send`. A statement the server
+        refuses skips the rest, COMMIT included: rolled back, StoreError (the server's error
+        its cause), nothing committed. The connection lost, or any other failure: `lost()`,
+        then CommitUnknown."""
+        try:
+            send(raw, message)
+        except Exception as error:
+            if not isinstance(error, psycopg_errors()) or raw.broken or raw.closed:
+                lost()
+                raise commit_unknown(self.url, error) from error
+            with contextlib.suppress(Exception):
+                raw.rollback()
+            raise StoreError(f"{self.url}: {error}") from error
 
     custom_tables = ("entries", "lines")
 
@@ -567,38 +591,45 @@ class PostgresStore(Store):
         """As Store.commit_small, in one message, one round trip: BEGIN, the writer lock, the
         guard, the rows, the head advanced, COMMIT. The guard divides by the number of state
         rows still at `seq`: when the head has moved it fails (division by zero), and the
-        server skips the rest of the message, COMMIT included."""
+        server skips the rest of the message, COMMIT included.
+
+        The connection is dropped after any failure but the guard's (a new one comes next
+        time): an interrupted message may leave a transaction open on it, holding the lock."""
         if not self._small_lock.acquire(blocking=False):
             return None
         try:
-            raw = self._small_connection()
-            if _spoke(raw):  # the server ended it while it sat idle: the ordinary way reconnects
-                self._drop_small_connection()
-                return None
-            if not raw.autocommit:
-                raw.autocommit = True  # the message's BEGIN opens the one transaction
-            message = "; ".join(
-                [
-                    f"BEGIN; {_LOCK_SQL}",
-                    f"SELECT 1 / count(*) FROM ledger_state WHERE commit_seq = {int(seq)}",
-                    *self._small_statements(rows, raw),
-                    f"UPDATE ledger_state SET commit_seq = {int(seq) + 1}, last_batch = {int(rows.batch_id)},"
-                    f" last_hash = {_bytea(bytes(rows.hash))}",
-                    "COMMIT",
-                ]
-            )
-            try:
-                self._send_small(raw, message)
-            except Exception as error:
-                self.known_head = None
-                if not isinstance(error, psycopg_errors()) or raw.broken or raw.closed:
+            with store_errors(self.url):
+                raw = self._small_connection()
+                if _spoke(raw) or raw.info.transaction_status != _IDLE:
+                    # ended by the server while idle, or left mid-transaction: the ordinary
+                    # way takes a pooled connection (and replaces it when it is dead)
                     self._drop_small_connection()
-                    raise commit_unknown(self.url, error) from error
-                with contextlib.suppress(Exception):
-                    raw.rollback()
-                if getattr(error, "sqlstate", None) == "22012":  # division by zero
+                    self.known_head = None
+                    return None
+                if not raw.autocommit:
+                    raw.autocommit = True  # the message's BEGIN opens the one transaction
+                message = "; ".join(
+                    [
+                        f"BEGIN; {_LOCK_SQL}",
+                        f"SELECT 1 / count(*) FROM ledger_state WHERE commit_seq = {int(seq)}",
+                        *self._small_statements(rows, raw),
+                        f"UPDATE ledger_state SET commit_seq = {int(seq) + 1},"
+                        f" last_batch = {int(rows.batch_id)}, last_hash = {_bytea(bytes(rows.hash))}",
+                        "COMMIT",
+                    ]
+                )
+                try:
+                    self._send_commit(raw, message, self._send_small, self._drop_small_connection)
+                except StoreError as error:
+                    moved = getattr(error.__cause__, "sqlstate", None) == "22012"  # division by zero
+                    if isinstance(error, CommitUnknown) or not moved or raw.info.transaction_status != _IDLE:
+                        raise
+                    self.known_head = None
                     return None  # the guard: the head moved, nothing was written
-                raise StoreError(f"{self.url}: {error}") from error
+        except BaseException:
+            self.known_head = None
+            self._drop_small_connection()
+            raise
         finally:
             self._small_lock.release()
         self.known_head = (seq + 1, rows.batch_id, bytes(rows.hash))
@@ -646,7 +677,7 @@ class PostgresStore(Store):
             statements.append(f"INSERT INTO entry_texts (entry, kind, reference) VALUES {texts}")
         record = batch_record(rows)
         statements.append(
-            "INSERT INTO batches (id, entries, lines, prev_hash, hash, parts, created_at) VALUES"
+            f"INSERT INTO batches ({BATCH_RECORD_COLUMNS}) VALUES"
             f" ({record[0]}, {record[1]}, {record[2]}, {_bytea(record[3])}, {_bytea(record[4])},"
             f" {_bytea(record[5])}, {record[6]})"
         )

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
@@ -186,3 +187,49 @@ def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     from ledger.store.base import Store
 
     monkeypatch.setattr(Store, "chunk_rows", 5)
+
+
+def watch_small_commits(monkeypatch: pytest.MonkeyPatch) -> list[int | str | None]:
+    """What every Store.commit_small returns from now on (the new commit sequence; None: the
+    head had moved or the store offers none, nothing written), or the name of the error it
+    raises."""
+    from ledger.store.base import Store
+    from ledger.store.postgres import PostgresStore
+
+    outcomes: list[int | str | None] = []
+    for owner in (Store, PostgresStore):
+        original = owner.__dict__["commit_small"]
+
+        def watched(self: Store, rows: object, seq: int, _original: Any = original) -> int | None:
+            try:
+                answer = _original(self, rows, seq)
+            except Exception as error:
+                outcomes.append(type(error).__name__)
+                raise
+            outcomes.append(answer)
+            return answer
+
+        monkeypatch.setattr(owner, "commit_small", watched)
+    return outcomes
+
+
+class PostPath(str):
+    """A post_path value; `small` holds the outcomes of the small commits tried since the
+    fixture began, or since the test cleared it (watch_small_commits)."""
+
+    small: list[int | str | None]
+
+
+@pytest.fixture(params=["small", "locked"])
+def post_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> PostPath:
+    """The way a post of a few entries goes on a durable store once the ledger knows the
+    store's head: "small", one transaction that reads nothing first (Store.commit_small);
+    or "locked", the writer transaction that takes the lock and reads the head first (what
+    every larger post does, and what "small" falls back to)."""
+    import ledger.service
+
+    path = PostPath(request.param)
+    if path == "locked":
+        monkeypatch.setattr(ledger.service, "SMALL_ENTRIES", 0)
+    path.small = watch_small_commits(monkeypatch)
+    return path

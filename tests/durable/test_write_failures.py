@@ -13,6 +13,7 @@ import ledger.service
 from ledger.store.base import Store
 
 from ._workload import balance_rows, scalar
+from .conftest import watch_small_commits
 
 
 def world(book: ledger.Ledger) -> None:
@@ -64,8 +65,11 @@ def test_a_failed_batch_commits_nothing(durable, monkeypatch, owner: object, nam
                 monkeypatch.setattr(ledger.journal, "SMALL_ENTRIES", 0)  # rows as columns
         target = store_class if owner is Store else owner
         monkeypatch.setattr(target, name, fail)
+        small = watch_small_commits(monkeypatch)
         with pytest.raises(RuntimeError, match="injected failure"):
             book.post([entry(2)])
+        if name in ("_small_statements", "_insert_small"):
+            assert small == ["RuntimeError"], "it failed in the small commit"
         monkeypatch.undo()
         assert np.array_equal(balance_rows(book), before)
         engine = durable.engine()
