@@ -57,4 +57,5 @@ def test_scale_benchmark_runs_at_a_tiny_size(store: str, dates: str, tmp_path: P
     assert len(steps["build"]["checkpoints_s"]) == 1
     assert steps["readback"]["accounts_differ"] == 0
     assert steps["calls"]["calls"] == 20
+    assert steps["calls"]["first_call_ms"] > 0  # timed apart from the rates
     assert list(tmp_path.iterdir()) == [out]  # the SQLite directory is gone
