@@ -7,12 +7,13 @@ rounding (1.000 is fine at scale 2, 1.005 is not). Results outside int64 are err
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 from ledger.errors import AmountError
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
+_EXACT = Context(prec=40)
 
 
 def to_decimal(value: object) -> Decimal:
@@ -44,6 +45,10 @@ def to_minor(value: object, scale: int) -> int:
     number = to_decimal(value)
     sign, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)  # finite, checked above
+    if -scale <= exponent and len(digits) + exponent + scale <= 18:
+        # whole minor units of at most 18 digits: moving the point in a context of 40 digits
+        # is exact (whatever the caller's context), and the result fits int64
+        return int(number.scaleb(scale, _EXACT))
     coefficient = int("".join(map(str, digits)) or "0")
     shift = exponent + scale
     if coefficient == 0:

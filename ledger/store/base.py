@@ -11,6 +11,7 @@ batch is visible to anyone, in the database or (see service.py) in memory.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sqlite3
 import sys
@@ -552,33 +553,20 @@ class Store:
         write_batch store them: pending and extra NULL when both are 0, the dimension codes
         NULL when all are 0."""
         batch = rows.batch_id
-        m = self.mark
-        plain = [(batch, e, amount, i, book, a) for e, i, book, a, amount, *d in rows.lines if not any(d)]
-        coded = [(batch, e, amount, i, book, a, *d) for e, i, book, a, amount, *d in rows.lines if any(d)]
-        names = "batch, entry, amount, line, book, account"
-        if plain:
-            cursor.executemany(f"INSERT INTO lines ({names}) VALUES ({', '.join([m] * 6)})", plain)
-        if coded:
-            cursor.executemany(
-                f"INSERT INTO lines ({names}, dim1, dim2, dim3, dim4) VALUES ({', '.join([m] * 10)})", coded
-            )
+        lines = [(batch, e, amount, i, book, a, *d) for e, i, book, a, amount, *d in rows.lines]
+        self._insert_values(cursor, _LINES_HEAD, [line[:6] for line in lines if not any(line[6:])])
+        self._insert_values(cursor, _LINES_HEAD + _DIMS, [line for line in lines if any(line[6:])])
         entries = [
             (key, batch, seq, book, date, flags, fingerprint, count, pending, extra)
             for seq, (key, book, date, flags, pending, extra, fingerprint, count) in enumerate(rows.entries)
         ]
-        names = '"key", batch, seq, book, date, flags, fingerprint, lines'
-        blank = [entry[:8] for entry in entries if not (entry[8] or entry[9])]
-        if blank:
-            cursor.executemany(f"INSERT INTO entries ({names}) VALUES ({', '.join([m] * 8)})", blank)
-        if len(blank) < len(entries):
-            cursor.executemany(
-                f"INSERT INTO entries ({names}, pending, extra) VALUES ({', '.join([m] * 10)})",
-                [entry for entry in entries if entry[8] or entry[9]],
-            )
-        if rows.texts:
-            cursor.executemany(
-                f"INSERT INTO entry_texts (entry, kind, reference) VALUES ({m}, {m}, {m})", rows.texts
-            )
+        self._insert_values(
+            cursor, _ENTRIES_HEAD, [entry[:8] for entry in entries if not (entry[8] or entry[9])]
+        )
+        self._insert_values(
+            cursor, _ENTRIES_HEAD + _MARKS, [entry for entry in entries if entry[8] or entry[9]]
+        )
+        self._insert_values(cursor, "entry_texts (entry, kind, reference", rows.texts)
         cursor.execute(self.batch_insert_sql(), batch_record(rows))
 
     @property
@@ -586,6 +574,17 @@ class Store:
         """Whether commit_small commits here: not in memory, nor on an in-memory SQLite
         database (whose one connection is shared)."""
         return self.durable and self.separate_writer
+
+    def _insert_values(self, cursor: Any, head: str, rows: list[Any]) -> None:
+        """INSERT INTO `head`) rows of one width: one statement of many VALUES when they are
+        few (a voucher's), else one execution per row."""
+        if not rows:
+            return
+        width = len(rows[0])
+        if len(rows) * width <= _VALUES_MAX:
+            cursor.execute(_values_sql(head, self.mark, width, len(rows)), [v for row in rows for v in row])
+        else:
+            cursor.executemany(_values_sql(head, self.mark, width, 1), rows)
 
     def commit_small(self, rows: SmallRows, seq: int) -> int | None:
         """Commit a small batch of ordinary entries (journal.small_rows) derived from the head
@@ -1823,6 +1822,20 @@ def commit_unknown(url: str, error: BaseException) -> CommitUnknown:
 
 
 BATCH_RECORD_COLUMNS = "id, entries, lines, prev_hash, hash, parts, created_at"  # batch_record's
+
+# _insert_small's tables and columns (what follows "INSERT INTO", up to the closing parenthesis)
+_LINES_HEAD = "lines (batch, entry, amount, line, book, account"
+_DIMS = ", dim1, dim2, dim3, dim4"
+_ENTRIES_HEAD = 'entries ("key", batch, seq, book, date, flags, fingerprint, lines'
+_MARKS = ", pending, extra"
+_VALUES_MAX = 999  # values bound in one statement (SQLite's historical limit)
+
+
+@functools.lru_cache(maxsize=512)
+def _values_sql(head: str, mark: str, width: int, count: int) -> str:
+    """INSERT INTO `head`) VALUES with `count` rows of `width` markers."""
+    row = "(" + ", ".join([mark] * width) + ")"
+    return f"INSERT INTO {head}) VALUES " + ", ".join([row] * count)
 
 
 def batch_record(rows: BatchRows | SmallRows) -> tuple[int, int, int, bytes, bytes, bytes, int]:
