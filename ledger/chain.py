@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 _ENTRY_LAYOUT = ("<i8", "<i4", "<i4", "<i2", "<i8", "<i8", "<i8", "<i4")
 _LINE_LAYOUT = ("<i8", "<i4", "<i4", "<i8", "<i4", "<i4", "<i4", "<i4")
 _STRUCT_CODES = {"<i8": "q", "<i4": "i", "<i2": "h"}
+_NO_TEXTS = hashlib.sha256().digest()  # the texts part of a batch without texts
 PART_NAMES = ("entries", "lines", "texts")  # the parts of a batch, in BatchHash.parts order
 _MIX_SEED = 0x243F6A8885A308D3
 _MIX_STEP = 0x9E3779B97F4A7C15
@@ -94,9 +95,12 @@ def batch_parts(
     lines: entry, line, account, amount, dim1..dim4 (in entry order, then line order).
     texts: (entry, kind, reference), in any order (hashed sorted by entry).
     """
-    entry_hasher, line_hasher, text_hasher = hashlib.sha256(), hashlib.sha256(), hashlib.sha256()
+    entry_hasher, line_hasher = hashlib.sha256(), hashlib.sha256()
     _feed(entry_hasher, entries, _ENTRY_LAYOUT)
     _feed(line_hasher, lines, _LINE_LAYOUT)
+    if not texts:
+        return entry_hasher.digest() + line_hasher.digest() + _NO_TEXTS
+    text_hasher = hashlib.sha256()
     for entry, kind, reference in sorted(texts, key=lambda item: item[0]):
         text_hasher.update(int(entry).to_bytes(8, "little", signed=True))
         for value in (kind, reference):
