@@ -636,9 +636,9 @@ class PostgresStore(Store):
         return seq + 1
 
     def _send_small(self, raw: Any, message: str) -> None:
-        """Send commit_small's message and wait for its outcome."""
-        with raw.cursor() as cursor:
-            cursor.execute(message)
+        """Send commit_small's message and wait for its outcome (a hook of its own, so that
+        tests can lose the connection around it)."""
+        _execute(raw, message)
 
     def _small_statements(self, rows: SmallRows, raw: Any) -> list[str]:
         """INSERT statements of a few entries' rows, stored as the COPY stores them: pending
