@@ -8,6 +8,9 @@ require the two to agree on every input.
 
 from __future__ import annotations
 
+import datetime as dt
+import struct
+
 import numpy as np
 
 from ledger.codes import POSTING_CODES, Code
@@ -415,6 +418,65 @@ def fingerprints(offsets, accounts, amounts, dims, flags, dates, pending_keys, b
                books, extra, np.zeros(0, np.uint8))  # fmt: skip
     for e in range(len(out)):
         out[e] = _fingerprint(b, account_table, e)
+
+
+_EPOCH = dt.date(1970, 1, 1)
+# The days since 1970-01-01 of 0001-01-01 and 9999-12-31 (Python's dates), and the shift of
+# a fold key's account (ledger.periods.PERIOD_BITS).
+_DAY_MIN = (dt.date.min - _EPOCH).days
+_DAY_MAX = (dt.date.max - _EPOCH).days
+_PERIOD_SHIFT = 20
+_ENTRY_CODES = "qiihqqqi"  # ledger.chain._ENTRY_LAYOUT
+_LINE_CODES = "qiiqiiii"  # ledger.chain._LINE_LAYOUT
+
+
+def _canonical(columns: list[list[int]], codes: str) -> bytes:
+    """Each column's length, then its values little-endian (ledger.chain's canonical bytes):
+    the low bytes of each value, as numpy's cast to the layout's width keeps them."""
+    out = []
+    for column, code in zip(columns, codes, strict=True):
+        width = struct.calcsize(code)
+        out.append(len(column).to_bytes(8, "little"))
+        out.extend((value & ((1 << 8 * width) - 1)).to_bytes(width, "little") for value in column)
+    return b"".join(out)
+
+
+def _signed(value: int) -> int:
+    """A uint64 as the int64 of the same bits."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def small_rows(keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra,
+               account_table):  # fmt: skip
+    """Same contract as ledger._native.posting.small_rows."""
+    b = _Batch(keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra,
+               np.zeros(0, np.uint8))  # fmt: skip
+    n = len(b.keys)
+    if n == 0:
+        return None
+    pending_flags = ENTRY_PENDING | ENTRY_POST_PENDING | ENTRY_VOID_PENDING
+    if any(f & pending_flags for f in b.flags) or not all(_DAY_MIN <= d <= _DAY_MAX for d in b.dates):
+        return None
+    entries, lines = [], []
+    fold: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for e in range(n):
+        book = _entry_book(b, account_table, e)
+        fingerprint = _fingerprint(b, account_table, e, book)
+        entries.append(
+            (b.keys[e], book, b.dates[e], b.flags[e], b.pending_keys[e], _signed(b.extra[e]),
+             _signed(fingerprint), len(b.lines(e)))
+        )  # fmt: skip
+        date = _EPOCH + dt.timedelta(days=b.dates[e])
+        for number, i in enumerate(b.lines(e)):
+            codes = b.dims[i] if b.dims is not None else [0, 0, 0, 0]
+            lines.append((b.keys[e], number, book, b.accounts[i], b.amounts[i], *codes))
+            fold[0].append(b.accounts[i] << _PERIOD_SHIFT | (date.year * 100 + date.month))
+            fold[1].append(int(b.amounts[i] < 0))
+            fold[2].append(abs(b.amounts[i]))
+    entry_columns = [[entry[c] for entry in entries] for c in range(8)]
+    line_columns = [[line[c] for line in lines] for c in (0, 1, 3, 4, 5, 6, 7, 8)]  # not the book
+    entry_bytes, line_bytes = _canonical(entry_columns, _ENTRY_CODES), _canonical(line_columns, _LINE_CODES)
+    return entries, lines, entry_bytes, line_bytes, fold
 
 
 def codes_table() -> dict[str, int]:

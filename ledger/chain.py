@@ -98,8 +98,23 @@ def batch_parts(
     entry_hasher, line_hasher = hashlib.sha256(), hashlib.sha256()
     _feed(entry_hasher, entries, _ENTRY_LAYOUT)
     _feed(line_hasher, lines, _LINE_LAYOUT)
+    return entry_hasher.digest() + line_hasher.digest() + _texts_digest(texts)
+
+
+def canonical_parts(
+    entry_bytes: bytes, line_bytes: bytes, texts: list[tuple[int, str | None, str | None]]
+) -> bytes:
+    """batch_parts of a batch whose entries and lines are given as their canonical bytes
+    (each column's length, then its values in the layout's little-endian widths: what the
+    kernel's small_rows writes)."""
+    return hashlib.sha256(entry_bytes).digest() + hashlib.sha256(line_bytes).digest() + _texts_digest(texts)
+
+
+def _texts_digest(texts: list[tuple[int, str | None, str | None]]) -> bytes:
+    """The SHA-256 of a batch's texts, sorted by entry: each text's entry, then its kind and
+    reference as length-prefixed UTF-8 (four 0xff bytes for None)."""
     if not texts:
-        return entry_hasher.digest() + line_hasher.digest() + _NO_TEXTS
+        return _NO_TEXTS
     text_hasher = hashlib.sha256()
     for entry, kind, reference in sorted(texts, key=lambda item: item[0]):
         text_hasher.update(int(entry).to_bytes(8, "little", signed=True))
@@ -110,7 +125,7 @@ def batch_parts(
                 encoded = value.encode()
                 text_hasher.update(len(encoded).to_bytes(4, "little"))
                 text_hasher.update(encoded)
-    return entry_hasher.digest() + line_hasher.digest() + text_hasher.digest()
+    return text_hasher.digest()
 
 
 def link_hash(prev_hash: bytes, batch_id: int, parts: bytes) -> BatchHash:
@@ -275,6 +290,7 @@ __all__ = [
     "SnapshotHasher",
     "batch_hash",
     "batch_parts",
+    "canonical_parts",
     "entry_extra_hash",
     "link_hash",
     "records_hash",

@@ -7,17 +7,15 @@ void changes balances through the pending entry's lines (see store.base.unfolded
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ledger.chain import batch_hash
+from ledger.chain import batch_hash, canonical_parts, link_hash
 from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
-from ledger.periods import EPOCH, PERIOD_BITS, period_keys, periods_of, split_period_keys
+from ledger.periods import period_keys, periods_of, split_period_keys
 from ledger.posting import Batch, Engine, kernel
 
 # Monthly balance changes of a batch, unsummed (fold_parts): period keys, columns, amounts.
@@ -93,7 +91,6 @@ class BatchRows:
 # A batch of at most this many entries, every one accepted and ordinary, is derived as Python
 # rows (small_rows): for a voucher at a time, each numpy step costs more than its work.
 SMALL_ENTRIES = 16
-_PENDING_FLAGS = ENTRY_PENDING | ENTRY_POST_PENDING | ENTRY_VOID_PENDING
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,18 +118,6 @@ class SmallRows:
         return len(self.lines)
 
 
-# The day numbers of 0001-01-01 and 9999-12-31: a date the kernel takes beyond them is left to
-# periods_of (numpy's dates reach further than Python's).
-_DAYS = ((dt.date.min - EPOCH).days, (dt.date.max - EPOCH).days)
-
-
-@functools.lru_cache(maxsize=4096)
-def _month_of(day: int) -> int:
-    """yyyymm of a day number within _DAYS (periods_of for one day)."""
-    date = EPOCH + dt.timedelta(days=day)
-    return date.year * 100 + date.month
-
-
 def small_rows(
     engine: Engine,
     batch: Batch,
@@ -144,59 +129,21 @@ def small_rows(
     """The rows, chain link and fold parts of `batch` as Python values, when it is small
     (SMALL_ENTRIES), every entry was accepted and none is pending, a post or a void (nor
     dated outside Python's years 1-9999); None otherwise (line_rows, batch_rows and
-    fold_parts derive those, vectorised)."""
-    n = batch.entries_count
-    if not 0 < n <= SMALL_ENTRIES or codes.any():
+    fold_parts derive those, vectorised).
+
+    The kernel derives them in one pass (kernel.small_rows), with the canonical bytes the
+    chain hashes: for a voucher at a time, each numpy step or Python loop costs more than
+    its work."""
+    if not 0 < batch.entries_count <= SMALL_ENTRIES or codes.any():
         return None
-    flags = batch.flags.tolist() if len(batch.flags) else [0] * n
-    dates = batch.dates.tolist()
-    if any(f & _PENDING_FLAGS for f in flags) or not _DAYS[0] <= min(dates) <= max(dates) <= _DAYS[1]:
-        return None
-    offsets = batch.offsets.tolist()
-    accounts = batch.accounts.tolist()
-    amounts = batch.amounts.tolist()
-    keys = batch.keys.tolist()
-    book_column = batch.books
-    books = book_column.tolist() if len(book_column) else [-1] * n
-    if min(books) < 0:  # an accepted entry has lines: its first line's account's book
-        account_books = engine.rows["book"]
-        books = [int(account_books[accounts[offsets[e]]]) if b < 0 else b for e, b in enumerate(books)]
-        book_column = np.array(books, np.int32)
-    fingerprints = np.empty(n, np.uint64)
-    kernel.fingerprints(
-        batch.offsets, batch.accounts, batch.amounts, batch.dims, batch.flags, batch.dates,
-        batch.pending, book_column, batch.extra, engine.rows, fingerprints,
+    derived = kernel.small_rows(
+        batch.keys, batch.offsets, batch.accounts, batch.amounts, batch.dims, batch.flags,
+        batch.dates, batch.pending, batch.books, batch.extra, engine.rows,
     )  # fmt: skip
-    counts = [offsets[e + 1] - offsets[e] for e in range(n)]
-    entry_columns = [
-        keys,
-        books,
-        dates,
-        flags,
-        batch.pending.tolist() if len(batch.pending) else [0] * n,
-        batch.extra.view(np.int64).tolist() if len(batch.extra) else [0] * n,
-        fingerprints.view(np.int64).tolist(),
-        counts,
-    ]
-    line_keys: list[int] = []
-    numbers: list[int] = []
-    line_books: list[int] = []
-    months: list[int] = []
-    for e, count in enumerate(counts):
-        line_keys += [keys[e]] * count
-        numbers += range(count)
-        line_books += [books[e]] * count
-        months += [_month_of(dates[e])] * count
-    dims = batch.dims.T.tolist() if len(batch.dims) else [[0] * len(accounts)] * 4
-    line_columns = [line_keys, numbers, accounts, amounts, *dims]
-    digest = batch_hash(prev_hash, batch_id, entry_columns, line_columns, texts)
-    fold = (
-        [account << PERIOD_BITS | month for account, month in zip(accounts, months, strict=True)],
-        [int(amount < 0) for amount in amounts],
-        [abs(amount) for amount in amounts],
-    )
-    entries = list(zip(*entry_columns, strict=True))
-    lines = list(zip(line_keys, numbers, line_books, accounts, amounts, *dims, strict=True))
+    if derived is None:
+        return None
+    entries, lines, entry_bytes, line_bytes, fold = derived
+    digest = link_hash(prev_hash, batch_id, canonical_parts(entry_bytes, line_bytes, texts))
     return SmallRows(batch_id, prev_hash, digest, entries, lines, texts, fold)
 
 

@@ -158,6 +158,17 @@ def check_batch(
     assert stored.tolist() == fingerprints_of(reference, resolved, slow).tolist(), f"{where}: stored"
     accepted = {entry.key: int(fp) for entry, fp, code in zip(batch, stored, codes, strict=True) if code == 0}
     assert_tables_match_auditor(fast, auditor, accepted, where)
+    rows = native.small_rows(columns.keys, *columns.fingerprint_args(), fast.rows)
+    assert rows == reference.small_rows(columns.keys, *columns.fingerprint_args(), slow.rows), (
+        f"{where}: rows"
+    )
+    if rows is not None and not codes.any():  # what the journal stores: one fingerprint each
+        assert [entry[6] for entry in rows[0]] == stored.view(np.int64).tolist(), f"{where}: rows"
+    plain = dataclasses.replace(columns, flags=np.zeros(0, np.uint16))  # every entry ordinary
+    rows = native.small_rows(plain.keys, *plain.fingerprint_args(), fast.rows)
+    assert rows == reference.small_rows(plain.keys, *plain.fingerprint_args(), slow.rows), (
+        f"{where}: plain rows"
+    )
 
 
 def run_ledger(seed: int) -> int:
@@ -265,6 +276,76 @@ def test_fingerprint_ignores_the_key_and_resolves_the_book(kernel):
     # Zero dims in a dims column are the same as no dims column.
     plain = dataclasses.replace(BASE, lines=tuple(LineSpec(x.account, x.amount) for x in BASE.lines))
     assert _fingerprint(kernel, plain, True) == _fingerprint(kernel, plain, False)
+
+
+# --- small_rows ------------------------------------------------------------------------------------
+
+
+def _small_rows(kernel, entries: list[EntrySpec], omit_defaults: bool = True):
+    rows = aligned_zeros(3, ACCOUNT_DTYPE)
+    rows["book"] = [0, 0, 1]
+    columns = to_columns(entries, omit_defaults=omit_defaults)
+    return kernel.small_rows(columns.keys, *columns.fingerprint_args(), rows)
+
+
+# 0001-01-01 and 9999-12-31 as days since 1970-01-01, a leap day, the day before 1970, and
+# the first days of March around leap years of the four rules.
+DAYS = [-719_162, 2_932_896, 11_016, -1, 0, -25_508, -25_509, 11_017, 10_957, 47_541, 47_482]
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_small_rows_months_at_the_calendar_edges(day: int):
+    import datetime as dt
+
+    date = dt.date(1970, 1, 1) + dt.timedelta(days=day)
+    entry = EntrySpec(5, (LineSpec(2, 100), LineSpec(1, -100)), date=day)
+    got = _small_rows(native, [entry])
+    assert got == _small_rows(reference, [entry])
+    assert got is not None
+    assert got[4] == (
+        [2 << 20 | date.year * 100 + date.month, 1 << 20 | date.year * 100 + date.month],
+        [0, 1],
+        [100, 100],
+    )
+
+
+@pytest.mark.parametrize("day", [-719_163, 2_932_897, -(2**31), 2**31 - 1])
+def test_small_rows_leave_dates_beyond_python_to_the_columns(day: int):
+    entry = EntrySpec(5, (LineSpec(0, 100), LineSpec(1, -100)), date=day)
+    assert _small_rows(native, [entry]) is None
+    assert _small_rows(reference, [entry]) is None
+
+
+@pytest.mark.parametrize("flags", [2, 4, 8])  # pending, post, void
+def test_small_rows_leave_pending_posts_and_voids_to_the_columns(flags: int):
+    entries = [
+        EntrySpec(4, (LineSpec(0, 1), LineSpec(1, -1))),
+        EntrySpec(5, (LineSpec(0, 1), LineSpec(1, -1)), flags=flags),
+    ]
+    assert _small_rows(native, entries) is None
+    assert _small_rows(reference, entries) is None
+    assert _small_rows(native, []) is None
+
+
+def test_small_rows_bytes_and_extremes():
+    """Extreme keys, amounts and codes: the same rows, bytes and fold parts either way, and the
+    bytes are the layout's little-endian columns."""
+    entries = [
+        EntrySpec(MAX, (LineSpec(2, MAX, (-1, 2**31 - 1, -(2**31), 7)), LineSpec(0, -MAX)), extra=2**64 - 1),
+        EntrySpec(1, (LineSpec(1, -(2**62)), LineSpec(1, 2**62)), book=1, date=-5, extra=2**63),
+    ]
+    got = _small_rows(native, entries, omit_defaults=False)
+    assert got == _small_rows(reference, entries, omit_defaults=False)
+    assert got == _small_rows(native, entries, omit_defaults=True)
+    entry_rows, line_rows, entry_bytes, line_bytes, fold = got
+    assert [row[5] for row in entry_rows] == [-1, -(2**63)]  # extra as int64
+    assert [row[1] for row in entry_rows] == [1, 1]  # book: the first line's account's, or given
+    assert line_rows[0] == (MAX, 0, 1, 2, MAX, -1, 2**31 - 1, -(2**31), 7)
+    assert fold[2] == [MAX, MAX, 2**62, 2**62] and fold[1] == [0, 1, 1, 0]
+    keys = np.array([MAX, 1], "<i8").tobytes()
+    assert entry_bytes[:8] == (2).to_bytes(8, "little") and entry_bytes[8:24] == keys
+    assert len(entry_bytes) == 8 * 8 + 2 * 46 and len(line_bytes) == 8 * 8 + 4 * 40
+    assert line_bytes[8 + 4 * 8 : 16 + 4 * 8] == (4).to_bytes(8, "little")  # the line numbers' length
 
 
 def _random_table(rng: np.random.Generator, dtype: np.dtype, capacity: int) -> np.ndarray:

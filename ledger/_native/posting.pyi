@@ -37,4 +37,26 @@ def fingerprints(
     account_table: np.ndarray,
     out: np.ndarray,
 ) -> None: ...
+def small_rows(
+    keys: np.ndarray,
+    offsets: np.ndarray,
+    accounts: np.ndarray,
+    amounts: np.ndarray,
+    dims: np.ndarray,
+    flags: np.ndarray,
+    dates: np.ndarray,
+    pending_keys: np.ndarray,
+    books: np.ndarray,
+    extra: np.ndarray,
+    account_table: np.ndarray,
+) -> (
+    tuple[
+        list[tuple[int, int, int, int, int, int, int, int]],
+        list[tuple[int, int, int, int, int, int, int, int, int]],
+        bytes,
+        bytes,
+        tuple[list[int], list[int], list[int]],
+    ]
+    | None
+): ...
 def codes_table() -> dict[str, int]: ...

@@ -15,6 +15,7 @@ entry can never overflow), and the account's constraint flag holds on posted + p
 from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint16_t, uint32_t, uint64_t, uint8_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 
 from ledger._native._types cimport (
     ACCOUNT_CLOSED,
@@ -892,6 +893,165 @@ def fingerprints(
         for e in range(n):
             out[e] = fingerprint(&b, &account_table[0] if account_table.shape[0] > 0 else NULL,
                                  account_table.shape[0], e)
+
+
+# --- the rows of a small batch ---------------------------------------------------------------
+
+cdef enum:
+    # Days since 1970-01-01 of 0001-01-01 and 9999-12-31: the dates Python's datetime holds.
+    DAY_MIN = -719162
+    DAY_MAX = 2932896
+    PERIOD_SHIFT = 20  # ledger.periods.PERIOD_BITS: a fold key is account << 20 | yyyymm
+
+# Byte widths of the canonical columns (ledger.chain._ENTRY_LAYOUT and _LINE_LAYOUT).
+cdef int64_t[8] ENTRY_WIDTHS = [8, 4, 4, 2, 8, 8, 8, 4]
+cdef int64_t[8] LINE_WIDTHS = [8, 4, 4, 8, 4, 4, 4, 4]
+
+
+cdef inline int64_t month_of(int64_t day) noexcept nogil:
+    """yyyymm of a day number within DAY_MIN..DAY_MAX (proleptic Gregorian, as Python's
+    dates): days from civil, inverted, counting from 0000-03-01 so leap days fall last."""
+    cdef int64_t z = day + 719468  # positive from DAY_MIN on, so C division is floor division
+    cdef int64_t era = z // 146097
+    cdef int64_t doe = z - era * 146097
+    cdef int64_t yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    cdef int64_t doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    cdef int64_t mp = (5 * doy + 2) // 153
+    cdef int64_t month = mp + 3 if mp < 10 else mp - 9
+    return (yoe + era * 400 + (month <= 2)) * 100 + month
+
+
+cdef inline void put_le(char* p, uint64_t value, int64_t width) noexcept nogil:
+    """The low `width` bytes of `value` at p, little-endian."""
+    cdef int64_t i
+    for i in range(width):
+        p[i] = <char>(value >> (8 * i))
+
+
+cdef inline void column_starts(const int64_t* widths, int64_t rows, int64_t* starts) noexcept nogil:
+    """Where each of 8 canonical columns of `rows` rows starts (its length, then its values),
+    and their total size in starts[8]."""
+    cdef int64_t c
+    starts[0] = 0
+    for c in range(8):
+        starts[c + 1] = starts[c] + 8 + rows * widths[c]
+
+
+def small_rows(
+    const int64_t[::1] keys,
+    const int64_t[::1] offsets,
+    const int32_t[::1] accounts,
+    const int64_t[::1] amounts,
+    const int32_t[:, ::1] dims,
+    const uint16_t[::1] flags,
+    const int32_t[::1] dates,
+    const int64_t[::1] pending_keys,
+    const int32_t[::1] books,
+    const uint64_t[::1] extra,
+    AccountRow[::1] account_table,
+):
+    """What a batch of accepted ordinary entries stores, as Python values, in one pass.
+
+    Returns (entries, lines, entry_bytes, line_bytes, fold), or None when an entry is
+    pending, a post or a void, or is dated outside 0001-01-01..9999-12-31:
+    - entries: (key, book, date, flags, pending, extra, fingerprint, line count) per entry,
+      extra and fingerprint as signed int64;
+    - lines: (entry, line, book, account, amount, dim1..dim4) per line;
+    - entry_bytes, line_bytes: the canonical bytes ledger.chain hashes for the entries and
+      the lines (each column's length, then its values, little-endian);
+    - fold: the fold parts (period keys, 1 for a credit, absolute amounts) as lists.
+    Every entry must have been accepted (the caller checks the codes): its book is its own
+    or its first line's account's.
+    """
+    cdef Batch b
+    cdef int64_t n = keys.shape[0]
+    cdef int64_t m, e, i, start, end, day, month, number
+    cdef int64_t book, fingerprint_bits, extra_bits, flag_bits, pending_key_
+    cdef int64_t key, account, amount, d0, d1, d2, d3
+    cdef int64_t[9] es
+    cdef int64_t[9] ls
+    cdef char* ep
+    cdef char* lp
+    cdef const AccountRow* rows = &account_table[0] if account_table.shape[0] > 0 else NULL
+    cdef int64_t rows_count = account_table.shape[0]
+    if n == 0:
+        return None
+    for e in range(n):
+        if flags.shape[0] > 0 and flags[e] & (ENTRY_PENDING | ENTRY_POST_PENDING | ENTRY_VOID_PENDING):
+            return None
+        if not DAY_MIN <= dates[e] <= DAY_MAX:
+            return None
+    b.keys = &keys[0]
+    b.offsets = &offsets[0]
+    b.accounts = &accounts[0] if accounts.shape[0] > 0 else NULL
+    b.amounts = &amounts[0] if amounts.shape[0] > 0 else NULL
+    b.dims = &dims[0, 0] if dims.shape[0] > 0 else NULL
+    b.flags = &flags[0] if flags.shape[0] > 0 else NULL
+    b.dates = &dates[0]
+    b.pending_keys = &pending_keys[0] if pending_keys.shape[0] > 0 else NULL
+    b.books = &books[0] if books.shape[0] > 0 else NULL
+    b.extra = &extra[0] if extra.shape[0] > 0 else NULL
+    b.period_closed = NULL
+    b.entries_count = n
+    m = offsets[n]
+    column_starts(ENTRY_WIDTHS, n, es)
+    column_starts(LINE_WIDTHS, m, ls)
+    entry_bytes = PyBytes_FromStringAndSize(NULL, es[8])
+    line_bytes = PyBytes_FromStringAndSize(NULL, ls[8])
+    ep = PyBytes_AS_STRING(entry_bytes)
+    lp = PyBytes_AS_STRING(line_bytes)
+    for i in range(8):
+        put_le(ep + es[i], <uint64_t>n, 8)
+        put_le(lp + ls[i], <uint64_t>m, 8)
+    entries = []
+    lines = []
+    fold_keys = []
+    fold_sides = []
+    fold_amounts = []
+    for e in range(n):
+        key = keys[e]
+        book = entry_book(&b, rows, rows_count, e)
+        day = dates[e]
+        flag_bits = entry_flags(&b, e)
+        pending_key_ = pending_key(&b, e)
+        extra_bits = <int64_t>extra_hash(&b, e)
+        fingerprint_bits = <int64_t>fingerprint_of(&b, e, <int32_t>book)
+        start = offsets[e]
+        end = offsets[e + 1]
+        entries.append((key, book, day, flag_bits, pending_key_, extra_bits, fingerprint_bits, end - start))
+        put_le(ep + es[0] + 8 + 8 * e, <uint64_t>key, 8)
+        put_le(ep + es[1] + 8 + 4 * e, <uint64_t>book, 4)
+        put_le(ep + es[2] + 8 + 4 * e, <uint64_t>day, 4)
+        put_le(ep + es[3] + 8 + 2 * e, <uint64_t>flag_bits, 2)
+        put_le(ep + es[4] + 8 + 8 * e, <uint64_t>pending_key_, 8)
+        put_le(ep + es[5] + 8 + 8 * e, <uint64_t>extra_bits, 8)
+        put_le(ep + es[6] + 8 + 8 * e, <uint64_t>fingerprint_bits, 8)
+        put_le(ep + es[7] + 8 + 4 * e, <uint64_t>(end - start), 4)
+        month = month_of(day)
+        for i in range(start, end):
+            number = i - start
+            account = accounts[i]
+            amount = amounts[i]
+            if b.dims != NULL:
+                d0 = b.dims[4 * i]
+                d1 = b.dims[4 * i + 1]
+                d2 = b.dims[4 * i + 2]
+                d3 = b.dims[4 * i + 3]
+            else:
+                d0 = d1 = d2 = d3 = 0
+            lines.append((key, number, book, account, amount, d0, d1, d2, d3))
+            put_le(lp + ls[0] + 8 + 8 * i, <uint64_t>key, 8)
+            put_le(lp + ls[1] + 8 + 4 * i, <uint64_t>number, 4)
+            put_le(lp + ls[2] + 8 + 4 * i, <uint64_t>account, 4)
+            put_le(lp + ls[3] + 8 + 8 * i, <uint64_t>amount, 8)
+            put_le(lp + ls[4] + 8 + 4 * i, <uint64_t>d0, 4)
+            put_le(lp + ls[5] + 8 + 4 * i, <uint64_t>d1, 4)
+            put_le(lp + ls[6] + 8 + 4 * i, <uint64_t>d2, 4)
+            put_le(lp + ls[7] + 8 + 4 * i, <uint64_t>d3, 4)
+            fold_keys.append((account << PERIOD_SHIFT) | month)
+            fold_sides.append(1 if amount < 0 else 0)
+            fold_amounts.append(<uint64_t>amount if amount >= 0 else <uint64_t>0 - <uint64_t>amount)
+    return entries, lines, entry_bytes, line_bytes, (fold_keys, fold_sides, fold_amounts)
 
 
 def codes_table():
