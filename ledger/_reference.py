@@ -447,8 +447,10 @@ def _signed(value: int) -> int:
 
 
 def small_rows(keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra,
-               account_table):  # fmt: skip
+               account_table, codes):  # fmt: skip
     """Same contract as ledger._native.posting.small_rows."""
+    if any(int(code) for code in codes[: len(keys)]):
+        return None
     b = _Batch(keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra,
                np.zeros(0, np.uint8))  # fmt: skip
     n = len(b.keys)

@@ -134,11 +134,11 @@ def small_rows(
     The kernel derives them in one pass (kernel.small_rows), with the canonical bytes the
     chain hashes: for a voucher at a time, each numpy step or Python loop costs more than
     its work."""
-    if not 0 < batch.entries_count <= SMALL_ENTRIES or codes.any():
+    if not 0 < batch.entries_count <= SMALL_ENTRIES:
         return None
     derived = kernel.small_rows(
         batch.keys, batch.offsets, batch.accounts, batch.amounts, batch.dims, batch.flags,
-        batch.dates, batch.pending, batch.books, batch.extra, engine.rows,
+        batch.dates, batch.pending, batch.books, batch.extra, engine.rows, codes,
     )  # fmt: skip
     if derived is None:
         return None

@@ -53,10 +53,10 @@ NATIVE = kernel.__name__ == "ledger._native.posting"
 _TABLE_CAPACITY_MIN = 1024
 NO_DIMS = np.zeros((0, limits.dims_count), dtype=np.int32)
 NO_PERIODS = np.zeros(0, dtype=np.uint8)
-_NO_FLAGS = np.zeros(0, dtype=np.uint16)
-_NO_KEYS = np.zeros(0, dtype=np.int64)
-_NO_BOOKS = np.zeros(0, dtype=np.int32)
-_NO_EXTRA = np.zeros(0, dtype=np.uint64)
+NO_FLAGS = np.zeros(0, dtype=np.uint16)
+NO_KEYS = np.zeros(0, dtype=np.int64)
+NO_BOOKS = np.zeros(0, dtype=np.int32)
+NO_EXTRA = np.zeros(0, dtype=np.uint64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +142,10 @@ def make_batch(
     if n and bool((np.diff(offsets_a) < 0).any()):
         raise InvalidInput("offsets must not decrease")
     # An absent column is an empty array: the kernel reads its default without touching memory.
-    flags_a = _NO_FLAGS if flags is None else _column("flags", flags, np.uint16, n)
-    pending_a = _NO_KEYS if pending is None else _column("pending", pending, np.int64, n)
-    books_a = _NO_BOOKS if books is None else _column("books", books, np.int32, n)
-    extra_a = _NO_EXTRA if extra is None else _column("extra", extra, np.uint64, n)
+    flags_a = NO_FLAGS if flags is None else _column("flags", flags, np.uint16, n)
+    pending_a = NO_KEYS if pending is None else _column("pending", pending, np.int64, n)
+    books_a = NO_BOOKS if books is None else _column("books", books, np.int32, n)
+    extra_a = NO_EXTRA if extra is None else _column("extra", extra, np.uint64, n)
     return Batch(
         keys=keys_a,
         offsets=offsets_a,
@@ -588,4 +588,16 @@ def _home_slots(keys: np.ndarray, mask: int) -> np.ndarray:
     return (((z << np.uint64(3)) | (keys & 7).astype(np.uint64)) & np.uint64(mask)).astype(np.int64)
 
 
-__all__ = ["NATIVE", "NO_DIMS", "NO_PERIODS", "Applied", "Batch", "Engine", "make_batch"]
+__all__ = [
+    "NATIVE",
+    "NO_BOOKS",
+    "NO_DIMS",
+    "NO_EXTRA",
+    "NO_FLAGS",
+    "NO_KEYS",
+    "NO_PERIODS",
+    "Applied",
+    "Batch",
+    "Engine",
+    "make_batch",
+]

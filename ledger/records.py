@@ -28,7 +28,7 @@ from ledger.columns import (
 from ledger.errors import AmountError, InvalidInput, LimitExceeded
 from ledger.money import to_minor
 from ledger.periods import days
-from ledger.posting import NO_DIMS, NO_PERIODS, Batch
+from ledger.posting import NO_DIMS, NO_EXTRA, NO_FLAGS, NO_KEYS, NO_PERIODS, Batch
 from ledger.schemas import Entry, Line, Result, flag_bits
 
 # Book index the kernel reads as "this entry names a book that does not exist".
@@ -100,11 +100,12 @@ def record_batch(models: list[Entry], catalog: Catalog, account_groups: np.ndarr
         accounts=np.array(found, np.int32),  # -1 or an index below accounts_max
         amounts=np.array(amounts, np.int64),
         dims=dims if dims is not None and dims.any() else NO_DIMS,
-        flags=np.array(flags, np.uint16),
+        # a column of zeros goes as an empty one, as the bulk path's absent columns do
+        flags=np.array(flags, np.uint16) if any(flags) else NO_FLAGS,
         dates=np.array(dates, np.int32),
-        pending=np.array(pending, np.int64),
+        pending=np.array(pending, np.int64) if any(pending) else NO_KEYS,
         books=np.array(books, np.int32),
-        extra=np.array(extra, np.uint64),
+        extra=np.array(extra, np.uint64) if any(extra) else NO_EXTRA,
         period_closed=NO_PERIODS,
     )
 

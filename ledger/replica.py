@@ -51,7 +51,7 @@ from ledger.store import tables as t
 from ledger.store.base import Increment
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a call per field, per write
 class _Mark:
     """What a write may change in memory, as it was when the write began (after its sync)."""
 

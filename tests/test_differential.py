@@ -158,17 +158,16 @@ def check_batch(
     assert stored.tolist() == fingerprints_of(reference, resolved, slow).tolist(), f"{where}: stored"
     accepted = {entry.key: int(fp) for entry, fp, code in zip(batch, stored, codes, strict=True) if code == 0}
     assert_tables_match_auditor(fast, auditor, accepted, where)
-    rows = native.small_rows(columns.keys, *columns.fingerprint_args(), fast.rows)
-    assert rows == reference.small_rows(columns.keys, *columns.fingerprint_args(), slow.rows), (
-        f"{where}: rows"
-    )
-    if rows is not None and not codes.any():  # what the journal stores: one fingerprint each
+    rows = native.small_rows(columns.keys, *columns.fingerprint_args(), fast.rows, codes)
+    assert rows == reference.small_rows(columns.keys, *columns.fingerprint_args(), slow.rows, codes), where
+    if rows is not None:  # every entry accepted: what the journal stores, one fingerprint each
+        assert not codes.any(), where
         assert [entry[6] for entry in rows[0]] == stored.view(np.int64).tolist(), f"{where}: rows"
-    plain = dataclasses.replace(columns, flags=np.zeros(0, np.uint16))  # every entry ordinary
-    rows = native.small_rows(plain.keys, *plain.fingerprint_args(), fast.rows)
-    assert rows == reference.small_rows(plain.keys, *plain.fingerprint_args(), slow.rows), (
-        f"{where}: plain rows"
-    )
+    # Every entry taken as ordinary and accepted: rows for any batch, the two kernels alike.
+    plain = dataclasses.replace(columns, flags=np.zeros(0, np.uint16))
+    accepted_all = np.zeros(len(codes), np.uint8)
+    rows = native.small_rows(plain.keys, *plain.fingerprint_args(), fast.rows, accepted_all)
+    assert rows == reference.small_rows(plain.keys, *plain.fingerprint_args(), slow.rows, accepted_all), where
 
 
 def run_ledger(seed: int) -> int:
@@ -285,7 +284,9 @@ def _small_rows(kernel, entries: list[EntrySpec], omit_defaults: bool = True):
     rows = aligned_zeros(3, ACCOUNT_DTYPE)
     rows["book"] = [0, 0, 1]
     columns = to_columns(entries, omit_defaults=omit_defaults)
-    return kernel.small_rows(columns.keys, *columns.fingerprint_args(), rows)
+    return kernel.small_rows(
+        columns.keys, *columns.fingerprint_args(), rows, np.zeros(len(entries), np.uint8)
+    )
 
 
 # 0001-01-01 and 9999-12-31 as days since 1970-01-01, a leap day, the day before 1970, and
@@ -325,6 +326,109 @@ def test_small_rows_leave_pending_posts_and_voids_to_the_columns(flags: int):
     assert _small_rows(native, entries) is None
     assert _small_rows(reference, entries) is None
     assert _small_rows(native, []) is None
+
+
+@pytest.mark.parametrize("kernel", [native, reference], ids=["native", "reference"])
+def test_small_rows_only_for_accepted_batches(kernel):
+    columns = to_columns(
+        [EntrySpec(4, (LineSpec(0, 1), LineSpec(1, -1))), EntrySpec(5, (LineSpec(0, 2), LineSpec(1, -2)))]
+    )
+    rows = aligned_zeros(3, ACCOUNT_DTYPE)
+    args = (columns.keys, *columns.fingerprint_args(), rows)
+    assert kernel.small_rows(*args, np.zeros(2, np.uint8)) is not None
+    for refused in ([0, int(Code.exists)], [int(Code.unbalanced), 0]):
+        assert kernel.small_rows(*args, np.array(refused, np.uint8)) is None
+
+
+def _post_args(**changes) -> list:
+    """post_batch's arguments for one good entry, with some replaced."""
+    state = KernelState([(0, 0, 0), (0, 0, 0)], groups_count=1)
+    columns = to_columns([EntrySpec(4, (LineSpec(0, 1), LineSpec(1, -1)))], omit_defaults=False)
+    args = {
+        **{
+            name: getattr(columns, name)
+            for name in ("keys", "offsets", "accounts", "amounts", "dims", "flags")
+        },
+        **{name: getattr(columns, name) for name in ("dates", "pending", "books", "extra", "period_closed")},
+        **{
+            name: getattr(state, name)
+            for name in ("rows", "entry_table", "pending_table", "pending_accounts")
+        },
+        "pending_amounts": state.pending_amounts,
+        "counters": state.counters,
+        "groups_count": 1,
+        "lines_max": 8,
+        "codes": np.full(1, 255, np.uint8),
+    }
+    args.update(changes)
+    return list(args.values())
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = array.copy()
+    array.flags.writeable = False
+    return array
+
+
+_POST_NAMES = (
+    *("keys", "offsets", "accounts", "amounts", "dims", "flags", "dates", "pending", "books", "extra"),
+    *("period_closed", "rows", "entry_table", "pending_table", "pending_accounts", "pending_amounts"),
+    *("counters", "groups_count", "lines_max", "codes"),
+)
+OTHER_STRUCT = [(f"f{i}", "<i8") for i in range(8)]  # 64 bytes, as an account row, other fields
+
+# case -> (argument, how it is spoiled, what the error names)
+BAD_ARRAYS = {
+    "keys as int32": ("keys", lambda a: a.astype(np.int32), "keys: expected"),
+    "amounts not contiguous": ("amounts", lambda a: np.repeat(a, 2)[::2], "amounts: expected"),
+    "accounts as int64": ("accounts", lambda a: a.astype(np.int64), "accounts: expected"),
+    "dims of 3 codes": ("dims", lambda a: np.zeros((2, 3), np.int32), "dims: expected"),
+    "flags as int16": ("flags", lambda a: a.astype(np.int16), "flags: expected"),
+    "extra as int64": ("extra", lambda a: a.astype(np.int64), "extra: expected"),
+    "rows of another struct": ("rows", lambda a: np.zeros(len(a), OTHER_STRUCT), "account_table: expected"),
+    "entry table as pairs": (
+        "entry_table",
+        lambda a: np.zeros((len(a), 2), np.int64),
+        "entry_table: expected",
+    ),
+    "codes read-only": ("codes", _read_only, "codes: expected a writable"),
+    "counters read-only": ("counters", _read_only, "counters: expected a writable"),
+    "too few codes": ("codes", lambda a: a[:0], "a code and a key per entry"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ARRAYS))
+def test_kernel_refuses_arrays_of_the_wrong_kind(case: str):
+    """A column of the wrong dtype, layout or writability is a ValueError naming it, and
+    nothing is posted."""
+    name, spoil, message = BAD_ARRAYS[case]
+    args = dict(zip(_POST_NAMES, _post_args(), strict=True))
+    counters = args["counters"]
+    args[name] = spoil(args[name])
+    with pytest.raises(ValueError, match=message):
+        native.post_batch(*args.values())
+    assert not counters.any()
+    good = _post_args()
+    native.post_batch(*good)  # the same call with good arrays goes through
+    assert good[-1].tolist() == [0]
+
+
+def test_small_rows_and_fingerprints_refuse_arrays_of_the_wrong_kind():
+    columns = to_columns([EntrySpec(4, (LineSpec(0, 1), LineSpec(1, -1)))], omit_defaults=False)
+    rows = aligned_zeros(2, ACCOUNT_DTYPE)
+    args = [columns.keys, *columns.fingerprint_args()]
+    with pytest.raises(ValueError, match="dates"):
+        native.small_rows(*args[:6], args[6].astype(np.int64), *args[7:], rows, np.zeros(1, np.uint8))
+    with pytest.raises(ValueError, match="codes"):
+        native.small_rows(*args, rows, np.zeros(1, np.int8))
+    with pytest.raises(ValueError, match="a key, a date and a code"):
+        native.small_rows(*args, rows, np.zeros(0, np.uint8))
+    with pytest.raises(ValueError, match="out"):
+        native.fingerprints(*args[1:], rows, np.zeros(1, np.int64))
+    with pytest.raises(ValueError, match="more outputs"):
+        native.fingerprints(*args[1:], rows, np.zeros(2, np.uint64))
+    with pytest.raises(ValueError, match="offsets"):
+        native.fingerprints(args[1][:0], *args[2:], rows, np.zeros(0, np.uint64))
 
 
 def test_small_rows_bytes_and_extremes():

@@ -49,6 +49,7 @@ def small_rows(
     books: np.ndarray,
     extra: np.ndarray,
     account_table: np.ndarray,
+    codes: np.ndarray,
 ) -> (
     tuple[
         list[tuple[int, int, int, int, int, int, int, int]],

@@ -17,6 +17,8 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 
+cimport numpy as cnp
+
 from ledger._native._types cimport (
     ACCOUNT_CLOSED,
     ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
@@ -83,6 +85,34 @@ cdef extern from *:
     void LEDGER_PREFETCH(const void* p) nogil
     bint unlikely "LEDGER_UNLIKELY"(bint x) nogil
     bint __builtin_add_overflow(int64_t a, int64_t b, int64_t* r) nogil
+
+cnp.import_array()
+
+from ledger.columns import ACCOUNT_DTYPE, ENTRY_SLOT_DTYPE, PENDING_SLOT_DTYPE
+
+
+# --- the arrays a call receives ---------------------------------------------------------------
+# Columns arrive as numpy arrays, checked here for dtype, layout and writability and then read
+# through their data pointers: a typed memoryview per argument costs more than posting a
+# voucher (the calls of a one-entry post take over thirty of them).
+
+cdef inline char* data_of(cnp.ndarray array, int type_num, object dtype, bint writable,
+                          str name) except? NULL:
+    """The data of `array` (NULL when it is empty), after checking that it is C-contiguous,
+    of `type_num` (of `dtype` for a struct) and, if `writable`, writable."""
+    if cnp.PyArray_TYPE(array) != type_num or not cnp.PyArray_IS_C_CONTIGUOUS(array):
+        raise ValueError(f"{name}: expected a C-contiguous {dtype} array, got {array.dtype}")
+    if dtype is not None and array.descr is not dtype and not cnp.PyArray_EquivTypes(array.descr, dtype):
+        raise ValueError(f"{name}: expected a C-contiguous {dtype} array, got {array.dtype}")
+    if writable and not cnp.PyArray_ISWRITEABLE(array):
+        raise ValueError(f"{name}: expected a writable array")
+    return <char*>cnp.PyArray_DATA(array) if cnp.PyArray_SIZE(array) > 0 else NULL
+
+
+cdef inline int64_t length(cnp.ndarray array) noexcept:
+    """The number of rows of an array (0 for an empty one)."""
+    return cnp.PyArray_DIMS(array)[0] if cnp.PyArray_NDIM(array) > 0 else 0
+
 
 cdef enum:
     # How many entries ahead the loop prefetches account rows and key slots.
@@ -762,70 +792,92 @@ cdef void run_batch(const Batch* b, State* s, uint8_t* codes) noexcept nogil:
         codes[e] = <uint8_t>code
 
 
+cdef int set_batch(Batch* b, cnp.ndarray keys, cnp.ndarray offsets, cnp.ndarray accounts,
+                   cnp.ndarray amounts, cnp.ndarray dims, cnp.ndarray flags, cnp.ndarray dates,
+                   cnp.ndarray pending_keys, cnp.ndarray books, cnp.ndarray extra,
+                   cnp.ndarray period_closed) except -1:
+    """Point `b` at a batch's columns (see post_batch for what an empty column stands for);
+    `keys` and `period_closed` may be None (a call that reads neither)."""
+    b.keys = <const int64_t*>data_of(keys, cnp.NPY_INT64, None, False, "keys") if keys is not None else NULL
+    b.offsets = <const int64_t*>data_of(offsets, cnp.NPY_INT64, None, False, "offsets")
+    b.accounts = <const int32_t*>data_of(accounts, cnp.NPY_INT32, None, False, "accounts")
+    b.amounts = <const int64_t*>data_of(amounts, cnp.NPY_INT64, None, False, "amounts")
+    if cnp.PyArray_SIZE(dims) > 0 and (cnp.PyArray_NDIM(dims) != 2 or cnp.PyArray_DIMS(dims)[1] != 4):
+        raise ValueError("dims: expected an array of 4 codes per line")
+    b.dims = <const int32_t*>data_of(dims, cnp.NPY_INT32, None, False, "dims")
+    b.flags = <const uint16_t*>data_of(flags, cnp.NPY_UINT16, None, False, "flags")
+    b.dates = <const int32_t*>data_of(dates, cnp.NPY_INT32, None, False, "dates")
+    b.pending_keys = <const int64_t*>data_of(pending_keys, cnp.NPY_INT64, None, False, "pending_keys")
+    b.books = <const int32_t*>data_of(books, cnp.NPY_INT32, None, False, "books")
+    b.extra = <const uint64_t*>data_of(extra, cnp.NPY_UINT64, None, False, "extra")
+    b.period_closed = NULL
+    if period_closed is not None:
+        b.period_closed = <const uint8_t*>data_of(period_closed, cnp.NPY_UINT8, None, False, "period_closed")
+    b.entries_count = length(offsets) - 1
+    if b.entries_count < 0:
+        raise ValueError("offsets: expected n + 1 offsets")
+    return 0
+
+
 def post_batch(
-    const int64_t[::1] keys,
-    const int64_t[::1] offsets,
-    const int32_t[::1] accounts,
-    const int64_t[::1] amounts,
-    const int32_t[:, ::1] dims,
-    const uint16_t[::1] flags,
-    const int32_t[::1] dates,
-    const int64_t[::1] pending_keys,
-    const int32_t[::1] books,
-    const uint64_t[::1] extra,
-    const uint8_t[::1] period_closed,
-    AccountRow[::1] account_table,
-    EntrySlot[::1] entry_table,
-    PendingSlot[::1] pending_table,
-    int32_t[::1] pending_accounts,
-    int64_t[::1] pending_amounts,
-    int64_t[::1] counters,
+    cnp.ndarray keys,
+    cnp.ndarray offsets,
+    cnp.ndarray accounts,
+    cnp.ndarray amounts,
+    cnp.ndarray dims,
+    cnp.ndarray flags,
+    cnp.ndarray dates,
+    cnp.ndarray pending_keys,
+    cnp.ndarray books,
+    cnp.ndarray extra,
+    cnp.ndarray period_closed,
+    cnp.ndarray account_table,
+    cnp.ndarray entry_table,
+    cnp.ndarray pending_table,
+    cnp.ndarray pending_accounts,
+    cnp.ndarray pending_amounts,
+    cnp.ndarray counters,
     int32_t groups_count,
     int64_t lines_max,
-    uint8_t[::1] codes,
+    cnp.ndarray codes,
 ):
     """Process a batch in order, writing one code per entry into `codes` (see module doc).
 
-    The caller (ledger.posting) has checked shapes and dtypes and made room: the hash tables
-    at most half full after the batch, the pending store large enough for every pending line.
-    An empty array stands for a column that is absent: `dims` (no dimensions),
-    `period_closed` (no closed periods), `flags` (all 0), `pending_keys` (all 0), `books`
-    (all -1: each entry's book is its first line's) and `extra` (all 0).
+    The caller (ledger.posting) has checked shapes and made room: the hash tables at most
+    half full after the batch (a power-of-two size), the pending store large enough for
+    every pending line; dtypes and layouts are checked here. An empty array stands for a
+    column that is absent: `dims` (no dimensions), `period_closed` (no closed periods),
+    `flags` (all 0), `pending_keys` (all 0), `books` (all -1: each entry's book is its
+    first line's) and `extra` (all 0).
     """
     cdef Batch b
     cdef State s
-    cdef int64_t n = keys.shape[0]
-    if n == 0:
-        return
-    b.keys = &keys[0]
-    b.offsets = &offsets[0]
-    b.accounts = &accounts[0] if accounts.shape[0] > 0 else NULL
-    b.amounts = &amounts[0] if amounts.shape[0] > 0 else NULL
-    b.dims = &dims[0, 0] if dims.shape[0] > 0 else NULL
-    b.flags = &flags[0] if flags.shape[0] > 0 else NULL
-    b.dates = &dates[0]
-    b.pending_keys = &pending_keys[0] if pending_keys.shape[0] > 0 else NULL
-    b.books = &books[0] if books.shape[0] > 0 else NULL
-    b.extra = &extra[0] if extra.shape[0] > 0 else NULL
-    b.period_closed = &period_closed[0] if period_closed.shape[0] > 0 else NULL
-    b.entries_count = n
-    s.accounts = &account_table[0] if account_table.shape[0] > 0 else NULL
-    s.accounts_count = account_table.shape[0]
-    s.entry_table = &entry_table[0]
-    s.entry_mask = entry_table.shape[0] - 1
-    s.pending_table = &pending_table[0]
-    s.pending_mask = pending_table.shape[0] - 1
-    s.pending_accounts = &pending_accounts[0]
-    s.pending_amounts = &pending_amounts[0]
-    s.counters = &counters[0]
+    set_batch(&b, keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra,
+              period_closed)
+    cdef uint8_t* out = <uint8_t*>data_of(codes, cnp.NPY_UINT8, None, True, "codes")
+    s.accounts = <AccountRow*>data_of(account_table, cnp.NPY_VOID, ACCOUNT_DTYPE, True, "account_table")
+    s.accounts_count = length(account_table)
+    s.entry_table = <EntrySlot*>data_of(entry_table, cnp.NPY_VOID, ENTRY_SLOT_DTYPE, True, "entry_table")
+    s.entry_mask = length(entry_table) - 1
+    s.pending_table = <PendingSlot*>data_of(pending_table, cnp.NPY_VOID, PENDING_SLOT_DTYPE, True,
+                                            "pending_table")
+    s.pending_mask = length(pending_table) - 1
+    s.pending_accounts = <int32_t*>data_of(pending_accounts, cnp.NPY_INT32, None, True, "pending_accounts")
+    s.pending_amounts = <int64_t*>data_of(pending_amounts, cnp.NPY_INT64, None, True, "pending_amounts")
+    s.counters = <int64_t*>data_of(counters, cnp.NPY_INT64, None, True, "counters")
     s.groups_count = groups_count
     s.lines_max = lines_max
+    if b.entries_count == 0:
+        return
+    if length(codes) < b.entries_count or length(keys) < b.entries_count or s.entry_table == NULL \
+            or s.pending_table == NULL or s.counters == NULL:
+        raise ValueError("post_batch: a code and a key per entry, and non-empty tables")
     with nogil:
         s.group_sums = <ledger_int128*>malloc(sizeof(ledger_int128) * (groups_count + 1))
     if s.group_sums == NULL:
         raise MemoryError()
     with nogil:
-        run_batch(&b, &s, &codes[0])
+        run_batch(&b, &s, out)
         free(s.group_sums)
 
 
@@ -858,17 +910,17 @@ def rehash_pending(PendingSlot[::1] old, PendingSlot[::1] new):
 
 
 def fingerprints(
-    const int64_t[::1] offsets,
-    const int32_t[::1] accounts,
-    const int64_t[::1] amounts,
-    const int32_t[:, ::1] dims,
-    const uint16_t[::1] flags,
-    const int32_t[::1] dates,
-    const int64_t[::1] pending_keys,
-    const int32_t[::1] books,
-    const uint64_t[::1] extra,
-    AccountRow[::1] account_table,
-    uint64_t[::1] out,
+    cnp.ndarray offsets,
+    cnp.ndarray accounts,
+    cnp.ndarray amounts,
+    cnp.ndarray dims,
+    cnp.ndarray flags,
+    cnp.ndarray dates,
+    cnp.ndarray pending_keys,
+    cnp.ndarray books,
+    cnp.ndarray extra,
+    cnp.ndarray account_table,
+    cnp.ndarray out,
 ):
     """The fingerprint of every entry of a batch (what the entry-key table stores).
 
@@ -877,22 +929,17 @@ def fingerprints(
     """
     cdef Batch b
     cdef int64_t e
-    cdef int64_t n = out.shape[0]
-    if n == 0:
-        return
-    b.offsets = &offsets[0]
-    b.accounts = &accounts[0] if accounts.shape[0] > 0 else NULL
-    b.amounts = &amounts[0] if amounts.shape[0] > 0 else NULL
-    b.dims = &dims[0, 0] if dims.shape[0] > 0 else NULL
-    b.flags = &flags[0] if flags.shape[0] > 0 else NULL
-    b.dates = &dates[0]
-    b.pending_keys = &pending_keys[0] if pending_keys.shape[0] > 0 else NULL
-    b.books = &books[0] if books.shape[0] > 0 else NULL
-    b.extra = &extra[0] if extra.shape[0] > 0 else NULL
+    set_batch(&b, None, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra, None)
+    cdef const AccountRow* rows = <const AccountRow*>data_of(account_table, cnp.NPY_VOID, ACCOUNT_DTYPE, False,
+                                                             "account_table")
+    cdef int64_t rows_count = length(account_table)
+    cdef uint64_t* fingerprints_out = <uint64_t*>data_of(out, cnp.NPY_UINT64, None, True, "out")
+    cdef int64_t count = length(out)
+    if count > b.entries_count:
+        raise ValueError("fingerprints: more outputs than entries")
     with nogil:
-        for e in range(n):
-            out[e] = fingerprint(&b, &account_table[0] if account_table.shape[0] > 0 else NULL,
-                                 account_table.shape[0], e)
+        for e in range(count):
+            fingerprints_out[e] = fingerprint(&b, rows, rows_count, e)
 
 
 # --- the rows of a small batch ---------------------------------------------------------------
@@ -938,62 +985,58 @@ cdef inline void column_starts(const int64_t* widths, int64_t rows, int64_t* sta
 
 
 def small_rows(
-    const int64_t[::1] keys,
-    const int64_t[::1] offsets,
-    const int32_t[::1] accounts,
-    const int64_t[::1] amounts,
-    const int32_t[:, ::1] dims,
-    const uint16_t[::1] flags,
-    const int32_t[::1] dates,
-    const int64_t[::1] pending_keys,
-    const int32_t[::1] books,
-    const uint64_t[::1] extra,
-    AccountRow[::1] account_table,
+    cnp.ndarray keys,
+    cnp.ndarray offsets,
+    cnp.ndarray accounts,
+    cnp.ndarray amounts,
+    cnp.ndarray dims,
+    cnp.ndarray flags,
+    cnp.ndarray dates,
+    cnp.ndarray pending_keys,
+    cnp.ndarray books,
+    cnp.ndarray extra,
+    cnp.ndarray account_table,
+    cnp.ndarray codes,
 ):
     """What a batch of accepted ordinary entries stores, as Python values, in one pass.
 
-    Returns (entries, lines, entry_bytes, line_bytes, fold), or None when an entry is
-    pending, a post or a void, or is dated outside 0001-01-01..9999-12-31:
+    Returns (entries, lines, entry_bytes, line_bytes, fold), or None when an entry was not
+    accepted (its code in `codes`, from post_batch, is not 0), is pending, a post or a void,
+    or is dated outside 0001-01-01..9999-12-31:
     - entries: (key, book, date, flags, pending, extra, fingerprint, line count) per entry,
       extra and fingerprint as signed int64;
     - lines: (entry, line, book, account, amount, dim1..dim4) per line;
     - entry_bytes, line_bytes: the canonical bytes ledger.chain hashes for the entries and
       the lines (each column's length, then its values, little-endian);
     - fold: the fold parts (period keys, 1 for a credit, absolute amounts) as lists.
-    Every entry must have been accepted (the caller checks the codes): its book is its own
-    or its first line's account's.
+    An accepted entry's book is its own or its first line's account's.
     """
     cdef Batch b
-    cdef int64_t n = keys.shape[0]
-    cdef int64_t m, e, i, start, end, day, month, number
+    cdef int64_t n, m, e, i, start, end, day, month, number
     cdef int64_t book, fingerprint_bits, extra_bits, flag_bits, pending_key_
     cdef int64_t key, account, amount, d0, d1, d2, d3
     cdef int64_t[9] es
     cdef int64_t[9] ls
     cdef char* ep
     cdef char* lp
-    cdef const AccountRow* rows = &account_table[0] if account_table.shape[0] > 0 else NULL
-    cdef int64_t rows_count = account_table.shape[0]
+    set_batch(&b, keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra, None)
+    cdef const AccountRow* rows = <const AccountRow*>data_of(account_table, cnp.NPY_VOID, ACCOUNT_DTYPE, False,
+                                                             "account_table")
+    cdef int64_t rows_count = length(account_table)
+    n = b.entries_count
     if n == 0:
         return None
+    cdef const uint8_t* accepted = <const uint8_t*>data_of(codes, cnp.NPY_UINT8, None, False, "codes")
+    if length(keys) < n or length(dates) < n or length(codes) < n:
+        raise ValueError("small_rows: a key, a date and a code per entry")
     for e in range(n):
-        if flags.shape[0] > 0 and flags[e] & (ENTRY_PENDING | ENTRY_POST_PENDING | ENTRY_VOID_PENDING):
+        if accepted[e] != CODE_OK:
             return None
-        if not DAY_MIN <= dates[e] <= DAY_MAX:
+        if entry_flags(&b, e) & (ENTRY_PENDING | ENTRY_POST_PENDING | ENTRY_VOID_PENDING):
             return None
-    b.keys = &keys[0]
-    b.offsets = &offsets[0]
-    b.accounts = &accounts[0] if accounts.shape[0] > 0 else NULL
-    b.amounts = &amounts[0] if amounts.shape[0] > 0 else NULL
-    b.dims = &dims[0, 0] if dims.shape[0] > 0 else NULL
-    b.flags = &flags[0] if flags.shape[0] > 0 else NULL
-    b.dates = &dates[0]
-    b.pending_keys = &pending_keys[0] if pending_keys.shape[0] > 0 else NULL
-    b.books = &books[0] if books.shape[0] > 0 else NULL
-    b.extra = &extra[0] if extra.shape[0] > 0 else NULL
-    b.period_closed = NULL
-    b.entries_count = n
-    m = offsets[n]
+        if not DAY_MIN <= b.dates[e] <= DAY_MAX:
+            return None
+    m = b.offsets[n]
     column_starts(ENTRY_WIDTHS, n, es)
     column_starts(LINE_WIDTHS, m, ls)
     entry_bytes = PyBytes_FromStringAndSize(NULL, es[8])
@@ -1009,15 +1052,15 @@ def small_rows(
     fold_sides = []
     fold_amounts = []
     for e in range(n):
-        key = keys[e]
+        key = b.keys[e]
         book = entry_book(&b, rows, rows_count, e)
-        day = dates[e]
+        day = b.dates[e]
         flag_bits = entry_flags(&b, e)
         pending_key_ = pending_key(&b, e)
         extra_bits = <int64_t>extra_hash(&b, e)
         fingerprint_bits = <int64_t>fingerprint_of(&b, e, <int32_t>book)
-        start = offsets[e]
-        end = offsets[e + 1]
+        start = b.offsets[e]
+        end = b.offsets[e + 1]
         entries.append((key, book, day, flag_bits, pending_key_, extra_bits, fingerprint_bits, end - start))
         put_le(ep + es[0] + 8 + 8 * e, <uint64_t>key, 8)
         put_le(ep + es[1] + 8 + 4 * e, <uint64_t>book, 4)
@@ -1030,8 +1073,8 @@ def small_rows(
         month = month_of(day)
         for i in range(start, end):
             number = i - start
-            account = accounts[i]
-            amount = amounts[i]
+            account = b.accounts[i]
+            amount = b.amounts[i]
             if b.dims != NULL:
                 d0 = b.dims[4 * i]
                 d1 = b.dims[4 * i + 1]

@@ -216,6 +216,7 @@ class Store:
         # read them under the writer lock; None when it cannot tell (see commit_small).
         self.known_head: tuple[int, int, bytes] | None = None
         self._small: Any = None  # commit_small's connection (a pooled one, kept)
+        self._small_driver: Any = None  # and its driver connection
         self._small_lock = threading.Lock()
 
     # --- set-up ------------------------------------------------------------------------------
@@ -553,19 +554,23 @@ class Store:
         write_batch store them: pending and extra NULL when both are 0, the dimension codes
         NULL when all are 0."""
         batch = rows.batch_id
-        lines = [(batch, e, amount, i, book, a, *d) for e, i, book, a, amount, *d in rows.lines]
-        self._insert_values(cursor, _LINES_HEAD, [line[:6] for line in lines if not any(line[6:])])
-        self._insert_values(cursor, _LINES_HEAD + _DIMS, [line for line in lines if any(line[6:])])
-        entries = [
-            (key, batch, seq, book, date, flags, fingerprint, count, pending, extra)
-            for seq, (key, book, date, flags, pending, extra, fingerprint, count) in enumerate(rows.entries)
-        ]
-        self._insert_values(
-            cursor, _ENTRIES_HEAD, [entry[:8] for entry in entries if not (entry[8] or entry[9])]
-        )
-        self._insert_values(
-            cursor, _ENTRIES_HEAD + _MARKS, [entry for entry in entries if entry[8] or entry[9]]
-        )
+        plain: list[tuple[int, ...]] = []  # rows without the nullable columns, and with them
+        coded: list[tuple[int, ...]] = []
+        for e, i, book, a, amount, d1, d2, d3, d4 in rows.lines:
+            if d1 or d2 or d3 or d4:
+                coded.append((batch, e, amount, i, book, a, d1, d2, d3, d4))
+            else:
+                plain.append((batch, e, amount, i, book, a))
+        self._insert_values(cursor, _LINES_HEAD, plain)
+        self._insert_values(cursor, _LINES_HEAD + _DIMS, coded)
+        plain, coded = [], []
+        for seq, (key, book, date, flags, pending, extra, fingerprint, count) in enumerate(rows.entries):
+            if pending or extra:
+                coded.append((key, batch, seq, book, date, flags, fingerprint, count, pending, extra))
+            else:
+                plain.append((key, batch, seq, book, date, flags, fingerprint, count))
+        self._insert_values(cursor, _ENTRIES_HEAD, plain)
+        self._insert_values(cursor, _ENTRIES_HEAD + _MARKS, coded)
         self._insert_values(cursor, "entry_texts (entry, kind, reference", rows.texts)
         cursor.execute(self.batch_insert_sql(), batch_record(rows))
 
@@ -599,52 +604,62 @@ class Store:
         but none of a pooled connection's checkout, events and bookkeeping either)."""
         if not self.small_commits or not self._small_lock.acquire(blocking=False):
             return None
+        head = bytes(rows.hash)
         try:
-            with store_errors(self.url):
-                raw = self._small_connection()
-                raw.execute("BEGIN IMMEDIATE")
-                try:
-                    cursor = raw.cursor()
-                    cursor.execute(
-                        "UPDATE ledger_state SET commit_seq = ?, last_batch = ?, last_hash = ?"
-                        " WHERE commit_seq = ?",
-                        (seq + 1, rows.batch_id, bytes(rows.hash), seq),
-                    )
-                    if cursor.rowcount != 1:
-                        raw.rollback()
-                        self.known_head = None
-                        return None
-                    self._insert_small(cursor, rows)
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        raw.rollback()
-                    raise
-                try:
-                    self.engine.dialect.do_commit(raw)
-                except Exception as error:
-                    with contextlib.suppress(Exception):
-                        raw.rollback()
+            raw = self._small_connection()
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = raw.cursor()
+                cursor.execute(
+                    "UPDATE ledger_state SET commit_seq = ?, last_batch = ?, last_hash = ?"
+                    " WHERE commit_seq = ?",
+                    (seq + 1, rows.batch_id, head, seq),
+                )
+                if cursor.rowcount != 1:
+                    raw.rollback()
                     self.known_head = None
-                    raise commit_unknown(self.url, error) from error
-        except BaseException:
+                    return None
+                self._insert_small(cursor, rows)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    raw.rollback()
+                raise
+            try:
+                self.engine.dialect.do_commit(raw)
+            except Exception as error:
+                with contextlib.suppress(Exception):
+                    raw.rollback()
+                raise commit_unknown(self.url, error) from error
+        except BaseException as error:
             self.known_head = None
             self._drop_small_connection()  # whatever state it was left in, the next one is new
-            raise
+            translated = as_store_error(self.url, error)
+            if translated is error:
+                raise
+            raise translated from error
         finally:
             self._small_lock.release()
-        self.known_head = (seq + 1, rows.batch_id, bytes(rows.hash))
+        self.known_head = (seq + 1, rows.batch_id, head)
         return seq + 1
 
     def _small_connection(self) -> Any:
-        """The driver connection commit_small keeps checked out of the pool."""
-        if self._small is None:
-            self._small = self.engine.raw_connection()
-        return self._small.driver_connection
+        """The driver connection commit_small keeps checked out of the pool (set up by
+        _prepare_small when new)."""
+        driver = self._small_driver
+        if driver is None:
+            with store_errors(self.url):
+                self._small = self.engine.raw_connection()
+                driver = self._small_driver = self._small.driver_connection
+                self._prepare_small(driver)
+        return driver
+
+    def _prepare_small(self, driver: Any) -> None:
+        """Set up a new connection of commit_small's (nothing here; SQLite sizes its cache)."""
 
     def _drop_small_connection(self) -> None:
         """Close commit_small's connection for good (PostgreSQL's is left in autocommit mode:
         not one for the pool to hand out)."""
-        small, self._small = self._small, None
+        small, self._small, self._small_driver = self._small, None, None
         if small is not None:
             with contextlib.suppress(Exception):
                 small.invalidate()
@@ -661,8 +676,7 @@ class Store:
 
     def batch_insert_sql(self) -> str:
         """The INSERT of a batch record (batch_record's values), in the driver's markers."""
-        m = self.mark
-        return f"INSERT INTO batches ({BATCH_RECORD_COLUMNS}) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m})"
+        return _values_sql(_BATCHES_HEAD, self.mark, 7, 1)
 
     def write_lines(self, conn: Connection, lines: LineRows) -> None:
         """The batch's lines, and those of its pending entries into pending_lines too."""
@@ -1828,6 +1842,7 @@ _LINES_HEAD = "lines (batch, entry, amount, line, book, account"
 _DIMS = ", dim1, dim2, dim3, dim4"
 _ENTRIES_HEAD = 'entries ("key", batch, seq, book, date, flags, fingerprint, lines'
 _MARKS = ", pending, extra"
+_BATCHES_HEAD = f"batches ({BATCH_RECORD_COLUMNS}"
 _VALUES_MAX = 999  # values bound in one statement (SQLite's historical limit)
 
 
@@ -1859,13 +1874,22 @@ def store_errors(url: str) -> Iterator[None]:
     (PostgreSQL's COPY, SQLite's executemany), e.g. a connection lost in the middle of a COPY."""
     try:
         yield
-    except SQLAlchemyError as error:
-        raise StoreError(f"{url}: {error}") from error
     except Exception as error:
-        psycopg = sys.modules.get("psycopg")
-        if not isinstance(error, (sqlite3.Error, *((psycopg.Error,) if psycopg is not None else ()))):
+        translated = as_store_error(url, error)
+        if translated is error:
             raise
-        raise StoreError(f"{url}: {error}") from error
+        raise translated from error
+
+
+def as_store_error(url: str, error: BaseException) -> BaseException:
+    """`error` as store_errors raises it: a StoreError for a database error (SQLAlchemy's or
+    the driver's), the error itself otherwise."""
+    if isinstance(error, SQLAlchemyError):
+        return StoreError(f"{url}: {error}")
+    psycopg = sys.modules.get("psycopg")
+    if isinstance(error, (sqlite3.Error, *((psycopg.Error,) if psycopg is not None else ()))):
+        return StoreError(f"{url}: {error}")
+    return error
 
 
 def _seal(row: Any) -> Seal:

@@ -55,14 +55,10 @@ class SQLiteStore(Store):
         store.separate_writer = not memory  # one shared connection: no writer beside a reader
         return store
 
-    def _small_connection(self) -> Any:
-        """commit_small's connection, with a page cache of its own size: it touches a few
-        pages per commit, and a bulk-sized cache would fill with them over a day of posts."""
-        fresh = self._small is None
-        raw = super()._small_connection()
-        if fresh:
-            raw.execute(f"PRAGMA cache_size=-{_SMALL_CACHE_KIB}")
-        return raw
+    def _prepare_small(self, driver: Any) -> None:
+        """commit_small's connection has a page cache of its own size: it touches a few pages
+        per commit, and a bulk-sized cache would fill with them over a day of posts."""
+        driver.execute(f"PRAGMA cache_size=-{_SMALL_CACHE_KIB}")
 
     def begin_write(self, conn: Connection) -> None:
         conn.info["ledger_write"] = True
