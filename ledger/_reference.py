@@ -9,6 +9,7 @@ require the two to agree on every input.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import struct
 
 import numpy as np
@@ -446,8 +447,13 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+def sha256(data: bytes) -> bytes:
+    """Same contract as ledger._native.posting.sha256."""
+    return hashlib.sha256(bytes(data)).digest()
+
+
 def small_rows(keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra,
-               account_table, codes):  # fmt: skip
+               account_table, codes, prev_hash, batch_id, texts_digest):  # fmt: skip
     """Same contract as ledger._native.posting.small_rows."""
     if any(int(code) for code in codes[: len(keys)]):
         return None
@@ -477,8 +483,12 @@ def small_rows(keys, offsets, accounts, amounts, dims, flags, dates, pending_key
             fold[2].append(abs(b.amounts[i]))
     entry_columns = [[entry[c] for entry in entries] for c in range(8)]
     line_columns = [[line[c] for line in lines] for c in (0, 1, 3, 4, 5, 6, 7, 8)]  # not the book
+    if len(texts_digest) != 32:
+        raise ValueError("small_rows: texts_digest is a SHA-256 (32 bytes)")
     entry_bytes, line_bytes = _canonical(entry_columns, _ENTRY_CODES), _canonical(line_columns, _LINE_CODES)
-    return entries, lines, entry_bytes, line_bytes, fold
+    parts = sha256(entry_bytes) + sha256(line_bytes) + texts_digest
+    digest = sha256(prev_hash + batch_id.to_bytes(8, "little", signed=True) + parts)
+    return entries, lines, digest, parts, fold
 
 
 def codes_table() -> dict[str, int]:

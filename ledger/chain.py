@@ -98,19 +98,10 @@ def batch_parts(
     entry_hasher, line_hasher = hashlib.sha256(), hashlib.sha256()
     _feed(entry_hasher, entries, _ENTRY_LAYOUT)
     _feed(line_hasher, lines, _LINE_LAYOUT)
-    return entry_hasher.digest() + line_hasher.digest() + _texts_digest(texts)
+    return entry_hasher.digest() + line_hasher.digest() + texts_digest(texts)
 
 
-def canonical_parts(
-    entry_bytes: bytes, line_bytes: bytes, texts: list[tuple[int, str | None, str | None]]
-) -> bytes:
-    """batch_parts of a batch whose entries and lines are given as their canonical bytes
-    (each column's length, then its values in the layout's little-endian widths: what the
-    kernel's small_rows writes)."""
-    return hashlib.sha256(entry_bytes).digest() + hashlib.sha256(line_bytes).digest() + _texts_digest(texts)
-
-
-def _texts_digest(texts: list[tuple[int, str | None, str | None]]) -> bytes:
+def texts_digest(texts: list[tuple[int, str | None, str | None]]) -> bytes:
     """The SHA-256 of a batch's texts, sorted by entry: each text's entry, then its kind and
     reference as length-prefixed UTF-8 (four 0xff bytes for None)."""
     if not texts:
@@ -290,7 +281,6 @@ __all__ = [
     "SnapshotHasher",
     "batch_hash",
     "batch_parts",
-    "canonical_parts",
     "entry_extra_hash",
     "link_hash",
     "records_hash",
@@ -299,5 +289,6 @@ __all__ = [
     "seal_hash",
     "signed64",
     "snapshot_hash",
+    "texts_digest",
     "table_hash",
 ]

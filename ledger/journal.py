@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ledger.chain import batch_hash, canonical_parts, link_hash
+from ledger.chain import BatchHash, batch_hash, texts_digest
 from ledger.columns import ENTRY_PENDING, ENTRY_POST_PENDING, ENTRY_VOID_PENDING
 from ledger.periods import period_keys, periods_of, split_period_keys
 from ledger.posting import Batch, Engine, kernel
@@ -131,19 +131,21 @@ def small_rows(
     dated outside Python's years 1-9999); None otherwise (line_rows, batch_rows and
     fold_parts derive those, vectorised).
 
-    The kernel derives them in one pass (kernel.small_rows), with the canonical bytes the
-    chain hashes: for a voucher at a time, each numpy step or Python loop costs more than
-    its work."""
+    The kernel derives them in one pass (kernel.small_rows), hashing the canonical bytes
+    as it writes them: for a voucher at a time, each numpy step, Python loop or hashlib
+    object costs more than its work."""
     if not 0 < batch.entries_count <= SMALL_ENTRIES:
         return None
     derived = kernel.small_rows(
         batch.keys, batch.offsets, batch.accounts, batch.amounts, batch.dims, batch.flags,
         batch.dates, batch.pending, batch.books, batch.extra, engine.rows, codes,
+        bytes(prev_hash), batch_id, texts_digest(texts),
     )  # fmt: skip
     if derived is None:
         return None
-    entries, lines, entry_bytes, line_bytes, fold = derived
-    digest = link_hash(prev_hash, batch_id, canonical_parts(entry_bytes, line_bytes, texts))
+    entries, lines, chain_hash, parts, fold = derived
+    digest = BatchHash(chain_hash)
+    digest.parts = parts
     return SmallRows(batch_id, prev_hash, digest, entries, lines, texts, fold)
 
 

@@ -16,6 +16,7 @@ hypothesis variant adds shrinking on top.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger import _reference as reference
-from ledger import limits
+from ledger import chain, limits
 from ledger._native import posting as native
 from ledger.codes import Code
 from ledger.columns import (
@@ -158,16 +159,20 @@ def check_batch(
     assert stored.tolist() == fingerprints_of(reference, resolved, slow).tolist(), f"{where}: stored"
     accepted = {entry.key: int(fp) for entry, fp, code in zip(batch, stored, codes, strict=True) if code == 0}
     assert_tables_match_auditor(fast, auditor, accepted, where)
-    rows = native.small_rows(columns.keys, *columns.fingerprint_args(), fast.rows, codes)
-    assert rows == reference.small_rows(columns.keys, *columns.fingerprint_args(), slow.rows, codes), where
+    rows = native.small_rows(columns.keys, *columns.fingerprint_args(), fast.rows, codes, *LINK)
+    assert rows == reference.small_rows(columns.keys, *columns.fingerprint_args(), slow.rows, codes, *LINK), (
+        where
+    )
     if rows is not None:  # every entry accepted: what the journal stores, one fingerprint each
         assert not codes.any(), where
         assert [entry[6] for entry in rows[0]] == stored.view(np.int64).tolist(), f"{where}: rows"
     # Every entry taken as ordinary and accepted: rows for any batch, the two kernels alike.
     plain = dataclasses.replace(columns, flags=np.zeros(0, np.uint16))
     accepted_all = np.zeros(len(codes), np.uint8)
-    rows = native.small_rows(plain.keys, *plain.fingerprint_args(), fast.rows, accepted_all)
-    assert rows == reference.small_rows(plain.keys, *plain.fingerprint_args(), slow.rows, accepted_all), where
+    rows = native.small_rows(plain.keys, *plain.fingerprint_args(), fast.rows, accepted_all, *LINK)
+    assert rows == reference.small_rows(
+        plain.keys, *plain.fingerprint_args(), slow.rows, accepted_all, *LINK
+    ), where
 
 
 def run_ledger(seed: int) -> int:
@@ -280,12 +285,16 @@ def test_fingerprint_ignores_the_key_and_resolves_the_book(kernel):
 # --- small_rows ------------------------------------------------------------------------------------
 
 
+# The chain link small_rows is asked for: previous hash, batch id, the texts' digest.
+LINK = (bytes(range(32)), 41, hashlib.sha256(b"texts").digest())
+
+
 def _small_rows(kernel, entries: list[EntrySpec], omit_defaults: bool = True):
     rows = aligned_zeros(3, ACCOUNT_DTYPE)
     rows["book"] = [0, 0, 1]
     columns = to_columns(entries, omit_defaults=omit_defaults)
     return kernel.small_rows(
-        columns.keys, *columns.fingerprint_args(), rows, np.zeros(len(entries), np.uint8)
+        columns.keys, *columns.fingerprint_args(), rows, np.zeros(len(entries), np.uint8), *LINK
     )
 
 
@@ -335,9 +344,9 @@ def test_small_rows_only_for_accepted_batches(kernel):
     )
     rows = aligned_zeros(3, ACCOUNT_DTYPE)
     args = (columns.keys, *columns.fingerprint_args(), rows)
-    assert kernel.small_rows(*args, np.zeros(2, np.uint8)) is not None
+    assert kernel.small_rows(*args, np.zeros(2, np.uint8), *LINK) is not None
     for refused in ([0, int(Code.exists)], [int(Code.unbalanced), 0]):
-        assert kernel.small_rows(*args, np.array(refused, np.uint8)) is None
+        assert kernel.small_rows(*args, np.array(refused, np.uint8), *LINK) is None
 
 
 def _post_args(**changes) -> list:
@@ -418,11 +427,16 @@ def test_small_rows_and_fingerprints_refuse_arrays_of_the_wrong_kind():
     rows = aligned_zeros(2, ACCOUNT_DTYPE)
     args = [columns.keys, *columns.fingerprint_args()]
     with pytest.raises(ValueError, match="dates"):
-        native.small_rows(*args[:6], args[6].astype(np.int64), *args[7:], rows, np.zeros(1, np.uint8))
+        native.small_rows(*args[:6], args[6].astype(np.int64), *args[7:], rows, np.zeros(1, np.uint8), *LINK)
     with pytest.raises(ValueError, match="codes"):
-        native.small_rows(*args, rows, np.zeros(1, np.int8))
+        native.small_rows(*args, rows, np.zeros(1, np.int8), *LINK)
     with pytest.raises(ValueError, match="a key, a date and a code"):
-        native.small_rows(*args, rows, np.zeros(0, np.uint8))
+        native.small_rows(*args, rows, np.zeros(0, np.uint8), *LINK)
+    for kernel in (native, reference):
+        with pytest.raises(ValueError, match="texts_digest"):
+            kernel.small_rows(*args, rows, np.zeros(1, np.uint8), *LINK[:2], b"short")
+    with pytest.raises(TypeError):
+        native.small_rows(*args, rows, np.zeros(1, np.uint8), None, 1, LINK[2])
     with pytest.raises(ValueError, match="out"):
         native.fingerprints(*args[1:], rows, np.zeros(1, np.int64))
     with pytest.raises(ValueError, match="more outputs"):
@@ -431,9 +445,9 @@ def test_small_rows_and_fingerprints_refuse_arrays_of_the_wrong_kind():
         native.fingerprints(args[1][:0], *args[2:], rows, np.zeros(0, np.uint64))
 
 
-def test_small_rows_bytes_and_extremes():
-    """Extreme keys, amounts and codes: the same rows, bytes and fold parts either way, and the
-    bytes are the layout's little-endian columns."""
+def test_small_rows_hash_and_extremes():
+    """Extreme keys, amounts and codes: the same rows, hash and fold parts either way, and the
+    hash and parts are ledger.chain's over the rows' columns, as lists and as arrays."""
     entries = [
         EntrySpec(MAX, (LineSpec(2, MAX, (-1, 2**31 - 1, -(2**31), 7)), LineSpec(0, -MAX)), extra=2**64 - 1),
         EntrySpec(1, (LineSpec(1, -(2**62)), LineSpec(1, 2**62)), book=1, date=-5, extra=2**63),
@@ -441,15 +455,31 @@ def test_small_rows_bytes_and_extremes():
     got = _small_rows(native, entries, omit_defaults=False)
     assert got == _small_rows(reference, entries, omit_defaults=False)
     assert got == _small_rows(native, entries, omit_defaults=True)
-    entry_rows, line_rows, entry_bytes, line_bytes, fold = got
+    entry_rows, line_rows, digest, parts, fold = got
     assert [row[5] for row in entry_rows] == [-1, -(2**63)]  # extra as int64
     assert [row[1] for row in entry_rows] == [1, 1]  # book: the first line's account's, or given
     assert line_rows[0] == (MAX, 0, 1, 2, MAX, -1, 2**31 - 1, -(2**31), 7)
     assert fold[2] == [MAX, MAX, 2**62, 2**62] and fold[1] == [0, 1, 1, 0]
-    keys = np.array([MAX, 1], "<i8").tobytes()
-    assert entry_bytes[:8] == (2).to_bytes(8, "little") and entry_bytes[8:24] == keys
-    assert len(entry_bytes) == 8 * 8 + 2 * 46 and len(line_bytes) == 8 * 8 + 4 * 40
-    assert line_bytes[8 + 4 * 8 : 16 + 4 * 8] == (4).to_bytes(8, "little")  # the line numbers' length
+    entry_columns = [[row[c] for row in entry_rows] for c in range(8)]
+    line_columns = [[row[c] for row in line_rows] for c in (0, 1, 3, 4, 5, 6, 7, 8)]
+    prev_hash, batch_id, texts = LINK
+    for columns in (
+        (entry_columns, line_columns),
+        ([np.array(c) for c in entry_columns], [np.array(c) for c in line_columns]),
+    ):
+        expected = chain.batch_parts(*columns, [])
+        assert parts[:64] == expected[:64] and parts[64:] == texts
+    assert digest == chain.link_hash(prev_hash, batch_id, parts)
+
+
+@pytest.mark.parametrize("kernel", [native, reference], ids=["native", "reference"])
+def test_sha256_is_hashlibs(kernel):
+    """Every length around the block and padding boundaries, and random data."""
+    rng = np.random.default_rng(5)
+    for size in [*range(0, 200), 447, 448, 511, 512, 513, 4096, 100_003]:
+        data = rng.integers(0, 256, size, np.uint8).tobytes()
+        assert kernel.sha256(data) == hashlib.sha256(data).digest(), size
+    assert kernel.sha256(b"abc").hex() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 
 def _random_table(rng: np.random.Generator, dtype: np.dtype, capacity: int) -> np.ndarray:

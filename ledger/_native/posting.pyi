@@ -50,6 +50,9 @@ def small_rows(
     extra: np.ndarray,
     account_table: np.ndarray,
     codes: np.ndarray,
+    prev_hash: bytes,
+    batch_id: int,
+    texts_digest: bytes,
 ) -> (
     tuple[
         list[tuple[int, int, int, int, int, int, int, int]],
@@ -60,4 +63,5 @@ def small_rows(
     ]
     | None
 ): ...
+def sha256(data: bytes) -> bytes: ...
 def codes_table() -> dict[str, int]: ...

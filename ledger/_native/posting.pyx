@@ -942,6 +942,93 @@ def fingerprints(
             fingerprints_out[e] = fingerprint(&b, rows, rows_count, e)
 
 
+# --- SHA-256 -----------------------------------------------------------------------------------
+# The chain's hashes of a small batch, computed where its canonical bytes are written: for a
+# voucher's hundred bytes, setting up a hashlib object costs more than the hashing.
+
+cdef extern from *:
+    """
+    #include <string.h>
+
+    static const uint32_t ledger_sha256_k[64] = {
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+    #define LEDGER_ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+    /* One 64-byte block into the state (FIPS 180-4, 6.2.2). */
+    static void ledger_sha256_block(uint32_t *h, const unsigned char *p) {
+        uint32_t w[64], a, b, c, d, e, f, g, k, t1, t2;
+        int i;
+        for (i = 0; i < 16; i++)
+            w[i] = ((uint32_t)p[4 * i] << 24) | ((uint32_t)p[4 * i + 1] << 16)
+                 | ((uint32_t)p[4 * i + 2] << 8) | (uint32_t)p[4 * i + 3];
+        for (i = 16; i < 64; i++)
+            w[i] = w[i - 16] + w[i - 7]
+                 + (LEDGER_ROTR(w[i - 15], 7) ^ LEDGER_ROTR(w[i - 15], 18) ^ (w[i - 15] >> 3))
+                 + (LEDGER_ROTR(w[i - 2], 17) ^ LEDGER_ROTR(w[i - 2], 19) ^ (w[i - 2] >> 10));
+        a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4]; f = h[5]; g = h[6]; k = h[7];
+        for (i = 0; i < 64; i++) {
+            t1 = k + (LEDGER_ROTR(e, 6) ^ LEDGER_ROTR(e, 11) ^ LEDGER_ROTR(e, 25)) + ((e & f) ^ (~e & g))
+               + ledger_sha256_k[i] + w[i];
+            t2 = (LEDGER_ROTR(a, 2) ^ LEDGER_ROTR(a, 13) ^ LEDGER_ROTR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+            k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+        }
+        h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+    }
+
+    /* The SHA-256 of the concatenation of `count` byte strings, into out[0..32). */
+    static void ledger_sha256(const char *const *parts, const int64_t *sizes, int count, char *out) {
+        uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+        unsigned char block[64];
+        uint64_t total = 0, bits;
+        size_t used = 0, take;
+        int i;
+        for (i = 0; i < count; i++) {
+            const unsigned char *p = (const unsigned char *)parts[i];
+            size_t left = (size_t)sizes[i];
+            total += left;
+            while (left > 0) {
+                take = 64 - used < left ? 64 - used : left;
+                memcpy(block + used, p, take);
+                used += take; p += take; left -= take;
+                if (used == 64) { ledger_sha256_block(h, block); used = 0; }
+            }
+        }
+        block[used++] = 0x80;
+        if (used > 56) { memset(block + used, 0, 64 - used); ledger_sha256_block(h, block); used = 0; }
+        memset(block + used, 0, 56 - used);
+        bits = total * 8;
+        for (i = 0; i < 8; i++) block[56 + i] = (unsigned char)(bits >> (56 - 8 * i));
+        ledger_sha256_block(h, block);
+        for (i = 0; i < 8; i++) {
+            out[4 * i] = (char)(h[i] >> 24); out[4 * i + 1] = (char)(h[i] >> 16);
+            out[4 * i + 2] = (char)(h[i] >> 8); out[4 * i + 3] = (char)h[i];
+        }
+    }
+    """
+    void c_sha256 "ledger_sha256"(const char* const* parts, const int64_t* sizes, int count, char* out) nogil
+
+
+def sha256(data):
+    """The SHA-256 of `data` (bytes), as small_rows computes it (tests hold it to hashlib's)."""
+    cdef bytes raw = bytes(data)
+    cdef const char* parts[1]
+    cdef int64_t sizes[1]
+    out = PyBytes_FromStringAndSize(NULL, 32)
+    parts[0] = raw
+    sizes[0] = len(raw)
+    c_sha256(parts, sizes, 1, PyBytes_AS_STRING(out))
+    return out
+
+
 # --- the rows of a small batch ---------------------------------------------------------------
 
 cdef enum:
@@ -997,17 +1084,22 @@ def small_rows(
     cnp.ndarray extra,
     cnp.ndarray account_table,
     cnp.ndarray codes,
+    bytes prev_hash not None,
+    int64_t batch_id,
+    bytes texts_digest not None,
 ):
-    """What a batch of accepted ordinary entries stores, as Python values, in one pass.
+    """What a batch of accepted ordinary entries stores, as Python values, in one pass, and
+    its link in the chain.
 
-    Returns (entries, lines, entry_bytes, line_bytes, fold), or None when an entry was not
-    accepted (its code in `codes`, from post_batch, is not 0), is pending, a post or a void,
-    or is dated outside 0001-01-01..9999-12-31:
+    Returns (entries, lines, hash, parts, fold), or None when an entry was not accepted (its
+    code in `codes`, from post_batch, is not 0), is pending, a post or a void, or is dated
+    outside 0001-01-01..9999-12-31:
     - entries: (key, book, date, flags, pending, extra, fingerprint, line count) per entry,
       extra and fingerprint as signed int64;
     - lines: (entry, line, book, account, amount, dim1..dim4) per line;
-    - entry_bytes, line_bytes: the canonical bytes ledger.chain hashes for the entries and
-      the lines (each column's length, then its values, little-endian);
+    - hash, parts: ledger.chain.link_hash of batch `batch_id` after `prev_hash`, and the
+      batch_parts it covers: the SHA-256 of the canonical bytes of the entries and of the
+      lines (each column's length, then its values, little-endian), then `texts_digest`;
     - fold: the fold parts (period keys, 1 for a credit, absolute amounts) as lists.
     An accepted entry's book is its own or its first line's account's.
     """
@@ -1019,6 +1111,10 @@ def small_rows(
     cdef int64_t[9] ls
     cdef char* ep
     cdef char* lp
+    cdef char* pp
+    cdef const char* chunks[3]
+    cdef int64_t sizes[3]
+    cdef char id_bytes[8]
     set_batch(&b, keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra, None)
     cdef const AccountRow* rows = <const AccountRow*>data_of(account_table, cnp.NPY_VOID, ACCOUNT_DTYPE, False,
                                                              "account_table")
@@ -1094,7 +1190,27 @@ def small_rows(
             fold_keys.append((account << PERIOD_SHIFT) | month)
             fold_sides.append(1 if amount < 0 else 0)
             fold_amounts.append(<uint64_t>amount if amount >= 0 else <uint64_t>0 - <uint64_t>amount)
-    return entries, lines, entry_bytes, line_bytes, (fold_keys, fold_sides, fold_amounts)
+    if len(texts_digest) != 32:
+        raise ValueError("small_rows: texts_digest is a SHA-256 (32 bytes)")
+    parts = PyBytes_FromStringAndSize(NULL, 96)
+    digest = PyBytes_FromStringAndSize(NULL, 32)
+    pp = PyBytes_AS_STRING(parts)
+    chunks[0] = ep
+    sizes[0] = es[8]
+    c_sha256(chunks, sizes, 1, pp)
+    chunks[0] = lp
+    sizes[0] = ls[8]
+    c_sha256(chunks, sizes, 1, pp + 32)
+    memcpy(pp + 64, <const char*>texts_digest, 32)
+    put_le(id_bytes, <uint64_t>batch_id, 8)
+    chunks[0] = prev_hash
+    sizes[0] = len(prev_hash)
+    chunks[1] = id_bytes
+    sizes[1] = 8
+    chunks[2] = pp
+    sizes[2] = 96
+    c_sha256(chunks, sizes, 3, PyBytes_AS_STRING(digest))
+    return entries, lines, digest, parts, (fold_keys, fold_sides, fold_amounts)
 
 
 def codes_table():
