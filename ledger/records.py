@@ -7,7 +7,6 @@ column — so each use case has one implementation, vectorised, whichever path i
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -80,23 +79,24 @@ def record_batch(models: list[Entry], catalog: Catalog, account_groups: np.ndarr
         line_minor(line, scales[account_groups[index]] if index >= 0 and len(account_groups) else -1)
         for index, line in zip(found, lines, strict=True)
     ]
-    counts, flags, dates, pending, books, extra = [], [], [], [], [], []
+    offsets, flags, dates, pending, books, extra = [0], [], [], [], [], []
     get_book = catalog.books.get
+    end = 0
     for entry in models:
-        counts.append(len(entry.lines))
+        end += len(entry.lines)
+        offsets.append(end)
         flags.append(flag_bits(entry.flags) if entry.flags else 0)
         dates.append(days(entry.date))
         pending.append(entry.pending or 0)
         books.append(get_book(entry.book, BOOK_UNKNOWN))
         extra.append(entry_extra_hash(entry.kind, entry.reference))
-    offsets = np.array(list(itertools.accumulate(counts, initial=0)), np.int64)
     dims = None
     if any(line.dims for line in lines):
         padded = [tuple(line.dims) + (0,) * (limits.dims_count - len(line.dims)) for line in lines]
         dims = np.array(padded, np.int32).reshape(-1, limits.dims_count)
     return Batch(
         keys=np.array([entry.key for entry in models], np.int64),
-        offsets=offsets,
+        offsets=np.array(offsets, np.int64),
         accounts=np.array(found, np.int32),  # -1 or an index below accounts_max
         amounts=np.array(amounts, np.int64),
         dims=dims if dims is not None and dims.any() else NO_DIMS,
