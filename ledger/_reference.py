@@ -455,6 +455,8 @@ def sha256(data: bytes) -> bytes:
 def small_rows(keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra,
                account_table, codes, prev_hash, batch_id, texts_digest):  # fmt: skip
     """Same contract as ledger._native.posting.small_rows."""
+    if len(codes) < len(keys):
+        raise ValueError("small_rows: a key, a date and a code per entry")
     if any(int(code) for code in codes[: len(keys)]):
         return None
     b = _Batch(keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra,
@@ -476,8 +478,8 @@ def small_rows(keys, offsets, accounts, amounts, dims, flags, dates, pending_key
         )  # fmt: skip
         date = _EPOCH + dt.timedelta(days=b.dates[e])
         for number, i in enumerate(b.lines(e)):
-            codes = b.dims[i] if b.dims is not None else [0, 0, 0, 0]
-            lines.append((b.keys[e], number, book, b.accounts[i], b.amounts[i], *codes))
+            dims_of_line = b.dims[i] if b.dims is not None else [0, 0, 0, 0]
+            lines.append((b.keys[e], number, book, b.accounts[i], b.amounts[i], *dims_of_line))
             fold[0].append(b.accounts[i] << _PERIOD_SHIFT | (date.year * 100 + date.month))
             fold[1].append(int(b.amounts[i] < 0))
             fold[2].append(abs(b.amounts[i]))

@@ -289,6 +289,6 @@ __all__ = [
     "seal_hash",
     "signed64",
     "snapshot_hash",
-    "texts_digest",
     "table_hash",
+    "texts_digest",
 ]

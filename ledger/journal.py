@@ -89,7 +89,8 @@ class BatchRows:
 
 
 # A batch of at most this many entries, every one accepted and ordinary, is derived as Python
-# rows (small_rows): for a voucher at a time, each numpy step costs more than its work.
+# rows in one kernel pass (small_rows): for a voucher at a time, each numpy step costs more
+# than its work.
 SMALL_ENTRIES = 16
 
 

@@ -51,12 +51,16 @@ kernel = _load_kernel()
 NATIVE = kernel.__name__ == "ledger._native.posting"
 
 _TABLE_CAPACITY_MIN = 1024
+# Absent columns, shared by every batch that has none (read-only).
 NO_DIMS = np.zeros((0, limits.dims_count), dtype=np.int32)
 NO_PERIODS = np.zeros(0, dtype=np.uint8)
 NO_FLAGS = np.zeros(0, dtype=np.uint16)
 NO_KEYS = np.zeros(0, dtype=np.int64)
 NO_BOOKS = np.zeros(0, dtype=np.int32)
 NO_EXTRA = np.zeros(0, dtype=np.uint64)
+for _absent in (NO_DIMS, NO_PERIODS, NO_FLAGS, NO_KEYS, NO_BOOKS, NO_EXTRA):
+    _absent.flags.writeable = False
+del _absent
 
 
 @dataclass(frozen=True, slots=True)

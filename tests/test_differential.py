@@ -298,8 +298,9 @@ def _small_rows(kernel, entries: list[EntrySpec], omit_defaults: bool = True):
     )
 
 
-# 0001-01-01 and 9999-12-31 as days since 1970-01-01, a leap day, the day before 1970, and
-# the first days of March around leap years of the four rules.
+# Days since 1970-01-01: 0001-01-01 and 9999-12-31; 2000-02-29 and 2000-03-01 (a leap year by
+# the 400-year rule); 1900-02-28, 1900-03-01, 2100-01-01 and 2100-03-01 (centuries that are not
+# leap years); 1969-12-31, 1970-01-01 and 2000-01-01.
 DAYS = [-719_162, 2_932_896, 11_016, -1, 0, -25_508, -25_509, 11_017, 10_957, 47_541, 47_482]
 
 
@@ -350,9 +351,13 @@ def test_small_rows_only_for_accepted_batches(kernel):
 
 
 def _post_args(**changes) -> list:
-    """post_batch's arguments for one good entry, with some replaced."""
+    """post_batch's arguments for two good entries, with some replaced."""
     state = KernelState([(0, 0, 0), (0, 0, 0)], groups_count=1)
-    columns = to_columns([EntrySpec(4, (LineSpec(0, 1), LineSpec(1, -1)))], omit_defaults=False)
+    entries = [
+        EntrySpec(4, (LineSpec(0, 1), LineSpec(1, -1))),
+        EntrySpec(5, (LineSpec(1, 2), LineSpec(0, -2))),
+    ]
+    columns = to_columns(entries, omit_defaults=False)
     args = {
         **{
             name: getattr(columns, name)
@@ -367,7 +372,7 @@ def _post_args(**changes) -> list:
         "counters": state.counters,
         "groups_count": 1,
         "lines_max": 8,
-        "codes": np.full(1, 255, np.uint8),
+        "codes": np.full(2, 255, np.uint8),
     }
     args.update(changes)
     return list(args.values())
@@ -390,8 +395,11 @@ OTHER_STRUCT = [(f"f{i}", "<i8") for i in range(8)]  # 64 bytes, as an account r
 BAD_ARRAYS = {
     "keys as int32": ("keys", lambda a: a.astype(np.int32), "keys: expected"),
     "amounts not contiguous": ("amounts", lambda a: np.repeat(a, 2)[::2], "amounts: expected"),
+    "amounts big-endian": ("amounts", lambda a: a.astype(">i8"), "amounts: expected"),
     "accounts as int64": ("accounts", lambda a: a.astype(np.int64), "accounts: expected"),
-    "dims of 3 codes": ("dims", lambda a: np.zeros((2, 3), np.int32), "dims: expected"),
+    "accounts as 2-d": ("accounts", lambda a: a.reshape(2, -1), "accounts: expected"),
+    "dims of 3 codes": ("dims", lambda a: np.zeros((4, 3), np.int32), "dims: expected"),
+    "dims of 1 dimension": ("dims", lambda a: np.zeros(0, np.int32), "dims: expected"),
     "flags as int16": ("flags", lambda a: a.astype(np.int16), "flags: expected"),
     "extra as int64": ("extra", lambda a: a.astype(np.int64), "extra: expected"),
     "rows of another struct": ("rows", lambda a: np.zeros(len(a), OTHER_STRUCT), "account_table: expected"),
@@ -402,24 +410,70 @@ BAD_ARRAYS = {
     ),
     "codes read-only": ("codes", _read_only, "codes: expected a writable"),
     "counters read-only": ("counters", _read_only, "counters: expected a writable"),
-    "too few codes": ("codes", lambda a: a[:0], "a code and a key per entry"),
+    "too few codes": ("codes", lambda a: a[:1], "a code per entry"),
+    "too few counters": ("counters", lambda a: a[:2], "every counter"),
+    "offsets decreasing": (
+        "offsets",
+        lambda a: np.array([0, 3, 2], np.int64),
+        "offsets: expected offsets that do",
+    ),
+    "offsets not from 0": ("offsets", lambda a: a + 1, "offsets: expected n . 1 offsets from 0"),
+    "no offsets": ("offsets", lambda a: a[:0], "offsets: expected n . 1 offsets from 0"),
+    "offsets past the lines": ("offsets", lambda a: np.array([0, 2, 5], np.int64), "one per line"),
+    "dims short": ("dims", lambda a: np.zeros((3, 4), np.int32), "one per line"),
+    "keys short": ("keys", lambda a: a[:1], "keys and dates: one per entry"),
+    "dates short": ("dates", lambda a: a[:1], "keys and dates: one per entry"),
+    "flags short": ("flags", lambda a: a[:1], "flags: one per entry"),
+    "pending short": ("pending", lambda a: a[:1], "pending_keys: one per entry"),
+    "books short": ("books", lambda a: a[:1], "books: one per entry"),
+    "extra short": ("extra", lambda a: a[:1], "extra: one per entry"),
+    "period_closed short": ("period_closed", lambda a: np.zeros(1, np.uint8), "period_closed: one per entry"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_ARRAYS))
 def test_kernel_refuses_arrays_of_the_wrong_kind(case: str):
-    """A column of the wrong dtype, layout or writability is a ValueError naming it, and
-    nothing is posted."""
+    """A column of the wrong dtype, layout, writability or length, or offsets that would read
+    past the lines, is a ValueError naming it, and nothing is posted."""
     name, spoil, message = BAD_ARRAYS[case]
     args = dict(zip(_POST_NAMES, _post_args(), strict=True))
-    counters = args["counters"]
+    before = {key: value.copy() for key, value in args.items() if isinstance(value, np.ndarray)}
     args[name] = spoil(args[name])
     with pytest.raises(ValueError, match=message):
         native.post_batch(*args.values())
-    assert not counters.any()
+    for key, value in before.items():  # every array the call could write is as it was
+        if key != name:
+            assert args[key].tobytes() == value.tobytes(), key
     good = _post_args()
     native.post_batch(*good)  # the same call with good arrays goes through
-    assert good[-1].tolist() == [0]
+    assert good[-1].tolist() == [0, 0]
+
+
+def test_kernel_takes_equivalent_dtypes():
+    """long long is int64 on this platform: the kernel takes it as numpy does."""
+    args = dict(zip(_POST_NAMES, _post_args(), strict=True))
+    args["keys"] = args["keys"].astype(np.longlong)
+    args["amounts"] = args["amounts"].astype("=q")
+    native.post_batch(*args.values())
+    assert args["codes"].tolist() == [0, 0]
+
+
+def test_kernel_refuses_none_for_an_array():
+    args = _post_args()
+    columns = to_columns([EntrySpec(4, (LineSpec(0, 1), LineSpec(1, -1)))], omit_defaults=False)
+    rows = aligned_zeros(2, ACCOUNT_DTYPE)
+    for position in range(len(args)):
+        if isinstance(args[position], np.ndarray):
+            with pytest.raises(TypeError):
+                native.post_batch(*args[:position], None, *args[position + 1 :])
+    fingerprint_args = [*columns.fingerprint_args(), rows, np.zeros(1, np.uint64)]
+    for position in range(len(fingerprint_args)):
+        with pytest.raises(TypeError):
+            native.fingerprints(*fingerprint_args[:position], None, *fingerprint_args[position + 1 :])
+    small_args = [columns.keys, *columns.fingerprint_args(), rows, np.zeros(1, np.uint8)]
+    for position in range(len(small_args)):
+        with pytest.raises(TypeError):
+            native.small_rows(*small_args[:position], None, *small_args[position + 1 :], *LINK)
 
 
 def test_small_rows_and_fingerprints_refuse_arrays_of_the_wrong_kind():
@@ -430,6 +484,10 @@ def test_small_rows_and_fingerprints_refuse_arrays_of_the_wrong_kind():
         native.small_rows(*args[:6], args[6].astype(np.int64), *args[7:], rows, np.zeros(1, np.uint8), *LINK)
     with pytest.raises(ValueError, match="codes"):
         native.small_rows(*args, rows, np.zeros(1, np.int8), *LINK)
+    two = to_columns([EntrySpec(4, (LineSpec(0, 1), LineSpec(1, -1)))] * 2, omit_defaults=False)
+    backwards = [two.keys, np.array([0, 3, 1], np.int64), *two.fingerprint_args()[1:]]
+    with pytest.raises(ValueError, match="offsets"):  # the rows' bytes are sized by the last offset
+        native.small_rows(*backwards, rows, np.zeros(2, np.uint8), *LINK)
     with pytest.raises(ValueError, match="a key, a date and a code"):
         native.small_rows(*args, rows, np.zeros(0, np.uint8), *LINK)
     for kernel in (native, reference):
@@ -472,14 +530,18 @@ def test_small_rows_hash_and_extremes():
     assert digest == chain.link_hash(prev_hash, batch_id, parts)
 
 
-@pytest.mark.parametrize("kernel", [native, reference], ids=["native", "reference"])
-def test_sha256_is_hashlibs(kernel):
-    """Every length around the block and padding boundaries, and random data."""
+def test_sha256_is_hashlibs():
+    """The kernel's SHA-256: every length around the block and padding boundaries, random
+    data, and FIPS 180-2's examples."""
     rng = np.random.default_rng(5)
     for size in [*range(0, 200), 447, 448, 511, 512, 513, 4096, 100_003]:
         data = rng.integers(0, 256, size, np.uint8).tobytes()
-        assert kernel.sha256(data) == hashlib.sha256(data).digest(), size
-    assert kernel.sha256(b"abc").hex() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        assert native.sha256(data) == hashlib.sha256(data).digest(), size
+    assert native.sha256(b"abc").hex() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    two_blocks = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+    assert (
+        native.sha256(two_blocks).hex() == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+    )
 
 
 def _random_table(rng: np.random.Generator, dtype: np.dtype, capacity: int) -> np.ndarray:

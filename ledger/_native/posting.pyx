@@ -5,7 +5,9 @@ Every entry gets exactly one result code (ledger.Code); an accepted entry's line
 account balances, its key enters the entry-key table, and a pending entry's lines enter the
 pending store. A rejected entry changes nothing; a failed linked chain is rolled back whole.
 The loop holds no Python object and runs without the GIL. ``ledger/_reference.py`` is the
-pure-Python twin of this module: same arguments, same codes, same state afterwards.
+pure-Python twin of this module: same arguments, same codes, same state afterwards. This
+module also checks the arrays it is given (dtype, layout, lengths, offsets) before it reads or
+writes through them; the twin, which indexes Python lists, trusts them.
 
 Invariants kept on every account row (``dp`` debits posted, ``dq`` debits pending, likewise
 ``cp``/``cq``): ``dp + dq <= INT64_MAX`` and ``cp + cq <= INT64_MAX`` (so posting a pending
@@ -88,7 +90,19 @@ cdef extern from *:
 
 cnp.import_array()
 
-from ledger.columns import ACCOUNT_DTYPE, ENTRY_SLOT_DTYPE, PENDING_SLOT_DTYPE
+import numpy as np
+
+from ledger.columns import ACCOUNT_DTYPE, COUNTERS_COUNT, ENTRY_SLOT_DTYPE, PENDING_SLOT_DTYPE
+
+cdef cnp.dtype INT64 = np.dtype(np.int64)
+cdef cnp.dtype INT32 = np.dtype(np.int32)
+cdef cnp.dtype UINT64 = np.dtype(np.uint64)
+cdef cnp.dtype UINT16 = np.dtype(np.uint16)
+cdef cnp.dtype UINT8 = np.dtype(np.uint8)
+cdef cnp.dtype ACCOUNT_ROW = ACCOUNT_DTYPE
+cdef cnp.dtype ENTRY_SLOT = ENTRY_SLOT_DTYPE
+cdef cnp.dtype PENDING_SLOT = PENDING_SLOT_DTYPE
+cdef int64_t COUNTERS = COUNTERS_COUNT
 
 
 # --- the arrays a call receives ---------------------------------------------------------------
@@ -96,14 +110,15 @@ from ledger.columns import ACCOUNT_DTYPE, ENTRY_SLOT_DTYPE, PENDING_SLOT_DTYPE
 # through their data pointers: a typed memoryview per argument costs more than posting a
 # voucher (the calls of a one-entry post take over thirty of them).
 
-cdef inline char* data_of(cnp.ndarray array, int type_num, object dtype, bint writable,
-                          str name) except? NULL:
+cdef inline char* data_of(cnp.ndarray array, cnp.dtype dtype, bint writable, str name,
+                          int ndim=1) except? NULL:
     """The data of `array` (NULL when it is empty), after checking that it is C-contiguous,
-    of `type_num` (of `dtype` for a struct) and, if `writable`, writable."""
-    if cnp.PyArray_TYPE(array) != type_num or not cnp.PyArray_IS_C_CONTIGUOUS(array):
-        raise ValueError(f"{name}: expected a C-contiguous {dtype} array, got {array.dtype}")
-    if dtype is not None and array.descr is not dtype and not cnp.PyArray_EquivTypes(array.descr, dtype):
-        raise ValueError(f"{name}: expected a C-contiguous {dtype} array, got {array.dtype}")
+    of `ndim` dimensions, of `dtype` (or one equivalent to it: same kind, size and byte
+    order) and, if `writable`, writable."""
+    if (array.descr is not dtype and not cnp.PyArray_EquivTypes(array.descr, dtype)) \
+            or not cnp.PyArray_IS_C_CONTIGUOUS(array) or cnp.PyArray_NDIM(array) != ndim:
+        raise ValueError(f"{name}: expected a C-contiguous {ndim}-d array of {dtype}, "
+                         f"got {array.dtype} of shape {(<object>array).shape}")
     if writable and not cnp.PyArray_ISWRITEABLE(array):
         raise ValueError(f"{name}: expected a writable array")
     return <char*>cnp.PyArray_DATA(array) if cnp.PyArray_SIZE(array) > 0 else NULL
@@ -792,60 +807,83 @@ cdef void run_batch(const Batch* b, State* s, uint8_t* codes) noexcept nogil:
         codes[e] = <uint8_t>code
 
 
+cdef inline int per_entry(cnp.ndarray column, int64_t n, str name) except -1:
+    """An optional column: empty (absent), or a value per entry."""
+    if column is not None and 0 < length(column) < n:
+        raise ValueError(f"{name}: one per entry, or none")
+    return 0
+
+
 cdef int set_batch(Batch* b, cnp.ndarray keys, cnp.ndarray offsets, cnp.ndarray accounts,
                    cnp.ndarray amounts, cnp.ndarray dims, cnp.ndarray flags, cnp.ndarray dates,
                    cnp.ndarray pending_keys, cnp.ndarray books, cnp.ndarray extra,
                    cnp.ndarray period_closed) except -1:
     """Point `b` at a batch's columns (see post_batch for what an empty column stands for);
     `keys` and `period_closed` may be None (a call that reads neither)."""
-    b.keys = <const int64_t*>data_of(keys, cnp.NPY_INT64, None, False, "keys") if keys is not None else NULL
-    b.offsets = <const int64_t*>data_of(offsets, cnp.NPY_INT64, None, False, "offsets")
-    b.accounts = <const int32_t*>data_of(accounts, cnp.NPY_INT32, None, False, "accounts")
-    b.amounts = <const int64_t*>data_of(amounts, cnp.NPY_INT64, None, False, "amounts")
-    if cnp.PyArray_SIZE(dims) > 0 and (cnp.PyArray_NDIM(dims) != 2 or cnp.PyArray_DIMS(dims)[1] != 4):
+    b.keys = <const int64_t*>data_of(keys, INT64, False, "keys") if keys is not None else NULL
+    b.offsets = <const int64_t*>data_of(offsets, INT64, False, "offsets")
+    b.accounts = <const int32_t*>data_of(accounts, INT32, False, "accounts")
+    b.amounts = <const int64_t*>data_of(amounts, INT64, False, "amounts")
+    b.dims = <const int32_t*>data_of(dims, INT32, False, "dims", 2)
+    if cnp.PyArray_DIMS(dims)[1] != 4:
         raise ValueError("dims: expected an array of 4 codes per line")
-    b.dims = <const int32_t*>data_of(dims, cnp.NPY_INT32, None, False, "dims")
-    b.flags = <const uint16_t*>data_of(flags, cnp.NPY_UINT16, None, False, "flags")
-    b.dates = <const int32_t*>data_of(dates, cnp.NPY_INT32, None, False, "dates")
-    b.pending_keys = <const int64_t*>data_of(pending_keys, cnp.NPY_INT64, None, False, "pending_keys")
-    b.books = <const int32_t*>data_of(books, cnp.NPY_INT32, None, False, "books")
-    b.extra = <const uint64_t*>data_of(extra, cnp.NPY_UINT64, None, False, "extra")
+    b.flags = <const uint16_t*>data_of(flags, UINT16, False, "flags")
+    b.dates = <const int32_t*>data_of(dates, INT32, False, "dates")
+    b.pending_keys = <const int64_t*>data_of(pending_keys, INT64, False, "pending_keys")
+    b.books = <const int32_t*>data_of(books, INT32, False, "books")
+    b.extra = <const uint64_t*>data_of(extra, UINT64, False, "extra")
     b.period_closed = NULL
     if period_closed is not None:
-        b.period_closed = <const uint8_t*>data_of(period_closed, cnp.NPY_UINT8, None, False, "period_closed")
-    b.entries_count = length(offsets) - 1
-    if b.entries_count < 0:
-        raise ValueError("offsets: expected n + 1 offsets")
+        b.period_closed = <const uint8_t*>data_of(period_closed, UINT8, False, "period_closed")
+    # Offsets and lengths, so that no read goes past an array.
+    cdef int64_t n = length(offsets) - 1
+    cdef int64_t e
+    if n < 0 or b.offsets[0] != 0:
+        raise ValueError("offsets: expected n + 1 offsets from 0")
+    for e in range(n):
+        if b.offsets[e + 1] < b.offsets[e]:
+            raise ValueError("offsets: expected offsets that do not decrease")
+    cdef int64_t m = b.offsets[n]
+    if length(accounts) < m or length(amounts) < m or (b.dims != NULL and length(dims) < m):
+        raise ValueError("accounts, amounts and dims: one per line up to the last offset")
+    if (keys is not None and length(keys) < n) or length(dates) < n:
+        raise ValueError("keys and dates: one per entry")
+    per_entry(flags, n, "flags")
+    per_entry(pending_keys, n, "pending_keys")
+    per_entry(books, n, "books")
+    per_entry(extra, n, "extra")
+    per_entry(period_closed, n, "period_closed")
+    b.entries_count = n
     return 0
 
 
 def post_batch(
-    cnp.ndarray keys,
-    cnp.ndarray offsets,
-    cnp.ndarray accounts,
-    cnp.ndarray amounts,
-    cnp.ndarray dims,
-    cnp.ndarray flags,
-    cnp.ndarray dates,
-    cnp.ndarray pending_keys,
-    cnp.ndarray books,
-    cnp.ndarray extra,
-    cnp.ndarray period_closed,
-    cnp.ndarray account_table,
-    cnp.ndarray entry_table,
-    cnp.ndarray pending_table,
-    cnp.ndarray pending_accounts,
-    cnp.ndarray pending_amounts,
-    cnp.ndarray counters,
+    cnp.ndarray keys not None,
+    cnp.ndarray offsets not None,
+    cnp.ndarray accounts not None,
+    cnp.ndarray amounts not None,
+    cnp.ndarray dims not None,
+    cnp.ndarray flags not None,
+    cnp.ndarray dates not None,
+    cnp.ndarray pending_keys not None,
+    cnp.ndarray books not None,
+    cnp.ndarray extra not None,
+    cnp.ndarray period_closed not None,
+    cnp.ndarray account_table not None,
+    cnp.ndarray entry_table not None,
+    cnp.ndarray pending_table not None,
+    cnp.ndarray pending_accounts not None,
+    cnp.ndarray pending_amounts not None,
+    cnp.ndarray counters not None,
     int32_t groups_count,
     int64_t lines_max,
-    cnp.ndarray codes,
+    cnp.ndarray codes not None,
 ):
     """Process a batch in order, writing one code per entry into `codes` (see module doc).
 
-    The caller (ledger.posting) has checked shapes and made room: the hash tables at most
-    half full after the batch (a power-of-two size), the pending store large enough for
-    every pending line; dtypes and layouts are checked here. An empty array stands for a
+    The caller (ledger.posting) has made room: the hash tables at most half full after the
+    batch (a power-of-two size), the pending store large enough for every pending line.
+    Dtypes, layouts, lengths and the offsets' order are checked here. An empty array stands for a
     column that is absent: `dims` (no dimensions), `period_closed` (no closed periods),
     `flags` (all 0), `pending_keys` (all 0), `books` (all -1: each entry's book is its
     first line's) and `extra` (all 0).
@@ -854,24 +892,24 @@ def post_batch(
     cdef State s
     set_batch(&b, keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra,
               period_closed)
-    cdef uint8_t* out = <uint8_t*>data_of(codes, cnp.NPY_UINT8, None, True, "codes")
-    s.accounts = <AccountRow*>data_of(account_table, cnp.NPY_VOID, ACCOUNT_DTYPE, True, "account_table")
+    cdef uint8_t* out = <uint8_t*>data_of(codes, UINT8, True, "codes")
+    s.accounts = <AccountRow*>data_of(account_table, ACCOUNT_ROW, True, "account_table")
     s.accounts_count = length(account_table)
-    s.entry_table = <EntrySlot*>data_of(entry_table, cnp.NPY_VOID, ENTRY_SLOT_DTYPE, True, "entry_table")
+    s.entry_table = <EntrySlot*>data_of(entry_table, ENTRY_SLOT, True, "entry_table")
     s.entry_mask = length(entry_table) - 1
-    s.pending_table = <PendingSlot*>data_of(pending_table, cnp.NPY_VOID, PENDING_SLOT_DTYPE, True,
+    s.pending_table = <PendingSlot*>data_of(pending_table, PENDING_SLOT, True,
                                             "pending_table")
     s.pending_mask = length(pending_table) - 1
-    s.pending_accounts = <int32_t*>data_of(pending_accounts, cnp.NPY_INT32, None, True, "pending_accounts")
-    s.pending_amounts = <int64_t*>data_of(pending_amounts, cnp.NPY_INT64, None, True, "pending_amounts")
-    s.counters = <int64_t*>data_of(counters, cnp.NPY_INT64, None, True, "counters")
+    s.pending_accounts = <int32_t*>data_of(pending_accounts, INT32, True, "pending_accounts")
+    s.pending_amounts = <int64_t*>data_of(pending_amounts, INT64, True, "pending_amounts")
+    s.counters = <int64_t*>data_of(counters, INT64, True, "counters")
     s.groups_count = groups_count
     s.lines_max = lines_max
     if b.entries_count == 0:
         return
-    if length(codes) < b.entries_count or length(keys) < b.entries_count or s.entry_table == NULL \
-            or s.pending_table == NULL or s.counters == NULL:
-        raise ValueError("post_batch: a code and a key per entry, and non-empty tables")
+    if length(codes) < b.entries_count or s.entry_table == NULL or s.pending_table == NULL \
+            or length(counters) < COUNTERS:
+        raise ValueError("post_batch: a code per entry, non-empty key tables and every counter")
     with nogil:
         s.group_sums = <ledger_int128*>malloc(sizeof(ledger_int128) * (groups_count + 1))
     if s.group_sums == NULL:
@@ -910,19 +948,20 @@ def rehash_pending(PendingSlot[::1] old, PendingSlot[::1] new):
 
 
 def fingerprints(
-    cnp.ndarray offsets,
-    cnp.ndarray accounts,
-    cnp.ndarray amounts,
-    cnp.ndarray dims,
-    cnp.ndarray flags,
-    cnp.ndarray dates,
-    cnp.ndarray pending_keys,
-    cnp.ndarray books,
-    cnp.ndarray extra,
-    cnp.ndarray account_table,
-    cnp.ndarray out,
+    cnp.ndarray offsets not None,
+    cnp.ndarray accounts not None,
+    cnp.ndarray amounts not None,
+    cnp.ndarray dims not None,
+    cnp.ndarray flags not None,
+    cnp.ndarray dates not None,
+    cnp.ndarray pending_keys not None,
+    cnp.ndarray books not None,
+    cnp.ndarray extra not None,
+    cnp.ndarray account_table not None,
+    cnp.ndarray out not None,
 ):
-    """The fingerprint of every entry of a batch (what the entry-key table stores).
+    """The fingerprint of each of the first len(out) entries of a batch (what the entry-key
+    table stores).
 
     A post or void without lines is stored with the book of the pending entry it resolves
     when it names none: give `books` as resolved (journal.entry_books) for those to match.
@@ -930,10 +969,10 @@ def fingerprints(
     cdef Batch b
     cdef int64_t e
     set_batch(&b, None, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra, None)
-    cdef const AccountRow* rows = <const AccountRow*>data_of(account_table, cnp.NPY_VOID, ACCOUNT_DTYPE, False,
+    cdef const AccountRow* rows = <const AccountRow*>data_of(account_table, ACCOUNT_ROW, False,
                                                              "account_table")
     cdef int64_t rows_count = length(account_table)
-    cdef uint64_t* fingerprints_out = <uint64_t*>data_of(out, cnp.NPY_UINT64, None, True, "out")
+    cdef uint64_t* fingerprints_out = <uint64_t*>data_of(out, UINT64, True, "out")
     cdef int64_t count = length(out)
     if count > b.entries_count:
         raise ValueError("fingerprints: more outputs than entries")
@@ -1072,18 +1111,18 @@ cdef inline void column_starts(const int64_t* widths, int64_t rows, int64_t* sta
 
 
 def small_rows(
-    cnp.ndarray keys,
-    cnp.ndarray offsets,
-    cnp.ndarray accounts,
-    cnp.ndarray amounts,
-    cnp.ndarray dims,
-    cnp.ndarray flags,
-    cnp.ndarray dates,
-    cnp.ndarray pending_keys,
-    cnp.ndarray books,
-    cnp.ndarray extra,
-    cnp.ndarray account_table,
-    cnp.ndarray codes,
+    cnp.ndarray keys not None,
+    cnp.ndarray offsets not None,
+    cnp.ndarray accounts not None,
+    cnp.ndarray amounts not None,
+    cnp.ndarray dims not None,
+    cnp.ndarray flags not None,
+    cnp.ndarray dates not None,
+    cnp.ndarray pending_keys not None,
+    cnp.ndarray books not None,
+    cnp.ndarray extra not None,
+    cnp.ndarray account_table not None,
+    cnp.ndarray codes not None,
     bytes prev_hash not None,
     int64_t batch_id,
     bytes texts_digest not None,
@@ -1116,13 +1155,13 @@ def small_rows(
     cdef int64_t sizes[3]
     cdef char id_bytes[8]
     set_batch(&b, keys, offsets, accounts, amounts, dims, flags, dates, pending_keys, books, extra, None)
-    cdef const AccountRow* rows = <const AccountRow*>data_of(account_table, cnp.NPY_VOID, ACCOUNT_DTYPE, False,
+    cdef const AccountRow* rows = <const AccountRow*>data_of(account_table, ACCOUNT_ROW, False,
                                                              "account_table")
     cdef int64_t rows_count = length(account_table)
     n = b.entries_count
     if n == 0:
         return None
-    cdef const uint8_t* accepted = <const uint8_t*>data_of(codes, cnp.NPY_UINT8, None, False, "codes")
+    cdef const uint8_t* accepted = <const uint8_t*>data_of(codes, UINT8, False, "codes")
     if length(keys) < n or length(dates) < n or length(codes) < n:
         raise ValueError("small_rows: a key, a date and a code per entry")
     for e in range(n):
@@ -1187,7 +1226,7 @@ def small_rows(
             put_le(lp + ls[5] + 8 + 4 * i, <uint64_t>d1, 4)
             put_le(lp + ls[6] + 8 + 4 * i, <uint64_t>d2, 4)
             put_le(lp + ls[7] + 8 + 4 * i, <uint64_t>d3, 4)
-            fold_keys.append((account << PERIOD_SHIFT) | month)
+            fold_keys.append(<int64_t>((<uint64_t>account << PERIOD_SHIFT) | <uint64_t>month))
             fold_sides.append(1 if amount < 0 else 0)
             fold_amounts.append(<uint64_t>amount if amount >= 0 else <uint64_t>0 - <uint64_t>amount)
     if len(texts_digest) != 32:

@@ -602,9 +602,9 @@ class Store:
 
         The base class runs it on a connection of its own (SQLite: no round trips to save,
         but none of a pooled connection's checkout, events and bookkeeping either)."""
+        head = bytes(rows.hash)
         if not self.small_commits or not self._small_lock.acquire(blocking=False):
             return None
-        head = bytes(rows.hash)
         try:
             raw = self._small_connection()
             raw.execute("BEGIN IMMEDIATE")
