@@ -447,6 +447,13 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+def mapped_buffer(size: int) -> bytearray:
+    """Same contract as ledger._native.posting.mapped_buffer (ordinary memory here)."""
+    if size <= 0:
+        raise ValueError(f"MappedBuffer: expected a positive size, got {size}")
+    return bytearray(size)
+
+
 def sha256(data: bytes) -> bytes:
     """Same contract as ledger._native.posting.sha256."""
     return hashlib.sha256(bytes(data)).digest()

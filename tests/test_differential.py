@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger import _reference as reference
-from ledger import chain, limits
+from ledger import chain, limits, posting
 from ledger._native import posting as native
 from ledger.codes import Code
 from ledger.columns import (
@@ -574,3 +575,53 @@ def test_rehash_agrees_and_keeps_every_live_slot(dtype):
 
 def test_codes_tables_agree():
     assert native.codes_table() == reference.codes_table()
+
+
+# --- memory of its own mapping ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(10, dtype=np.int64),  # small: an ordinary numpy copy
+        np.arange(3_000_000, dtype=np.int64),  # 24 MB: mapped
+        np.arange(4_000_000, dtype=np.int32).reshape(-1, 4),  # dims-shaped
+        np.arange(6_000_000, dtype=np.int64)[::2],  # not contiguous
+        np.zeros(0, np.uint16),
+    ],
+    ids=["small", "large", "2-d", "strided", "empty"],
+)
+def test_kept_copy_is_an_independent_writable_copy(array: np.ndarray):
+    copy = posting.kept_copy(array)
+    assert copy.dtype == array.dtype and copy.shape == array.shape and np.array_equal(copy, array)
+    assert copy.flags.c_contiguous and copy.flags.writeable
+    if array.size:
+        copy.flat[0] += 1  # writing the copy leaves the source as it was
+        assert copy.flat[0] != array.flat[0]
+
+
+def test_mapped_memory_is_traced_and_released():
+    """tracemalloc counts a mapped copy while it lives (in numpy's domain) and not after."""
+    source = np.ones(2_000_000, np.int64)  # 16 MB
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        copy = posting.kept_copy(source)
+        held = tracemalloc.get_traced_memory()[0] - before
+        del copy
+        after = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert source.nbytes <= held < source.nbytes + 4096
+    assert after < 4096
+
+
+@pytest.mark.parametrize("kernel", [native, reference], ids=["native", "reference"])
+def test_mapped_buffer_is_zeroed_and_refuses_sizes_below_one(kernel):
+    buffer = kernel.mapped_buffer(10_000)
+    assert len(buffer) == 10_000 and bytes(memoryview(buffer)) == bytes(10_000)
+    memoryview(buffer)[5] = 7
+    assert memoryview(buffer)[5] == 7
+    for size in (0, -1):
+        with pytest.raises(ValueError, match="positive size"):
+            kernel.mapped_buffer(size)

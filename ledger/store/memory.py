@@ -39,7 +39,7 @@ from ledger.columns import (
 )
 from ledger.journal import aggregate_folds, fold_parts, full_column, resolution_moves
 from ledger.periods import period_keys, periods_of, split_period_keys
-from ledger.posting import NO_DIMS, Batch, kernel
+from ledger.posting import NO_DIMS, Batch, kept_copy, kernel
 from ledger.store.base import (
     CATALOG_COLUMNS,
     ENTRY_NAMES,
@@ -678,7 +678,7 @@ def _copied(batch: Batch) -> Batch:
     """The batch with every column copied (the caller's arrays may be reused)."""
     return Batch(
         **{
-            name: np.array(getattr(batch, name), copy=True)
+            name: kept_copy(getattr(batch, name))
             for name in batch.__dataclass_fields__
             if name != "period_closed"
         },
