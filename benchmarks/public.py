@@ -91,6 +91,8 @@ class DurablePostScenario:
     """Ledger.post_columns on a durable store, 100,000-line transactions."""
 
     def __init__(self, workload: Workload, kind: str, directory: Path, postgres_url: str) -> None:
+        if kind not in ("sqlite", "postgresql"):
+            raise ValueError(f"durable store kind: expected sqlite or postgresql, got {kind!r}")
         self.workload = workload
         self.kind = kind
         self.name = SQLITE_POST if kind == "sqlite" else POSTGRES_POST

@@ -277,8 +277,30 @@ def as_json(
     }
 
 
+DURABLE_STORES = ("sqlite", "postgresql")
+
+
+def durable_stores(text: str) -> list[str]:
+    """The --stores value as a list of durable store kinds (the in-memory ledger is always
+    timed); ValueError naming anything else."""
+    if text == "none":
+        return []
+    kinds = text.split(",")
+    unknown = [kind for kind in kinds if kind not in DURABLE_STORES]
+    if unknown:
+        raise ValueError(
+            f"--stores: {', '.join(unknown)}: expected sqlite, postgresql (comma-separated) or none"
+        )
+    return kinds
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        durable_stores(args.stores)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     problem = extension_problem()
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -297,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     series, problems = measure(scenarios, args.rounds, args.warmup, args.cold)
     memory.close()
     del scenarios, memory
-    stores = [] if args.stores == "none" else args.stores.split(",")
+    stores = durable_stores(args.stores)
     with tempfile.TemporaryDirectory() as directory:
         for kind in stores:
             durable = DurablePostScenario(workload, kind, Path(directory), args.postgres_url)
