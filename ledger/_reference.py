@@ -427,6 +427,8 @@ _EPOCH = dt.date(1970, 1, 1)
 _DAY_MIN = (dt.date.min - _EPOCH).days
 _DAY_MAX = (dt.date.max - _EPOCH).days
 _PERIOD_SHIFT = 20
+# The canonical layouts of ledger.chain, written out here: the kernel layer does not import
+# the core (tests/test_layers.py); test_small_rows_hash_and_extremes holds both to chain's.
 _ENTRY_CODES = "qiihqqqi"  # ledger.chain._ENTRY_LAYOUT
 _LINE_CODES = "qiiqiiii"  # ledger.chain._LINE_LAYOUT
 

@@ -39,9 +39,10 @@ def postgres_reachable() -> bool:
     [("sqlite", "chronological"), pytest.param("postgresql", "random", marks=pytest.mark.postgres)],
 )
 def test_scale_benchmark_runs_at_a_tiny_size(store: str, dates: str, tmp_path: Path) -> None:
-    if store == "postgresql" and not postgres_reachable():
-        if os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable")
+    unreachable = store == "postgresql" and not postgres_reachable()
+    if unreachable and os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable")
+    elif unreachable:
         pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable (LEDGER_REQUIRE_POSTGRES=1 fails instead)")
     out = tmp_path / "scale.json"
     command = [sys.executable, "-m", "benchmarks.scale", "--store", store, "--dates", dates, *TINY,

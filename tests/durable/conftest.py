@@ -48,9 +48,9 @@ def _postgres_error() -> str | None:
 def require_postgres() -> None:
     """Fail (LEDGER_REQUIRE_POSTGRES=1) or skip the calling test when the server is down."""
     error = _postgres_error()
-    if error is not None:
-        if REQUIRE_POSTGRES:
-            pytest.fail(error)
+    if error is not None and REQUIRE_POSTGRES:
+        pytest.fail(error)
+    elif error is not None:
         pytest.skip(f"{error} (LEDGER_REQUIRE_POSTGRES=1 turns this skip into a failure)")
 
 
